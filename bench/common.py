@@ -1,0 +1,358 @@
+"""Shared pieces of the benchmarks: real-data loaders, real motor-unit templates, scoring.
+
+Everything here is plain numpy/scipy on arrays (no toetwitch detector code), so the benches
+measure the detector against an independent truth.
+
+* Real backgrounds come from ``../shared/data`` (see its README for provenance, licences and
+  unit conversions). None of those recordings contains a fasciculation, so they serve as real
+  noise, real voluntary activity and real tonic firing; twitches are injected at known times.
+* Real motor-unit shapes: spike-triggered averages (STA) of the openhdemg HD-sEMG file
+  (GPL-3.0 package data, used from ``../shared`` and never copied into the project).
+* Scoring: one-to-one matching of detection times to truth times within a tolerance
+  (±20 ms for EMG peaks).
+
+When ``../shared/data`` is absent, :func:`shared_data_dir` returns None and the benches skip the
+real-data cases with a clear line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import signal
+
+FloatArray = NDArray[np.float64]
+Span = tuple[float, float]
+
+REPO = Path(__file__).resolve().parents[1]
+#: Matching tolerance for EMG twitches (peak time vs injected peak time).
+EMG_TOLERANCE_S = 0.020
+#: Matching tolerance for accelerometer-only twitches: a transient lasts 100-300 ms and is
+#: sampled at 100 Hz, so its reported peak can sit several samples from the injected one.
+ACC_TOLERANCE_S = 0.100
+#: 12-bit PLUX-type ADC: 3 V / 4096 / gain 1000 (shared data README §2; unverified for BioSPPy).
+BIOSPPY_UV_PER_LSB = 3.0 / 4096 / 1000 * 1e6
+
+
+# --------------------------------------------------------------------------------------------
+# where the real data is
+# --------------------------------------------------------------------------------------------
+def shared_data_dir() -> Path | None:
+    """``../shared/data`` beside the repo (or ``$TOETWITCH_SHARED/data``), None when absent."""
+    env = os.environ.get("TOETWITCH_SHARED")
+    for p in ([Path(env) / "data"] if env else []) + [REPO.parent / "shared" / "data"]:
+        if (p / "README.md").is_file():
+            return p
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# loaders (units per the shared data README)
+# --------------------------------------------------------------------------------------------
+def _numbers(path: Path, delimiter: str | None = None) -> FloatArray:
+    return np.loadtxt(path, comments="#", delimiter=delimiter, dtype=np.float64, ndmin=2)
+
+
+def load_biosppy_emg(path: Path) -> FloatArray:
+    """BioSPPy example EMG (12-bit ADC text, 1 kHz) -> µV, DC removed. Shape (n,)."""
+    adc = _numbers(path)[:, 0]
+    return (adc - np.median(adc)) * BIOSPPY_UV_PER_LSB
+
+
+def load_plux_emg(path: Path) -> FloatArray:
+    """biosignalsnotebooks EMG CSV (mV, 1 kHz) -> µV, DC removed. Shape (n,)."""
+    mv = _numbers(path)[:, 0]
+    return (mv - np.median(mv)) * 1e3
+
+
+def load_plux_acc(path: Path) -> FloatArray:
+    """biosignalsnotebooks ACC CSV (g, 1 kHz). Shape (n, 3)."""
+    return _numbers(path, ",")[:, :3]
+
+
+def load_ax6_acc(path: Path) -> FloatArray:
+    """GGIR AX6 test file (unix time, ax, ay, az in g, gyro), 100 Hz -> (n, 3) g."""
+    return _numbers(path, ",")[:, 1:4]
+
+
+def resample_uv(x: FloatArray, fs_in_hz: float, fs_out_hz: float) -> FloatArray:
+    """Polyphase resampling (``scipy.signal.resample_poly``) between integer rates."""
+    if fs_in_hz == fs_out_hz:
+        return np.asarray(x, float)
+    g = np.gcd(int(fs_in_hz), int(fs_out_hz))
+    return signal.resample_poly(x, int(fs_out_hz) // g, int(fs_in_hz) // g, axis=0)
+
+
+def mirror_extend(x: FloatArray, n: int) -> FloatArray:
+    """Lengthen a background to ``n`` samples (axis 0) by appending time-reversed copies.
+
+    Reversal keeps the trace continuous at each joint (no step that would look like a pop);
+    reversed noise and reversed muscle activity are still realistic backgrounds.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    parts, have, flip = [x], len(x), True
+    while have < n:
+        parts.append(x[::-1] if flip else x)
+        have += len(x)
+        flip = not flip
+    return np.concatenate(parts, axis=0)[:n]
+
+
+# --------------------------------------------------------------------------------------------
+# small signal helpers
+# --------------------------------------------------------------------------------------------
+def bandpass(x: FloatArray, fs_hz: float, lo_hz: float, hi_hz: float, order: int = 4) -> FloatArray:
+    """Zero-phase Butterworth band-pass along axis 0 (upper edge kept below 0.45·fs)."""
+    hi = min(hi_hz, 0.45 * fs_hz)
+    sos = signal.butter(order, [lo_hz, hi], btype="bandpass", fs=fs_hz, output="sos")
+    return signal.sosfiltfilt(sos, x, axis=0)
+
+
+def mad_sigma(x: FloatArray) -> float:
+    """Robust noise σ = median(|x|)/0.6745 (Quiroga 2004)."""
+    return float(np.median(np.abs(x)) / 0.6745)
+
+
+def merge_spans(spans: list[Span], gap_s: float = 0.0) -> list[Span]:
+    """Union of (start, end) intervals; intervals closer than ``gap_s`` are joined."""
+    out: list[list[float]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1] + gap_s:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(a, b) for a, b in out]
+
+
+def mask_to_spans(mask: NDArray[np.bool_], step_s: float) -> list[Span]:
+    """Runs of True in a per-window mask -> (start, end) in s (window k = [k, k+1)·step)."""
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.flatnonzero(np.diff(m))
+    return [(a * step_s, b * step_s) for a, b in zip(d[::2], d[1::2], strict=True)]
+
+
+def emg_activity_spans(emg_uv: FloatArray, fs_hz: float) -> list[Span]:
+    """Where a real EMG background is not at rest: the truth of its 'active' spans.
+
+    Independent of the detector under test. Two rules on the 20-450 Hz signal:
+
+    * envelope: 100-ms RMS above 3× the quiet level (20th percentile of the 100-ms RMS) plus
+      2 µV (AASM-style onset above resting EMG);
+    * spikes: every 5 σ_MAD peak of the background itself (the recordings hold no
+      fasciculations, so such a peak is tonic/voluntary firing or an artifact).
+
+    Each hit is padded by 0.5 s and hits closer than 1 s are joined.
+    """
+    y = bandpass(emg_uv, fs_hz, 20.0, 450.0)
+    w = int(round(0.1 * fs_hz))
+    nb = len(y) // w
+    rms = np.sqrt(np.mean(y[: nb * w].reshape(nb, w) ** 2, axis=1))
+    quiet = float(np.percentile(rms, 20))
+    spans = mask_to_spans(rms > 3.0 * quiet + 2.0, 0.1)
+    sigma = mad_sigma(y)
+    peaks = np.flatnonzero(np.abs(y) > 5.0 * sigma) / fs_hz
+    spans += [(t, t) for t in peaks]
+    dur = len(y) / fs_hz
+    return [(max(0.0, s - 0.5), min(dur, e + 0.5)) for s, e in merge_spans(spans, 1.0)]
+
+
+def acc_activity_spans(acc_g: FloatArray, fs_hz: float) -> list[Span]:
+    """Movement spans of a real accelerometer background: 0.5-s RMS of the 2-30 Hz vector
+    magnitude above 4× its quiet level (20th percentile) plus 2 mg; padded 0.5 s, joined < 1 s."""
+    y = np.linalg.norm(bandpass(acc_g, fs_hz, 2.0, 30.0), axis=1) * 1e3
+    w = int(round(0.5 * fs_hz))
+    nb = len(y) // w
+    rms = np.sqrt(np.mean(y[: nb * w].reshape(nb, w) ** 2, axis=1))
+    quiet = float(np.percentile(rms, 20))
+    spans = mask_to_spans(rms > 4.0 * quiet + 2.0, 0.5)
+    dur = len(y) / fs_hz
+    return [(max(0.0, s - 0.5), min(dur, e + 0.5)) for s, e in merge_spans(spans, 1.0)]
+
+
+# --------------------------------------------------------------------------------------------
+# real motor-unit templates (openhdemg spike-triggered averages)
+# --------------------------------------------------------------------------------------------
+@cache
+def _openhdemg_stas(path_str: str, half_ms: float = 25.0) -> tuple[FloatArray, float]:
+    """Monopolar STAs, shape (n_mu, 64, window), and the file's rate (2048 Hz)."""
+    d = np.load(path_str)
+    emg = d["emg_uV_ch0_63"].astype(np.float64)
+    fir = d["mu_firings_binary"]
+    fs = float(d["fs"])
+    h = int(round(half_ms * 1e-3 * fs))
+    # 20-450 Hz first so slow force-related drift does not leak into the averages.
+    emg = bandpass(emg, fs, 20.0, 450.0)
+    stas = []
+    for k in range(fir.shape[1]):
+        idx = np.flatnonzero(fir[:, k])
+        idx = idx[(idx > h) & (idx < len(emg) - h)]
+        seg = emg[idx[:, None] + np.arange(-h, h + 1)[None, :]]  # (firings, window, 64)
+        stas.append(seg.mean(axis=0).T)
+    return np.stack(stas), fs
+
+
+def motor_unit_templates(fs_hz: float, per_unit: int = 3) -> list[FloatArray]:
+    """Real surface MUAP shapes at ``fs_hz``, each normalised to 1 µV peak to peak.
+
+    Spike-triggered averages of the 4 decomposed motor units of the openhdemg file, as
+    single-differential (bipolar) signals of neighbouring electrodes: the ``per_unit`` pairs
+    with the largest STA per unit. Band-limited 20-450 Hz, resampled from 2048 Hz with
+    ``resample_poly``, cut to where the waveform exceeds 5 % of its peak plus 3 ms, tapered.
+    Returns [] when the shared data is absent.
+    """
+    root = shared_data_dir()
+    if root is None:
+        return []
+    stas, fs_src = _openhdemg_stas(str(root / "openhdemg" / "otb_vl_hdsemg_compact.npz"))
+    out: list[FloatArray] = []
+    for mu in stas:
+        bip = mu[1:] - mu[:-1]  # (63, window): neighbouring electrodes
+        p2p = np.ptp(bip, axis=1)
+        for ch in np.argsort(p2p)[::-1][:per_unit]:
+            w = resample_uv(bip[ch], fs_src, fs_hz)
+            core = np.flatnonzero(np.abs(w) > 0.05 * np.max(np.abs(w)))
+            m = int(round(3e-3 * fs_hz))
+            w = w[max(0, core[0] - m) : core[-1] + m + 1]
+            w = w * np.hanning(len(w) + 2)[1:-1] ** 0.25
+            w = w - np.linspace(w[0], w[-1], len(w))
+            out.append(w / np.ptp(w))
+    return out
+
+
+def add_waveform(x: FloatArray, w: FloatArray, peak_index: int) -> None:
+    """``x += w`` with w's largest |sample| landing on ``peak_index`` (in place, clipped)."""
+    start = peak_index - int(np.argmax(np.abs(w)))
+    a, b = max(start, 0), min(start + len(w), len(x))
+    if b > a:
+        x[a:b] += w[a - start : b - start]
+
+
+# --------------------------------------------------------------------------------------------
+# a scored case
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    """One benchmark recording with its truth.
+
+    ``truth_s``: injected twitch times (s); ``active_s``: spans that are not rest (voluntary,
+    tonic, motion, pop, real-background activity); ``tolerance_s``: matching tolerance.
+    """
+
+    name: str
+    kind: str
+    fs_emg_hz: float | None
+    emg_uv: FloatArray | None
+    fs_acc_hz: float | None
+    acc_g: FloatArray | None
+    truth_s: FloatArray
+    active_s: list[Span]
+    tolerance_s: float = EMG_TOLERANCE_S
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        if self.emg_uv is not None and self.fs_emg_hz:
+            return len(self.emg_uv) / self.fs_emg_hz
+        return len(self.acc_g) / self.fs_acc_hz  # type: ignore[arg-type, operator]
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Score:
+    """Counts of one detector on one or more recordings (add them with ``+``)."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    fp_active: int = 0
+    minutes: float = 0.0
+    active_minutes: float = 0.0
+
+    def __add__(self, o: Score) -> Score:
+        return Score(self.tp + o.tp, self.fp + o.fp, self.fn + o.fn, self.fp_active + o.fp_active,
+                     self.minutes + o.minutes, self.active_minutes + o.active_minutes)
+
+    @property
+    def sensitivity(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def f1(self) -> float:
+        d = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / d if d else float("nan")
+
+    @property
+    def fp_per_min(self) -> float:
+        return self.fp / self.minutes if self.minutes else float("nan")
+
+    @property
+    def fp_per_min_active(self) -> float:
+        return self.fp_active / self.active_minutes if self.active_minutes else float("nan")
+
+
+def match_events(truth_s: FloatArray, detected_s: FloatArray, tolerance_s: float) -> NDArray[np.intp]:
+    """Match detections to truths one to one within ±``tolerance_s``.
+
+    Returns an array of length ``len(truth_s)`` holding the index (into the sorted detections)
+    of the detection matched to each truth, or -1. Both inputs are sorted here. The sweep gives
+    each truth the earliest detection still free within tolerance; for points on a line with a
+    symmetric window this greedy order gives a maximum matching. A detection matches at most one
+    truth and a truth at most one detection.
+    """
+    t = np.sort(np.asarray(truth_s, dtype=float))
+    d = np.sort(np.asarray(detected_s, dtype=float))
+    out = np.full(len(t), -1, dtype=np.intp)
+    j = 0
+    for i, ti in enumerate(t):
+        while j < len(d) and d[j] < ti - tolerance_s:
+            j += 1  # too early for this truth and so for every later one
+        if j < len(d) and d[j] <= ti + tolerance_s:
+            out[i] = j
+            j += 1
+    return out
+
+
+def in_spans(times_s: FloatArray, spans: list[Span]) -> NDArray[np.bool_]:
+    """Which times fall inside any (start, end) span (ends inclusive)."""
+    times = np.asarray(times_s, dtype=float)
+    inside = np.zeros(len(times), dtype=bool)
+    for s, e in spans:
+        inside |= (times >= s) & (times <= e)
+    return inside
+
+
+def spans_minutes(spans: list[Span], duration_s: float) -> float:
+    """Total length of the merged spans inside [0, duration], in minutes."""
+    return sum(min(e, duration_s) - max(s, 0.0) for s, e in merge_spans(spans)) / 60.0
+
+
+def score(case_truth_s: FloatArray, detected_s: FloatArray, tolerance_s: float,
+          active_s: list[Span], duration_s: float) -> Score:
+    """Sensitivity/precision counts plus false positives overall and inside active spans."""
+    d = np.sort(np.asarray(detected_s, dtype=float))
+    m = match_events(case_truth_s, d, tolerance_s)
+    used = np.zeros(len(d), dtype=bool)
+    used[m[m >= 0]] = True
+    fp_times = d[~used]
+    tp = int(np.count_nonzero(m >= 0))
+    return Score(
+        tp=tp,
+        fp=int(len(fp_times)),
+        fn=int(len(m) - tp),
+        fp_active=int(np.count_nonzero(in_spans(fp_times, active_s))),
+        minutes=duration_s / 60.0,
+        active_minutes=spans_minutes(active_s, duration_s),
+    )

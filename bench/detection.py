@@ -1,0 +1,596 @@
+"""Detection quality on a realistic scored set: toetwitch beside a naive detector and peers.
+
+Run from the repository root::
+
+    .venv/bin/python bench/detection.py [--seed N] [--only KIND ...] [--set key=value ...]
+                                        [--no-peers] [--json PATH] [--markdown]
+
+Recordings (1-2 min each, seeded, deterministic):
+
+* real backgrounds from ``../shared/data``: BioSPPy ``emg.txt`` (rest with two stretches of real
+  tonic firing), PLUX ``emg_1000_hz_16_bits_solo`` (rest + real voluntary contractions),
+  BioSPPy ``emg_1.txt`` (rest + real activations); for the accelerometer GGIR AX6 and PLUX
+  ``sync_acc_1/2``;
+* real motor-unit shapes: openhdemg spike-triggered averages (bipolar), 20-200 µV p2p;
+* confounders injected on the rest background: voluntary interference bursts built from the
+  real motor units, tonic trains (one unit at 6-12 Hz), motion artifacts, electrode pops,
+  mains at 50 and 60 Hz; low SNR (20 µV twitches on the ~4.6 µV-noise ``emg_1``); 2 kHz EMG
+  (``resample_poly``); accelerometer-only recordings;
+* twitches at known times, only at rest (>= 1 s from every active span) and >= 300 ms apart.
+
+Detectors: toetwitch (``pipeline.analyse``, rows of type ``fasciculation``); a naive 5×MAD
+detector (20-450 Hz, peaks of |x| > 5 σ_MAD, 60 ms merge); NeuroKit2 ``emg_process`` and
+BioSPPy ``emg()`` (each activation interval is one detection, timed at its largest |x|: an
+envelope onset lands up to ~50 ms before the potential's peak and would lose matches for a
+reason that has nothing to do with detection). Matching: one to one within ±20 ms
+(±100 ms for accelerometer-only twitches). Peers are optional: without them their columns read
+"not installed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    ACC_TOLERANCE_S,
+    Case,
+    FloatArray,
+    Score,
+    Span,
+    acc_activity_spans,
+    add_waveform,
+    bandpass,
+    emg_activity_spans,
+    load_ax6_acc,
+    load_biosppy_emg,
+    load_plux_acc,
+    load_plux_emg,
+    mad_sigma,
+    merge_spans,
+    mirror_extend,
+    motor_unit_templates,
+    resample_uv,
+    score,
+    shared_data_dir,
+)
+
+DEFAULT_SEED = 20261125
+#: Mean twitch rate asked of the placer (fewer fit where there is little rest). ALS ~40/min
+#: median on large HD-sEMG grids, benign fasciculation 5-40x lower (signal-evidence §6.6):
+#: 15/min on one bipolar foot electrode is a busy, not a quiet, recording.
+TWITCH_RATE_PER_MIN = 15.0
+#: Backgrounds are lengthened (time-reversed copies) to these durations (s): 3 min of EMG keeps
+#: NeuroKit2's per-sample pandas loop to ~15 s a recording.
+EMG_DURATION_S = 180.0
+ACC_DURATION_S = 120.0
+#: Confounder spans count as "active" with this padding on each side (s).
+ACTIVE_PAD_S = 0.25
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks for injected confounders (all in place on µV / g arrays)
+# --------------------------------------------------------------------------------------------
+def _ramp(n: int, ramp: int) -> FloatArray:
+    env = np.ones(n)
+    ramp = min(ramp, n // 2)
+    if ramp > 0:
+        r = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ramp))
+        env[:ramp], env[n - ramp :] = r, r[::-1]
+    return env
+
+
+def _free_spans(count: int, dur_s: tuple[float, float], total_s: float, taken: list[Span],
+                rng: np.random.Generator) -> list[Span]:
+    """Random non-overlapping spans >= 2 s from each other, from ``taken`` and from the ends."""
+    out: list[Span] = []
+    for _ in range(count):
+        for _try in range(300):
+            d = rng.uniform(*dur_s)
+            s = rng.uniform(1.0, total_s - d - 1.0)
+            if all(s > e + 2.0 or s + d < b - 2.0 for b, e in taken + out):
+                out.append((s, s + d))
+                break
+    return sorted(out)
+
+
+def _train(n: int, fs_hz: float, w: FloatArray, rate_hz: float, start: int, stop: int,
+           rng: np.random.Generator, jitter: float) -> FloatArray:
+    """One motor unit firing at ``rate_hz`` (ISI CV ``jitter``) between two sample indices."""
+    out = np.zeros(n)
+    t = start + rng.uniform(0, fs_hz / rate_hz)
+    while t < stop:
+        add_waveform(out, w, int(t))
+        t += fs_hz / rate_hz * max(0.3, 1.0 + jitter * rng.standard_normal())
+    return out
+
+
+def add_voluntary(x: FloatArray, fs_hz: float, span: Span, templates: list[FloatArray],
+                  rng: np.random.Generator) -> None:
+    """Interference pattern of 6-15 real motor units (20-150 µV p2p, 8-20 Hz), recruited and
+    de-recruited at staggered times, ramped in and out."""
+    a, b = int(span[0] * fs_hz), min(len(x), int(span[1] * fs_hz))
+    n = b - a
+    seg = np.zeros(n)
+    for _ in range(int(rng.integers(6, 16))):
+        w = templates[rng.integers(len(templates))] * rng.uniform(20, 150) * rng.choice([-1, 1])
+        on, off = int(rng.uniform(0, 0.3) * n), n - int(rng.uniform(0, 0.3) * n)
+        seg += _train(n, fs_hz, w, rng.uniform(8, 20), on, off, rng, 0.15)
+    x[a:b] += seg * _ramp(n, int(0.2 * fs_hz))
+
+
+def add_tonic(x: FloatArray, fs_hz: float, span: Span, templates: list[FloatArray],
+              rng: np.random.Generator) -> None:
+    """One real motor unit firing regularly at 6-12 Hz (ISI CV 10 %), 20-100 µV p2p."""
+    a, b = int(span[0] * fs_hz), min(len(x), int(span[1] * fs_hz))
+    w = templates[rng.integers(len(templates))] * np.exp(rng.uniform(np.log(20), np.log(100)))
+    x[a:b] += _train(b - a, fs_hz, w * rng.choice([-1, 1]), rng.uniform(6, 12), 0, b - a, rng, 0.1)
+
+
+def add_pop(x: FloatArray, fs_hz: float, span: Span, rng: np.random.Generator) -> None:
+    """Electrode pop: an instant step of 200-800 µV decaying over the span (100-300 ms)."""
+    a, b = int(span[0] * fs_hz), min(len(x), int(span[1] * fs_hz))
+    x[a:b] += rng.choice([-1, 1]) * rng.uniform(200, 800) * np.exp(-np.arange(b - a) / ((b - a) / 3))
+
+
+def add_motion_emg(x: FloatArray, fs_hz: float, span: Span, rng: np.random.Generator) -> None:
+    """Cable/skin motion: 0.5-3 Hz baseline swing of 50-500 µV plus 1-15 Hz wobble."""
+    a, b = int(span[0] * fs_hz), min(len(x), int(span[1] * fs_hz))
+    n = b - a
+    t = np.arange(n) / fs_hz
+    swing = rng.uniform(50, 500) * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t + rng.uniform(0, 6.3))
+    wob = bandpass(rng.standard_normal(n + 2000), fs_hz, 1.0, 15.0, order=2)[1000:-1000]
+    wob *= rng.uniform(10, 60) / (np.std(wob) or 1.0)
+    x[a:b] += (swing + wob) * _ramp(n, int(0.2 * fs_hz))
+
+
+def add_acc_movement(acc_g: FloatArray, fs_hz: float, span: Span, rng: np.random.Generator) -> None:
+    """Smooth 0.5-3 Hz limb movement of 50-300 mg per axis."""
+    a, b = int(span[0] * fs_hz), min(len(acc_g), int(span[1] * fs_hz))
+    t = np.arange(b - a) / fs_hz
+    amp = rng.uniform(50, 300) * 1e-3
+    for j in range(3):
+        acc_g[a:b, j] += amp * rng.uniform(0.3, 1) * np.sin(
+            2 * np.pi * rng.uniform(0.5, 3) * t + rng.uniform(0, 6.3)) * _ramp(b - a, int(0.2 * fs_hz))
+
+
+def add_acc_transient(acc_g: FloatArray, fs_hz: float, t_s: float, mg: float,
+                      rng: np.random.Generator) -> float:
+    """Twitch transient (decaying 5-30 Hz oscillation, 100-300 ms, random direction, starting
+    10 ms after the EMG peak, as ``drivers.simulate``). Returns the time of its largest
+    sample in s (the accelerometer truth time)."""
+    dur = rng.uniform(0.1, 0.3)
+    f = rng.uniform(5.0, min(30.0, 0.4 * fs_hz))
+    k = max(2, int(round(dur * fs_hz)))
+    tt = np.arange(k) / fs_hz
+    tr = np.sin(2 * np.pi * f * tt) * np.exp(-tt / (dur / 3))
+    tr = tr / np.max(np.abs(tr)) * mg * 1e-3
+    d = rng.normal(size=3)
+    d /= np.linalg.norm(d)
+    onset = int(round((t_s + 0.01) * fs_hz))
+    seg = acc_g[onset : onset + k]
+    seg += tr[: len(seg), None] * d
+    return (onset + int(np.argmax(np.abs(tr)))) / fs_hz
+
+
+def twitch_times(duration_s: float, busy: list[Span], rng: np.random.Generator,
+                 rate_per_min: float = TWITCH_RATE_PER_MIN) -> FloatArray:
+    """Rest-only twitch times at ``rate_per_min`` *of rest*.
+
+    Allowed: >= ``REST_MARGIN_S`` (1 s) from every busy span and 0.5 s from the ends. The count
+    is Poisson with mean ``rate_per_min`` × allowed minutes (so rest is not crowded when a
+    recording is mostly active); times uniform over the allowed time, >= 300 ms apart
+    (``drivers.simulate`` constants). Sorted, in s.
+    """
+    from drivers.simulate import MIN_TWITCH_GAP_S, REST_MARGIN_S
+
+    step = 0.001
+    grid = np.arange(0.5, duration_s - 0.5, step)
+    ok = ~in_spans_padded(grid, busy, REST_MARGIN_S)
+    allowed = grid[ok]
+    n = int(rng.poisson(rate_per_min * len(allowed) * step / 60.0))
+    out: list[float] = []
+    for _ in range(50 * (n + 1)):
+        if len(out) >= n or len(allowed) == 0:
+            break
+        t = float(allowed[rng.integers(len(allowed))])
+        if all(abs(t - u) >= MIN_TWITCH_GAP_S for u in out):
+            out.append(t)
+    return np.sort(np.array(out))
+
+
+def in_spans_padded(t: FloatArray, spans: list[Span], pad_s: float) -> np.ndarray:
+    """Which times fall within ``pad_s`` of any span."""
+    from bench.common import in_spans
+
+    return in_spans(t, [(s - pad_s, e + pad_s) for s, e in spans])
+
+
+def inject_emg_twitches(x: FloatArray, fs_hz: float, times_s: FloatArray,
+                        templates: list[FloatArray], rng: np.random.Generator,
+                        p2p_uv: tuple[float, float] = (20.0, 200.0)) -> FloatArray:
+    """Add one real MU shape per twitch (random template and polarity, log-uniform p2p) with
+    its largest sample on the truth time; returns the (sample-rounded) truth times."""
+    lo, hi = p2p_uv
+    out = np.round(np.asarray(times_s) * fs_hz) / fs_hz
+    for t in out:
+        w = templates[rng.integers(len(templates))] * rng.choice([-1, 1])
+        add_waveform(x, w * np.exp(rng.uniform(np.log(lo), np.log(hi))), int(round(t * fs_hz)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the scored set
+# --------------------------------------------------------------------------------------------
+def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_MIN) -> list[Case]:
+    """All benchmark recordings; [] when the shared data is absent."""
+    root = shared_data_dir()
+    if root is None:
+        return []
+    t1k = motor_unit_templates(1000.0)
+    t2k = motor_unit_templates(2000.0)
+    n_emg = int(EMG_DURATION_S * 1000)
+    emg_rest = mirror_extend(load_biosppy_emg(root / "biosppy" / "emg.txt"), n_emg)
+    emg_1 = mirror_extend(load_biosppy_emg(root / "biosppy" / "emg_1.txt"), n_emg)
+    solo = mirror_extend(
+        load_plux_emg(root / "biosignalsnotebooks" / "emg_1000_hz_16_bits_solo.csv"), n_emg)
+    cases: list[Case] = []
+
+    def rng_for(i: int) -> np.random.Generator:
+        return np.random.default_rng([seed, i])
+
+    def emg_case(i: int, name: str, kind: str, bg: FloatArray, fs_in: float, fs: float,
+                 templates: list[FloatArray], confounders: dict[str, int] | None = None,
+                 mains_hz: float | None = None, p2p: tuple[float, float] = (20.0, 200.0),
+                 with_acc: bool = False, note: str = "") -> Case:
+        rng = rng_for(i)
+        active = emg_activity_spans(bg, fs_in)  # real activity of the background itself
+        x = resample_uv(bg, fs_in, fs).copy()
+        dur = len(x) / fs
+        fs_acc = 100.0
+        acc = None
+        if with_acc:
+            acc = rng.normal(0.0, 1e-3, (int(dur * fs_acc), 3))  # 1 mg floor (AX6/PLUX, §2.4)
+            acc[:, 2] += 1.0
+        injected: list[Span] = []
+        for what, count in (confounders or {}).items():
+            lengths = {"voluntary": (1.0, 6.0), "tonic": (2.0, 6.0), "pop": (0.1, 0.3),
+                       "motion": (1.0, 5.0)}[what]
+            for sp in _free_spans(count, lengths, dur, active + injected, rng):
+                injected.append(sp)
+                if what == "voluntary":
+                    add_voluntary(x, fs, sp, templates, rng)
+                elif what == "tonic":
+                    add_tonic(x, fs, sp, templates, rng)
+                elif what == "pop":
+                    add_pop(x, fs, sp, rng)
+                else:
+                    add_motion_emg(x, fs, sp, rng)
+                    if acc is not None:
+                        add_acc_movement(acc, fs_acc, sp, rng)
+        busy = merge_spans(active + [(s - ACTIVE_PAD_S, e + ACTIVE_PAD_S) for s, e in injected])
+        truth = inject_emg_twitches(x, fs, twitch_times(dur, busy, rng, rate_per_min), templates, rng,
+                                    p2p)
+        if acc is not None:
+            for t in truth:
+                if rng.uniform() < 0.61:  # Terrill: 39 % of EMG leg events move no toe (§0)
+                    add_acc_transient(acc, fs_acc, t, rng.uniform(3, 10), rng)
+        if mains_hz:
+            tt = np.arange(len(x)) / fs
+            x += 20.0 * np.sin(2 * np.pi * mains_hz * tt + rng.uniform(0, 6.3))
+            x += 6.0 * np.sin(2 * np.pi * 3 * mains_hz * tt + rng.uniform(0, 6.3))
+        return Case(name, kind, fs, x, fs_acc if with_acc else None, acc, truth, busy, note=note)
+
+    cases.append(emg_case(0, "biosppy_emg_rest", "rest (real, with real tonic stretches)",
+                          emg_rest, 1000, 1000, t1k))
+    cases.append(emg_case(1, "plux_solo_voluntary", "rest + real voluntary",
+                          solo, 1000, 1000, t1k))
+    cases.append(emg_case(2, "biosppy_emg1_activations", "rest + real voluntary",
+                          emg_1, 1000, 1000, t1k))
+    cases.append(emg_case(3, "voluntary_bursts", "voluntary bursts (real MUs)", emg_rest, 1000,
+                          1000, t1k, {"voluntary": 8}))
+    cases.append(emg_case(4, "tonic_trains", "tonic trains 6-12 Hz", emg_rest, 1000, 1000, t1k,
+                          {"tonic": 8}))
+    cases.append(emg_case(5, "motion_emg_acc", "motion artifacts (EMG+acc)", emg_rest, 1000,
+                          1000, t1k, {"motion": 6}, with_acc=True))
+    cases.append(emg_case(6, "electrode_pops", "electrode pops", emg_rest, 1000, 1000, t1k,
+                          {"pop": 10}))
+    cases.append(emg_case(7, "mains_50hz", "mains 50 Hz", emg_rest, 1000, 1000, t1k,
+                          mains_hz=50.0))
+    cases.append(emg_case(8, "mains_60hz", "mains 60 Hz", emg_1, 1000, 1000, t1k, mains_hz=60.0))
+    cases.append(emg_case(9, "low_snr_20uv", "low SNR (20 µV on ~4.6 µV)", emg_1, 1000, 1000,
+                          t1k, p2p=(20.0, 20.0)))
+    cases.append(emg_case(10, "rest_2khz", "2 kHz EMG", emg_rest, 1000, 2000, t2k))
+    cases.append(emg_case(11, "solo_2khz", "2 kHz EMG", solo, 1000, 2000, t2k,
+                          {"tonic": 3, "pop": 3}))
+    # Accelerometer-only recordings on real accelerometer backgrounds.
+    accs = [
+        (12, "ax6_acc_only", load_ax6_acc(root / "ggir" / "ax6_testfile.csv"), 100.0),
+        (13, "plux_sync_acc1_only", load_plux_acc(root / "biosignalsnotebooks" / "sync_acc_1.csv"),
+         1000.0),
+        (14, "plux_sync_acc2_only", load_plux_acc(root / "biosignalsnotebooks" / "sync_acc_2.csv"),
+         1000.0),
+    ]
+    for i, name, a, fs in accs:
+        rng = rng_for(i)
+        a = mirror_extend(a, int(ACC_DURATION_S * fs))
+        active = acc_activity_spans(a, fs)
+        a = a.copy()
+        dur = len(a) / fs
+        times = twitch_times(dur, active, rng, rate_per_min)
+        truth = np.array([add_acc_transient(a, fs, t, rng.uniform(3, 10), rng) for t in times])
+        cases.append(Case(name, "accelerometer only", None, None, fs, a, truth, active,
+                          tolerance_s=ACC_TOLERANCE_S))
+    return cases
+
+
+# --------------------------------------------------------------------------------------------
+# detectors: each takes a Case and returns detection times in s (or None = not applicable)
+# --------------------------------------------------------------------------------------------
+def _cluster_peaks(mag: FloatArray, thr: float, merge_n: int) -> FloatArray:
+    """Indices of the largest sample of each cluster of supra-threshold samples (gap < merge)."""
+    idx = np.flatnonzero(mag > thr)
+    if len(idx) == 0:
+        return idx
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > merge_n) + 1)
+    return np.array([g[np.argmax(mag[g])] for g in groups])
+
+
+def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
+    """toetwitch, exactly as ``pipeline.analyse`` runs it (whole arrays pushed into the
+    StreamingAnalyser, then finish); rows of type ``fasciculation``. Also keeps the EMG path's
+    rejection log in ``case.extra["rejections"]`` to explain misses."""
+    from pipeline import StreamingAnalyser
+
+    sa = StreamingAnalyser(case.fs_emg_hz, case.fs_acc_hz, config, name=case.name)
+    if sa.emg is not None and hasattr(sa.emg, "keep_rejections"):
+        sa.emg.keep_rejections = True
+    sa.push(emg_uv=case.emg_uv, acc_g=case.acc_g)
+    ev = sa.finish().events
+    if sa.emg is not None:
+        case.extra["rejections"] = list(getattr(sa.emg, "rejection_log", []))
+    return ev.loc[ev["type"] == "fasciculation", "time_s"].to_numpy(float)
+
+
+def miss_reasons(case: Case, detected_s: FloatArray) -> dict[str, int]:
+    """Why toetwitch missed injected twitches: the rejection logged nearest to each missed
+    truth (within the tolerance), else ``not_detected`` (never crossed the threshold)."""
+    from bench.common import match_events
+
+    m = match_events(case.truth_s, detected_s, case.tolerance_s)
+    log = case.extra.get("rejections", [])
+    t_rej = np.array([t for t, _ in log])
+    out: dict[str, int] = {}
+    for t in np.sort(case.truth_s)[m < 0]:
+        reason = "not_detected"
+        if len(t_rej):
+            k = int(np.argmin(np.abs(t_rej - t)))
+            if abs(t_rej[k] - t) <= case.tolerance_s:
+                reason = log[k][1]
+        out[reason] = out.get(reason, 0) + 1
+    return out
+
+
+def detect_mad5(case: Case) -> FloatArray:
+    """Naive: 20-450 Hz, peaks of |x| > 5 σ_MAD, 60 ms merge (accelerometer: 2-30 Hz vector
+    magnitude, 150 ms merge)."""
+    if case.emg_uv is not None:
+        y = np.abs(bandpass(case.emg_uv, case.fs_emg_hz, 20.0, 450.0))
+        fs, merge = case.fs_emg_hz, 0.060
+    else:
+        y = np.linalg.norm(bandpass(case.acc_g, case.fs_acc_hz, 2.0, 30.0), axis=1)
+        fs, merge = case.fs_acc_hz, 0.150
+    return _cluster_peaks(y, 5.0 * mad_sigma(y), int(merge * fs)) / fs
+
+
+def _interval_peaks(x: FloatArray, on: np.ndarray, off: np.ndarray) -> FloatArray:
+    """One detection per [on, off] interval: the index of the largest |x| inside it."""
+    out = []
+    for a, b in zip(on, off, strict=True):
+        a, b = int(a), int(max(b, a)) + 1
+        out.append(a + int(np.argmax(np.abs(x[a:b]))))
+    return np.array(out, dtype=float)
+
+
+def detect_neurokit(case: Case) -> FloatArray | None:
+    """NeuroKit2 ``emg_process`` defaults; each onset-offset interval is one detection."""
+    import neurokit2 as nk
+
+    if case.emg_uv is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sig, info = nk.emg_process(case.emg_uv, sampling_rate=int(case.fs_emg_hz))
+    on, off = np.asarray(info["EMG_Onsets"]), np.asarray(info["EMG_Offsets"])
+    k = min(len(on), len(off))
+    return _interval_peaks(sig["EMG_Clean"].to_numpy(), on[:k], off[:k]) / case.fs_emg_hz
+
+
+def detect_biosppy(case: Case) -> FloatArray | None:
+    """BioSPPy ``emg.emg`` defaults; its ``onsets`` hold up- and down-crossings in turn, so
+    consecutive pairs are intervals, each one detection."""
+    from biosppy.signals import emg as bemg
+
+    if case.emg_uv is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = bemg.emg(signal=case.emg_uv, sampling_rate=float(case.fs_emg_hz), show=False)
+    cross = np.asarray(out["onsets"], dtype=int)
+    on, off = cross[0::2], cross[1::2]
+    if len(off) < len(on):
+        off = np.append(off, len(case.emg_uv) - 1)
+    return _interval_peaks(np.asarray(out["filtered"]), on, off) / case.fs_emg_hz
+
+
+def peer_available(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# running and printing
+# --------------------------------------------------------------------------------------------
+def _fmt(v: float, spec: str = ".2f") -> str:
+    return "–" if v != v else format(v, spec)
+
+
+def table(rows: list[tuple[str, Score | str]], markdown: bool) -> str:
+    head = ["detector", "Se", "PPV", "F1", "FP/min", "FP/min active", "TP", "FN", "FP"]
+    lines = []
+    for name, s in rows:
+        if isinstance(s, str):
+            lines.append([name, s] + [""] * 7)
+        else:
+            lines.append([name, _fmt(s.sensitivity), _fmt(s.precision), _fmt(s.f1),
+                          _fmt(s.fp_per_min), _fmt(s.fp_per_min_active), str(s.tp), str(s.fn),
+                          str(s.fp)])
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(r) + " |" for r in lines]
+        return "\n".join(out)
+    widths = [max(len(r[i]) for r in [head] + lines) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
+
+
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``key=value`` pairs for DetectorConfig (values parsed as JSON when possible)."""
+    out: dict[str, object] = {}
+    for it in items:
+        k, _, v = it.partition("=")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+        if isinstance(out[k], list):
+            out[k] = tuple(out[k])
+    return out
+
+
+def run(seed: int, only: list[str] | None, config_changes: dict[str, object], peers: bool,
+        markdown: bool, rate_per_min: float = TWITCH_RATE_PER_MIN) -> dict:
+    from pipeline import DetectorConfig
+
+    cfg = DetectorConfig().with_(**config_changes) if config_changes else None
+    t0 = time.perf_counter()
+    cases = build_cases(seed, rate_per_min)
+    if not cases:
+        print("shared data not found (../shared/data): real-data detection cases skipped")
+        return {}
+    if only:
+        cases = [c for c in cases if any(o in c.name or o in c.kind for o in only)]
+    print(f"built {len(cases)} recordings in {time.perf_counter() - t0:.1f} s (seed {seed}, "
+          f"twitches asked at {rate_per_min:g}/min)"
+          + (f"; DetectorConfig changes: {config_changes}" if config_changes else ""))
+    detectors: dict[str, Callable[[Case], FloatArray | None] | str] = {
+        "toetwitch": lambda c: detect_toetwitch(c, cfg),
+        "naive 5×MAD": detect_mad5,
+    }
+    for label, mod, fn in (("NeuroKit2 emg_process", "neurokit2", detect_neurokit),
+                           ("BioSPPy emg()", "biosppy", detect_biosppy)):
+        if not peers:
+            detectors[label] = "skipped (--no-peers)"
+        elif peer_available(mod):
+            detectors[label] = fn
+        else:
+            detectors[label] = "not installed"
+            print(f"{mod} not installed: its column is empty (pip install '.[bench]')")
+    per_case: dict[str, dict[str, Score | None]] = {}
+    seconds = dict.fromkeys(detectors, 0.0)
+    for c in cases:
+        per_case[c.name] = {}
+        for label, fn in detectors.items():
+            if isinstance(fn, str):
+                per_case[c.name][label] = None
+                continue
+            t = time.perf_counter()
+            det = fn(c)
+            seconds[label] += time.perf_counter() - t
+            per_case[c.name][label] = (None if det is None else
+                                       score(c.truth_s, det, c.tolerance_s, c.active_s, c.duration_s))
+            if label == "toetwitch" and det is not None:
+                c.extra["misses"] = miss_reasons(c, det)
+    kinds = list(dict.fromkeys(c.kind for c in cases))
+    result: dict = {"seed": seed, "config_changes": config_changes, "kinds": {}, "cases": {}}
+
+    def rows_for(names: list[str]) -> list[tuple[str, Score | str]]:
+        rows: list[tuple[str, Score | str]] = []
+        for label, fn in detectors.items():
+            scores = [per_case[n][label] for n in names if per_case[n][label] is not None]
+            if isinstance(fn, str):
+                rows.append((label, fn))
+            elif not scores:
+                rows.append((label, "n/a (EMG only)"))
+            else:
+                rows.append((label, sum(scores, Score())))
+        return rows
+
+    for kind in kinds + ["overall"]:
+        names = [c.name for c in cases if kind in ("overall", c.kind)]
+        sub = [c for c in cases if c.name in names]
+        n_truth = sum(len(c.truth_s) for c in sub)
+        minutes = sum(c.duration_s for c in sub) / 60
+        print(f"\n### {kind}: {len(names)} recording(s), {minutes:.1f} min, {n_truth} twitches "
+              f"({', '.join(names) if kind != 'overall' else 'all'})\n")
+        rows = rows_for(names)
+        print(table(rows, markdown))
+        misses: dict[str, int] = {}
+        for c in sub:
+            for r, k in c.extra.get("misses", {}).items():
+                misses[r] = misses.get(r, 0) + k
+        if misses:
+            print("toetwitch misses by reason: " + ", ".join(f"{r} {k}" for r, k in
+                                                            sorted(misses.items())))
+        result["kinds"][kind] = {lab: (s if isinstance(s, str) else _score_dict(s))
+                                 for lab, s in rows}
+        result["kinds"][kind]["toetwitch_misses"] = misses
+    for n, d in per_case.items():
+        result["cases"][n] = {lab: (None if s is None else _score_dict(s)) for lab, s in d.items()}
+    print("\ndetector time over all recordings: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items() if not isinstance(
+              detectors[k], str)))
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    return result
+
+
+def _score_dict(s: Score) -> dict[str, float]:
+    return {"tp": s.tp, "fn": s.fn, "fp": s.fp, "fp_active": s.fp_active,
+            "sensitivity": s.sensitivity, "precision": s.precision, "f1": s.f1,
+            "fp_per_min": s.fp_per_min, "fp_per_min_active": s.fp_per_min_active,
+            "minutes": s.minutes, "active_minutes": s.active_minutes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--rate", type=float, default=TWITCH_RATE_PER_MIN,
+                   help="mean injected twitch rate per minute (default %(default)s)")
+    p.add_argument("--only", nargs="*", help="recording names or kinds containing these words")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="DetectorConfig changes to try, e.g. threshold_k=6")
+    p.add_argument("--no-peers", action="store_true", help="skip NeuroKit2 and BioSPPy")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--json", type=Path, help="also write the scores as JSON here")
+    a = p.parse_args(argv)
+    res = run(a.seed, a.only, parse_sets(a.set), not a.no_peers, a.markdown, a.rate)
+    if a.json and res:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(res, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""The emulated foot sensor: a bleak backend on bumble's in-process virtual radio plus a
+virtual peripheral that serves profile v1 from any recording.
+
+::
+
+    air = VirtualAir()
+    sensor = EmulatedSensor(air, recording, SensorConfig(speed=None, loss=0.05, seed=1))
+    await sensor.start()
+    scanner_kwargs, client_kwargs = bleak_kwargs(air)
+    link = SensorLink(None, queue, scanner_kwargs=scanner_kwargs, client_kwargs=client_kwargs)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers.ble.emulator.backend import BumbleClient, BumbleScanner, VirtualAir
+from drivers.ble.emulator.sensor import EmulatedSensor, SensorConfig, SensorStats, choose_format
+
+__all__ = [
+    "BumbleClient",
+    "BumbleScanner",
+    "EmulatedSensor",
+    "SensorConfig",
+    "SensorStats",
+    "VirtualAir",
+    "bleak_kwargs",
+    "choose_format",
+]
+
+
+def bleak_kwargs(air: VirtualAir, mtu: int = 247) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(scanner_kwargs, client_kwargs)`` that route bleak through ``air``."""
+    return {"backend": BumbleScanner, "air": air}, {"backend": BumbleClient, "air": air, "mtu": mtu}

@@ -1,0 +1,350 @@
+"""The raw packet log (``.ttlog``): every notification a live session received, bit for bit.
+
+Append-only, framed and checksummed, so a process killed at any instant (``kill -9``, power
+loss after the last flush) leaves a file readable up to its last complete frame. Replaying
+the log runs the same :class:`~drivers.ble.codec.Decoder` over the same packets in the same
+order as the live session did, so it yields the same samples, NaN gaps included.
+
+Layout (little-endian; docs/protocol.md)::
+
+    file header (16 B):  magic b"TTLOG\\r\\n\\x1a" | u32 format version (1) | u32 CRC-32 of the 12 B before
+    frame:               u16 sync 0x7EF7 | u8 type | u8 reserved (0) | u32 payload length
+                         | u64 host time (ns since the Unix epoch) | payload | u32 CRC-32
+                         (the CRC covers type .. payload, i.e. bytes 2 .. 16 + length)
+
+Frame types: 1 device Info (raw bytes of the Info characteristic), 2 packet (raw bytes of one
+notification), 3 event (UTF-8 JSON: session start, connect, disconnect, ...), 4 end (UTF-8
+JSON written on a clean stop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import time
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivers.ble.codec import Decoder
+from drivers.ble.profile_v1 import decode_info
+from drivers.errors import RecordingError
+
+logger = logging.getLogger("toetwitch")
+
+MAGIC = b"TTLOG\r\n\x1a"
+FORMAT_VERSION = 1
+FILE_HEADER = struct.Struct("<8sII")  # 16 bytes
+FRAME_HEAD = struct.Struct("<HBBIQ")  # 16 bytes
+FRAME_CRC = struct.Struct("<I")
+SYNC = 0x7EF7
+MAX_PAYLOAD = 1 << 20  # a notification is <= 512 B; anything huge is corruption
+
+FRAME_INFO = 1
+FRAME_PACKET = 2
+FRAME_EVENT = 3
+FRAME_END = 4
+FRAME_TYPES = {FRAME_INFO, FRAME_PACKET, FRAME_EVENT, FRAME_END}
+
+
+def _file_header() -> bytes:
+    head = MAGIC + struct.pack("<I", FORMAT_VERSION)
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def encode_frame(frame_type: int, payload: bytes, host_time_ns: int) -> bytes:
+    """One frame (header, payload, CRC) as written to the log."""
+    head = FRAME_HEAD.pack(SYNC, frame_type, 0, len(payload), host_time_ns)
+    crc = zlib.crc32(payload, zlib.crc32(head[2:]))
+    return head + payload + FRAME_CRC.pack(crc)
+
+
+class PacketLogWriter:
+    """Append frames to a new ``.ttlog`` file.
+
+    Each frame is handed to the kernel with a single ``write`` call, so a killed process
+    leaves at most one partial frame at the end; ``fsync`` runs every ``sync_every_s``
+    seconds and on :meth:`close` to survive power loss too.
+
+    Parameters
+    ----------
+    path : str or Path
+        The log to create; an existing file is never overwritten.
+    sync_every_s : float
+        Seconds between ``fsync`` calls (0 = after every frame).
+    """
+
+    def __init__(self, path: str | Path, sync_every_s: float = 5.0):
+        self.path = Path(path)
+        try:
+            self._fd: int | None = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644
+            )
+        except FileExistsError:
+            raise RecordingError("the packet log already exists; choose another name", path) from None
+        except OSError as exc:
+            raise RecordingError(f"cannot create the packet log ({exc.strerror})", path) from None
+        self._sync_every_s = sync_every_s
+        self._last_sync = time.monotonic()
+        self.frames = 0
+        self.bytes_written = 0
+        self._write(_file_header())
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise ValueError("the packet log is closed")
+        view = memoryview(data)
+        while view:  # a regular file takes it all at once; the loop is for the odd short write
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.bytes_written += len(data)
+        now = time.monotonic()
+        if now - self._last_sync >= self._sync_every_s:
+            os.fsync(self._fd)
+            self._last_sync = now
+
+    def write_frame(self, frame_type: int, payload: bytes, host_time_ns: int | None = None) -> None:
+        """Append one frame; ``host_time_ns`` defaults to now (Unix epoch, ns)."""
+        t = time.time_ns() if host_time_ns is None else host_time_ns
+        self._write(encode_frame(frame_type, bytes(payload), t))
+        self.frames += 1
+
+    def write_info(self, info_bytes: bytes, host_time_ns: int | None = None) -> None:
+        self.write_frame(FRAME_INFO, info_bytes, host_time_ns)
+
+    def write_packet(self, data: bytes, host_time_ns: int | None = None) -> None:
+        self.write_frame(FRAME_PACKET, data, host_time_ns)
+
+    def write_event(self, event: dict[str, Any], host_time_ns: int | None = None) -> None:
+        self.write_frame(FRAME_EVENT, json.dumps(event, default=str).encode(), host_time_ns)
+
+    def close(self, end: dict[str, Any] | None = None) -> None:
+        """Write the end frame (a clean stop) and close. Safe to call twice."""
+        if self._fd is None:
+            return
+        try:
+            if end is not None:
+                self.write_frame(FRAME_END, json.dumps(end, default=str).encode())
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> PacketLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame read back: its type, host time (ns since the Unix epoch), payload, offset."""
+
+    frame_type: int
+    host_time_ns: int
+    payload: bytes
+    offset: int
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """How reading ended: ``clean`` (an end frame), or where the readable part stops."""
+
+    clean: bool
+    frames: int
+    valid_bytes: int
+    file_bytes: int
+    problem: str | None = None
+
+
+def iter_frames(path: str | Path, tail: list[LogTail] | None = None) -> Iterator[Frame]:
+    """Yield the complete, checksum-valid frames of a log, in order.
+
+    Stops at the first incomplete or corrupt frame (what a killed writer leaves); when
+    ``tail`` is a list, a :class:`LogTail` describing the end is appended to it.
+    """
+    path = Path(path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed in finally, generator
+    except FileNotFoundError:
+        raise RecordingError("no such file", path) from None
+    try:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(FILE_HEADER.size)
+        if len(head) < FILE_HEADER.size or not head.startswith(MAGIC):
+            raise RecordingError("not a toetwitch packet log (bad magic bytes)", path, "byte 0")
+        magic, version, crc = FILE_HEADER.unpack(head)
+        if zlib.crc32(head[:12]) != crc:
+            raise RecordingError("the packet log header is corrupt", path, "byte 0")
+        if version != FORMAT_VERSION:
+            raise RecordingError(
+                f"packet log format version {version} is not supported (this toetwitch reads "
+                f"version {FORMAT_VERSION})",
+                path,
+            )
+        offset, n, clean, problem = FILE_HEADER.size, 0, False, None
+        while True:
+            fhead = fh.read(FRAME_HEAD.size)
+            if not fhead:
+                break
+            if len(fhead) < FRAME_HEAD.size:
+                problem = "incomplete frame header"
+                break
+            sync, ftype, _res, length, t_ns = FRAME_HEAD.unpack(fhead)
+            if sync != SYNC or ftype not in FRAME_TYPES or length > MAX_PAYLOAD:
+                problem = "bad frame header"
+                break
+            body = fh.read(length + FRAME_CRC.size)
+            if len(body) < length + FRAME_CRC.size:
+                problem = "incomplete frame"
+                break
+            payload = body[:length]
+            (crc,) = FRAME_CRC.unpack_from(body, length)
+            if zlib.crc32(payload, zlib.crc32(fhead[2:])) != crc:
+                problem = "checksum mismatch"
+                break
+            yield Frame(ftype, t_ns, payload, offset)
+            n += 1
+            offset += FRAME_HEAD.size + length + FRAME_CRC.size
+            if ftype == FRAME_END:
+                clean = True
+        if tail is not None:
+            tail.append(LogTail(clean, n, offset, size, problem))
+    finally:
+        fh.close()
+
+
+@dataclass
+class DecodedLog:
+    """A whole log decoded: per-stream samples with NaN gaps, device info, events, stats."""
+
+    emg_uv: np.ndarray | None
+    acc_g: np.ndarray | None
+    fs_emg_hz: float | None
+    fs_acc_hz: float | None
+    start_time: str | None
+    meta: dict[str, Any]
+
+
+def start_time_of(decoder: Decoder) -> str | None:
+    """ISO-8601 local time of sample 0: the device's own (Info ``start_time``) if it sent one,
+    else the device clock mapped to the host wall clock."""
+    if "start_time" in decoder.info.extra:  # the device knows (an emulator replaying a file)
+        st = decoder.info.extra["start_time"]
+        return None if st is None else str(st)
+    if decoder.origin_device_s is None or decoder.clock.n_pairs == 0:
+        return None
+    host_s = decoder.clock.to_host(decoder.origin_device_s)
+    return datetime.fromtimestamp(host_s).astimezone().isoformat(timespec="milliseconds")
+
+
+def decode_log(path: str | Path) -> DecodedLog:
+    """Read and decode a whole packet log (see :func:`open_packet_log` for the source API)."""
+    path = Path(path)
+    tails: list[LogTail] = []
+    decoder: Decoder | None = None
+    parts: dict[str, list[np.ndarray]] = {"emg": [], "acc": []}
+    events: list[dict[str, Any]] = []
+    end: dict[str, Any] | None = None
+    for fr in iter_frames(path, tails):
+        if fr.frame_type == FRAME_INFO:
+            if decoder is None:
+                decoder = Decoder(decode_info(fr.payload, where=f"{path}: device info frame"))
+        elif fr.frame_type == FRAME_PACKET:
+            if decoder is None:
+                raise RecordingError("a packet precedes the device info frame", path,
+                                     f"byte {fr.offset}")
+            for block in decoder.feed(fr.payload, fr.host_time_ns / 1e9):
+                parts[block.kind].append(block.values)
+        elif fr.frame_type == FRAME_EVENT:
+            events.append(_json(fr.payload))
+        else:
+            end = _json(fr.payload)
+    tail = tails[0] if tails else None
+    if decoder is None:
+        raise RecordingError("the packet log holds no device info frame (nothing was recorded)", path)
+    if tail is not None and tail.problem:
+        from drivers.readers.base import ReaderWarning
+
+        warnings.warn(
+            f"{path}: the log ends with an {tail.problem} at byte {tail.valid_bytes} of "
+            f"{tail.file_bytes} (the recorder was stopped abruptly); read the "
+            f"{tail.frames} complete frames before it",
+            ReaderWarning,
+            stacklevel=3,
+        )
+    info = decoder.info
+    emg_st, acc_st = info.stream("emg"), info.stream("acc")
+    emg = acc = None
+    if emg_st is not None:
+        emg = np.concatenate(parts["emg"])[:, 0] if parts["emg"] else np.empty(0)
+    if acc_st is not None:
+        acc = np.concatenate(parts["acc"])[:, :3] if parts["acc"] else np.empty((0, 3))
+    session = next((e for e in events if e.get("event") == "session"), {})
+    meta: dict[str, Any] = {
+        "path": str(path),
+        "format": "ttlog",
+        "packets": decoder.stats.as_summary(),
+        "device": {"model": info.model, "firmware": info.firmware, "boot_id": info.boot_id},
+        "session": session,
+        "events": events,
+        "clean_end": bool(tail and tail.clean),
+        "end": end,
+    }
+    return DecodedLog(
+        emg_uv=emg,
+        acc_g=acc,
+        fs_emg_hz=emg_st.fs_hz if emg_st else None,
+        fs_acc_hz=acc_st.fs_hz if acc_st else None,
+        start_time=start_time_of(decoder),
+        meta=meta,
+    )
+
+
+def _json(payload: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(payload.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"event": "unreadable"}
+    return doc if isinstance(doc, dict) else {"event": "unreadable"}
+
+
+def open_packet_log(path: str | Path):
+    """Open a ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (architecture.md).
+
+    The log is decoded once on opening (packets are small: an hour of 2 kHz EMG is about
+    15 MB of log); chunks are then slices of the decoded streams. ``info.meta["packets"]``
+    holds the link accounting (``received``, ``lost``, ``duplicated``, ``samples_lost``,
+    ``loss_fraction``) for the summary.
+    """
+    from drivers.readers.base import ArraySource
+    from drivers.recording import Recording
+
+    path = Path(path)
+    log = decode_log(path)
+    if (log.emg_uv is None or not len(log.emg_uv)) and (log.acc_g is None or not len(log.acc_g)):
+        raise RecordingError("the packet log holds no samples", path)
+    rec = Recording(
+        emg_uv=log.emg_uv,
+        fs_emg_hz=log.fs_emg_hz,
+        acc_g=log.acc_g,
+        fs_acc_hz=log.fs_acc_hz,
+        name=path.name[: -len(path.suffix)] if path.suffix else path.name,
+        start_time=log.start_time,
+        meta=log.meta,
+    )
+    return ArraySource(rec)
+
+
+def read_packet_log(path: str | Path):
+    """The whole log as a :class:`drivers.Recording`."""
+    return open_packet_log(path).read()

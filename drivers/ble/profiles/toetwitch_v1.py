@@ -1,0 +1,18 @@
+"""toetwitch's open foot-sensor profile, version 1 (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from drivers.ble import profile_v1 as pv1
+from drivers.ble.profiles import DeviceProfile
+
+PROFILE = DeviceProfile(
+    name="toetwitch-v1",
+    description="open toetwitch foot-sensor GATT profile v1 (EMG + accelerometer)",
+    service_uuid=pv1.SERVICE_UUID,
+    info_uuid=pv1.INFO_UUID,
+    control_uuid=pv1.CONTROL_UUID,
+    data_uuid=pv1.DATA_UUID,
+    parse_info=pv1.decode_info,
+    start=lambda resume: pv1.start_command(mode=pv1.START_RESUME if resume else pv1.START_NEW),
+    stop=pv1.stop_command,
+)

@@ -1,0 +1,145 @@
+"""Recording file readers (contracts §1): CSV, Parquet, EDF/EDF+/BDF and the raw packet log.
+
+::
+
+    from drivers.readers import read_recording, open_recording
+
+    rec = read_recording("night.edf")            # whole file -> drivers.Recording
+    with open_recording("night.edf") as src:     # chunked, bounded memory
+        print(src.info.fs_emg_hz, src.info.duration_s)
+        for chunk in src.iter_chunks(60.0):
+            ...                                  # chunk.emg_uv (k,), chunk.acc_g (j, 3)
+
+Readers are registered by file suffix as ``"module:function"`` strings and imported only
+when used. Every bad input raises :class:`drivers.RecordingError` naming the file, where in
+it, and what is wrong; repairs (gaps filled with NaN, a truncated last line dropped) emit a
+:class:`ReaderWarning`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+from drivers.errors import RecordingError
+from drivers.readers.base import (
+    ArraySource,
+    Chunk,
+    ReaderWarning,
+    RecordingInfo,
+    RecordingSource,
+    not_found,
+)
+from drivers.recording import Recording
+
+__all__ = [
+    "RECORDING_SUFFIXES",
+    "ArraySource",
+    "Chunk",
+    "ReaderWarning",
+    "RecordingInfo",
+    "RecordingSource",
+    "TRUTH_SUFFIX",
+    "is_recording_file",
+    "open_recording",
+    "read_recording",
+    "register_reader",
+]
+
+#: Ground-truth tables beside sample recordings (``x.truth.csv``) are not recordings.
+TRUTH_SUFFIX = ".truth.csv"
+
+#: suffix -> "module:function" returning a RecordingSource for a path.
+_OPENERS: dict[str, str] = {
+    ".csv": "drivers.readers.csv:open_csv",
+    ".parquet": "drivers.readers.parquet:open_parquet",
+    ".edf": "drivers.readers.edf:open_edf",
+    ".bdf": "drivers.readers.edf:open_edf",
+}
+#: Written by the live monitor; its reader lives with the BLE code.
+_PACKET_LOG = (".ttlog", "drivers.ble.packetlog:open_packet_log")
+
+
+def _module_available(name: str) -> bool:
+    """Whether ``name`` can be imported, without importing it (its parent package may be)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def register_reader(suffix: str, target: str) -> None:
+    """Register ``target`` (``"package.module:function"``) as the opener for ``suffix``.
+
+    The function takes a path and returns a :class:`RecordingSource`.
+    """
+    suffix = suffix.lower()
+    if not suffix.startswith("."):
+        suffix = "." + suffix
+    _OPENERS[suffix] = target
+    global RECORDING_SUFFIXES
+    RECORDING_SUFFIXES = tuple(sorted(_OPENERS))
+
+
+if _module_available(_PACKET_LOG[1].split(":")[0]):
+    _OPENERS[_PACKET_LOG[0]] = _PACKET_LOG[1]
+
+#: Suffixes a folder search picks up (lower case; ``.ttlog`` only when its reader exists).
+RECORDING_SUFFIXES: tuple[str, ...] = tuple(sorted(_OPENERS))
+
+
+def is_recording_file(path: str | Path) -> bool:
+    """True when a folder search should pick up ``path`` as a recording.
+
+    Matches :data:`RECORDING_SUFFIXES` (case-insensitive) and skips ground-truth tables
+    (``*.truth.csv``) and hidden files (``.name``).
+    """
+    name = Path(path).name
+    low = name.lower()
+    if name.startswith(".") or low.endswith(TRUTH_SUFFIX):
+        return False
+    return Path(low).suffix in RECORDING_SUFFIXES
+
+
+def _opener(path: Path):
+    suffix = path.suffix.lower()
+    target = _OPENERS.get(suffix)
+    if target is None and suffix == _PACKET_LOG[0]:
+        raise RecordingError(
+            "packet logs (.ttlog) need the BLE package (drivers.ble.packetlog), which is not "
+            "installed in this build",
+            path,
+        )
+    if target is None:
+        raise RecordingError(
+            f"unknown recording format {suffix or '(no suffix)'!r}: toetwitch reads "
+            f"{', '.join(RECORDING_SUFFIXES)}",
+            path,
+        )
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def open_recording(path: str | Path) -> RecordingSource:
+    """Open a recording for chunked reading (use as a context manager).
+
+    EDF/BDF and Parquet are read chunk by chunk from disk; CSV is loaded whole.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise not_found(path)
+    return _opener(path)(path)
+
+
+def read_recording(path: str | Path) -> Recording:
+    """Read a whole recording file (any format of contracts §1) into a :class:`Recording`."""
+    path = Path(path)
+    if not path.is_file():
+        raise not_found(path)
+    if path.suffix.lower() == ".csv":
+        from drivers.readers.csv import read_csv
+
+        return read_csv(path)
+    with open_recording(path) as src:
+        return src.read()

@@ -1,0 +1,138 @@
+"""CSV recordings (contracts §1).
+
+Header row, then rows sorted by ``time_s``; columns ``time_s``, ``emg_uv``, ``acc_x_g``,
+``acc_y_g``, ``acc_z_g`` (either stream may be absent; mixed-rate rows leave the other
+stream's cells empty). Line numbers in errors count as a person does: the header is line 1.
+
+CSV files are parsed in batches but **loaded whole** into memory (a 24-h 1 kHz CSV is large
+anyway; use EDF or Parquet for long recordings, which are read chunk by chunk).
+
+A last line without its newline and with fewer fields than the header (or an unreadable
+value) is what a recorder killed mid-write leaves: it is dropped with a
+:class:`~drivers.readers.ReaderWarning`, not an error.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from drivers.errors import RecordingError
+from drivers.readers.base import ArraySource, warn
+from drivers.readers.table import COLUMNS, TableEngine, check_header
+from drivers.recording import Recording
+
+#: Rows parsed per batch.
+BATCH_ROWS = 200_000
+
+
+def _line(i: int) -> str:
+    """0-based data row -> line number as a person counts it (header = line 1)."""
+    return f"line {i + 2}"
+
+
+def _read_header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        first = f.readline()
+    if not first.strip():
+        raise RecordingError("empty file: no header row", path, "line 1")
+    return [c.strip() for c in next(_csv.reader([first]))]
+
+
+def _last_line(path: Path) -> tuple[bytes, bool]:
+    """The file's last line (without newline) and whether it ended with a newline."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        block = min(size, 1 << 16)
+        f.seek(size - block)
+        tail = f.read()
+    ends_nl = tail.endswith(b"\n")
+    body = tail.rstrip(b"\r\n") if ends_nl else tail
+    return body.rsplit(b"\n", 1)[-1], ends_nl
+
+
+def _truncated_last(path: Path, n_header: int) -> bool:
+    """True when the last line looks cut off by a recorder that was killed mid-write."""
+    last, ends_nl = _last_line(path)
+    if ends_nl or not last.strip():
+        return False
+    fields = next(_csv.reader([last.decode("utf-8", "replace")]))
+    if len(fields) < n_header:
+        return True
+    for cell in fields:
+        c = cell.strip()
+        if c:
+            try:
+                float(c)
+            except ValueError:
+                return True
+    return False
+
+
+def _parser_error(e: Exception, path: Path) -> RecordingError:
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+    if m:
+        return RecordingError(
+            f"{m.group(3)} fields where the header has {m.group(1)}", path, f"line {m.group(2)}"
+        )
+    return RecordingError(f"cannot parse CSV: {e}", path)
+
+
+def open_csv(path: str | Path) -> ArraySource:
+    """Open (read whole) a CSV recording; returns an in-memory :class:`ArraySource`."""
+    return ArraySource(read_csv(path))
+
+
+def read_csv(path: str | Path) -> Recording:
+    """Read a CSV recording into a :class:`~drivers.Recording` (see module docs)."""
+    path = Path(path)
+    header = _read_header(path)
+    layout = check_header(header, path, "line 1 (header)")
+    drop_last = _truncated_last(path, len(header))
+    if drop_last:
+        warn(f"{path}: last line is truncated (no newline, incomplete) and was dropped")
+    usecols = [c for c in header if c in COLUMNS]
+
+    def batches() -> Iterator[tuple[pd.DataFrame, int]]:
+        try:
+            reader = pd.read_csv(
+                path,
+                skip_blank_lines=False,
+                chunksize=BATCH_ROWS,
+                encoding="utf-8-sig",
+                skipinitialspace=True,
+            )
+            row0 = 0
+            pending: pd.DataFrame | None = None
+            for df in reader:
+                df = df[[c for c in df.columns if str(c).strip() in usecols]]
+                if pending is not None:
+                    yield pending, row0
+                    row0 += len(pending)
+                pending = df
+            if pending is not None:
+                if drop_last:
+                    pending = pending.iloc[:-1]
+                yield pending, row0
+        except pd.errors.ParserError as e:
+            raise _parser_error(e, path) from None
+        except UnicodeDecodeError as e:
+            raise RecordingError(f"not a UTF-8 text file ({e.reason})", path) from None
+
+    engine = TableEngine(path, "csv", layout, batches, _line)
+    scan = engine.scan(keep=True)
+    meta = {"path": str(path), **scan.meta, "dropped_last_line": drop_last}
+    return Recording(
+        emg_uv=scan.emg_uv,
+        fs_emg_hz=scan.fs_emg_hz,
+        acc_g=scan.acc_g,
+        fs_acc_hz=scan.fs_acc_hz,
+        name=path.stem,
+        start_time=None,
+        meta=meta,
+    )

@@ -1,0 +1,466 @@
+"""Shared engine for tabular recordings (CSV and Parquet, contracts §1).
+
+Columns: ``time_s``, ``emg_uv``, ``acc_x_g``, ``acc_y_g``, ``acc_z_g``; either stream may be
+absent. When both streams share a table at different rates, each row carries one stream's
+values and leaves the other's cells empty. A row belongs to a stream when that stream's cells
+are filled; an empty (or NaN) cell is not a sample.
+
+Per stream the engine
+
+1. infers the sample rate from the median interval of the first few thousand timestamps
+   (rounded with :func:`~drivers.readers.base.round_rate`) and checks it with ``check_rate``;
+2. finds gaps (an interval longer than 1.5 sample periods) and inserts NaN samples so that
+   later samples keep their true time (NaN = lost, see docs/architecture.md);
+3. measures timing jitter: the RMS deviation of the regular intervals from the nominal period.
+
+The input arrives as an iterator of DataFrame batches so Parquet files can be streamed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drivers.errors import RecordingError
+from drivers.readers.base import (
+    Chunk,
+    RecordingInfo,
+    chunk_bounds,
+    n_chunks_for,
+    round_rate,
+    warn,
+)
+from drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
+
+log = logging.getLogger("toetwitch")
+
+COL_TIME = "time_s"
+COL_EMG = "emg_uv"
+COLS_ACC = ("acc_x_g", "acc_y_g", "acc_z_g")
+COLUMNS = (COL_TIME, COL_EMG, *COLS_ACC)
+
+#: Intervals used to estimate a stream's rate (enough for a stable median, cheap to read).
+RATE_WINDOW = 2000
+#: An interval longer than this many sample periods is a gap.
+GAP_FACTOR = 1.5
+#: At most this many gaps are listed one by one in ``meta["gaps"]``.
+MAX_GAPS_LISTED = 1000
+
+#: Yields (batch, index of the batch's first data row, 0-based).
+BatchFactory = Callable[[], Iterable[tuple[pd.DataFrame, int]]]
+#: Turns a 0-based data-row index into "line 12" / "row 11".
+Locator = Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which streams a table's header provides."""
+
+    has_emg: bool
+    has_acc: bool
+    ignored: tuple[str, ...] = ()
+
+
+def check_header(columns: Iterable[str], path: object, where: str) -> Layout:
+    """Check the column names; raise :class:`RecordingError` naming what is missing."""
+    cols = [str(c).strip() for c in columns]
+    if COL_TIME not in cols:
+        raise RecordingError(
+            f"missing column 'time_s' (found: {', '.join(cols) or 'none'}); expected "
+            f"{', '.join(COLUMNS)}",
+            path,
+            where,
+        )
+    acc_present = [c for c in COLS_ACC if c in cols]
+    if acc_present and len(acc_present) < 3:
+        missing = [c for c in COLS_ACC if c not in cols]
+        raise RecordingError(
+            f"partial accelerometer: column(s) {', '.join(acc_present)} present but "
+            f"{', '.join(missing)} missing; give all three axes or none",
+            path,
+            where,
+        )
+    has_emg = COL_EMG in cols
+    has_acc = len(acc_present) == 3
+    if not (has_emg or has_acc):
+        raise RecordingError(
+            "no data columns: need 'emg_uv' and/or 'acc_x_g', 'acc_y_g', 'acc_z_g' "
+            f"(found: {', '.join(cols)})",
+            path,
+            where,
+        )
+    ignored = tuple(c for c in cols if c not in COLUMNS)
+    return Layout(has_emg, has_acc, ignored)
+
+
+def _numeric(df: pd.DataFrame, col: str, row0: int, path: object, locate: Locator) -> np.ndarray:
+    """Column ``col`` as float64; a non-numeric cell raises naming its line and column."""
+    s = df[col]
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    num = pd.to_numeric(s, errors="coerce")
+    text = s.astype("string").str.strip()
+    bad = num.isna().to_numpy() & s.notna().to_numpy() & (text.fillna("") != "").to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise RecordingError(
+            f"non-numeric value {str(s.iloc[i])!r} in column '{col}'", path, locate(row0 + i)
+        )
+    return num.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+@dataclass
+class Parsed:
+    """One batch split into streams. ``*_rows`` are 0-based data-row indices (for messages)."""
+
+    emg_t: np.ndarray
+    emg_v: np.ndarray
+    emg_rows: np.ndarray
+    acc_t: np.ndarray
+    acc_v: np.ndarray
+    acc_rows: np.ndarray
+    first_t: float | None
+    last_t: float | None
+
+
+def parse_batch(
+    df: pd.DataFrame,
+    row0: int,
+    layout: Layout,
+    prev_t: float | None,
+    path: object,
+    locate: Locator,
+) -> Parsed:
+    """Validate one batch and split it into EMG and accelerometer samples."""
+    df = df.rename(columns=lambda c: str(c).strip())
+    t = _numeric(df, COL_TIME, row0, path, locate)
+    emg = _numeric(df, COL_EMG, row0, path, locate) if layout.has_emg else None
+    acc = (
+        np.column_stack([_numeric(df, c, row0, path, locate) for c in COLS_ACC])
+        if layout.has_acc
+        else None
+    )
+    n = len(t)
+    emg_ok = np.zeros(n, bool) if emg is None else ~np.isnan(emg)
+    acc_fin = np.zeros((n, 3), bool) if acc is None else ~np.isnan(acc)
+    acc_ok = acc_fin.all(axis=1)
+    partial = acc_fin.any(axis=1) & ~acc_ok
+    if partial.any():
+        i = int(np.flatnonzero(partial)[0])
+        empty = [c for c, f in zip(COLS_ACC, acc_fin[i], strict=True) if not f]
+        raise RecordingError(
+            f"accelerometer row incomplete: {', '.join(empty)} empty while other axes are filled",
+            path,
+            locate(row0 + i),
+        )
+    has_t = ~np.isnan(t)
+    orphan = ~has_t & (emg_ok | acc_ok)
+    if orphan.any():
+        i = int(np.flatnonzero(orphan)[0])
+        raise RecordingError("row has values but no 'time_s'", path, locate(row0 + i))
+    if not np.isfinite(t[has_t]).all():
+        i = int(np.flatnonzero(has_t & ~np.isfinite(t))[0])
+        raise RecordingError(f"'time_s' is {t[i]!r}, not a finite number", path, locate(row0 + i))
+    # Rows with a time but no values (e.g. lost samples written as empty cells) carry no
+    # sample; the gap filler re-creates them as NaN from the timestamps.
+    idx = np.flatnonzero(has_t)
+    tt = t[idx]
+    if len(tt):
+        prev = np.concatenate([[prev_t if prev_t is not None else tt[0]], tt[:-1]])
+        back = tt < prev
+        if back.any():
+            j = int(np.flatnonzero(back)[0])
+            raise RecordingError(
+                f"time goes backwards: time_s {tt[j]:.9g} after {prev[j]:.9g}",
+                path,
+                locate(row0 + int(idx[j])),
+            )
+    rows = np.arange(row0, row0 + n)
+    return Parsed(
+        emg_t=t[emg_ok],
+        emg_v=emg[emg_ok] if emg is not None else np.empty(0),
+        emg_rows=rows[emg_ok],
+        acc_t=t[acc_ok],
+        acc_v=acc[acc_ok] if acc is not None else np.empty((0, 3)),
+        acc_rows=rows[acc_ok],
+        first_t=float(tt[0]) if len(tt) else None,
+        last_t=float(tt[-1]) if len(tt) else None,
+    )
+
+
+@dataclass
+class Assembler:
+    """Places one stream's timed samples on a regular grid, NaN-filling gaps.
+
+    ``feed`` may be called batch after batch; state carries over between calls.
+    """
+
+    stream: str
+    fs_hz: float
+    t0: float
+    path: object
+    locate: Locator
+    last_t: float | None = None
+    n_out: int = 0
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    n_gaps: int = 0
+    missing: int = 0
+    dev_sq: float = 0.0
+    n_regular: int = 0
+
+    def feed(self, t: np.ndarray, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Return the grid samples for new samples ``t`` (s), ``v`` ((k,) or (k, 3))."""
+        if len(t) == 0:
+            return v[:0]
+        fs = self.fs_hz
+        lead = 0
+        if self.last_t is None:
+            # A stream that starts after the table's first time is padded at the front so
+            # both streams share time zero.
+            lead = max(0, int(np.floor((t[0] - self.t0) * fs + 0.5)))
+            d = np.diff(t)
+            drows = rows[1:]
+        else:
+            d = np.diff(np.concatenate([[self.last_t], t]))
+            drows = rows
+        if (d <= 0).any():
+            j = int(np.flatnonzero(d <= 0)[0])
+            raise RecordingError(
+                f"two {self.stream} samples at the same time_s ({t[-len(d) + j]:.9g})",
+                self.path,
+                self.locate(int(drows[j])),
+            )
+        steps = np.floor(d * fs + 0.5).astype(np.int64)
+        gap = d > GAP_FACTOR / fs
+        steps = np.where(gap, np.maximum(steps, 2), 1)
+        reg = d[~gap]
+        self.dev_sq += float(np.sum((reg - 1.0 / fs) ** 2))
+        self.n_regular += int(reg.size)
+        for j in np.flatnonzero(gap):
+            self.n_gaps += 1
+            miss = int(steps[j] - 1)
+            self.missing += miss
+            if len(self.gaps) < MAX_GAPS_LISTED:
+                before = self.last_t if (self.last_t is not None and j == 0) else None
+                if before is None:
+                    before = float(t[j] if self.last_t is None else t[j - 1])
+                self.gaps.append(
+                    {
+                        "stream": self.stream,
+                        "start_s": round(before - self.t0 + 1.0 / fs, 9),
+                        "missing_samples": miss,
+                        "missing_s": round(miss / fs, 9),
+                        "where": self.locate(int(drows[j])),
+                    }
+                )
+        if self.last_t is None:
+            pos = np.concatenate([[0], np.cumsum(steps)])
+        else:
+            pos = np.cumsum(steps) - 1
+        pos = pos + lead
+        out = np.full((int(pos[-1]) + 1, *v.shape[1:]), np.nan)
+        out[pos] = v
+        self.last_t = float(t[-1])
+        self.n_out += len(out)
+        return out
+
+    @property
+    def jitter_ms(self) -> float:
+        """RMS deviation of the regular intervals from 1/fs, in milliseconds."""
+        return float(np.sqrt(self.dev_sq / self.n_regular) * 1e3) if self.n_regular else 0.0
+
+
+@dataclass
+class Scan:
+    """Result of a full pass over a table."""
+
+    fs_emg_hz: float | None
+    fs_acc_hz: float | None
+    t0: float
+    n_emg: int = 0
+    n_acc: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+    emg_uv: np.ndarray | None = None
+    acc_g: np.ndarray | None = None
+
+
+class TableEngine:
+    """Reads a table given as batches; used by the CSV and Parquet readers."""
+
+    def __init__(
+        self, path: object, fmt: str, layout: Layout, batches: BatchFactory, locate: Locator
+    ):
+        self.path = path
+        self.fmt = fmt
+        self.layout = layout
+        self.batches = batches
+        self.locate = locate
+
+    def _parsed(self) -> Iterator[Parsed]:
+        prev_t: float | None = None
+        for df, row0 in self.batches():
+            p = parse_batch(df, row0, self.layout, prev_t, self.path, self.locate)
+            if p.last_t is not None:
+                prev_t = p.last_t
+            yield p
+
+    def estimate(self) -> tuple[float | None, float | None, float]:
+        """Infer both rates and the table's first time from its first rows."""
+        emg_t: list[np.ndarray] = []
+        acc_t: list[np.ndarray] = []
+        ne = na = 0
+        t0: float | None = None
+        for p in self._parsed():
+            if t0 is None and p.first_t is not None:
+                t0 = p.first_t
+            emg_t.append(p.emg_t)
+            acc_t.append(p.acc_t)
+            ne += len(p.emg_t)
+            na += len(p.acc_t)
+            if (not self.layout.has_emg or ne > RATE_WINDOW) and (
+                not self.layout.has_acc or na > RATE_WINDOW
+            ):
+                break
+        if ne == 0 and na == 0:
+            raise RecordingError("empty recording: no samples after the header", self.path)
+        fs_emg = self._rate(np.concatenate(emg_t), "EMG", MIN_FS_EMG_HZ) if ne else None
+        fs_acc = self._rate(np.concatenate(acc_t), "accelerometer", MIN_FS_ACC_HZ) if na else None
+        assert t0 is not None
+        return fs_emg, fs_acc, t0
+
+    def _rate(self, t: np.ndarray, stream: str, minimum: float) -> float:
+        if len(t) < 2:
+            raise RecordingError(
+                f"only one {stream} sample: cannot infer the {stream} sample rate", self.path
+            )
+        d = np.diff(t[: RATE_WINDOW + 1])
+        d = d[d > 0]
+        if not len(d):
+            raise RecordingError(f"{stream} timestamps do not increase", self.path)
+        # The median interval is robust to gaps; the mean of the intervals near it is far
+        # less noisy under timestamp jitter (the sum telescopes to first..last time).
+        med = float(np.median(d))
+        regular = d[np.abs(d - med) < 0.5 * med]
+        fs = round_rate(1.0 / float(np.mean(regular)))
+        check_rate(fs, minimum, stream, self.path)
+        return fs
+
+    def pieces(
+        self, fs_emg: float | None, fs_acc: float | None, t0: float
+    ) -> tuple[
+        Iterator[tuple[np.ndarray | None, np.ndarray | None]], Assembler | None, Assembler | None
+    ]:
+        """Assembled (NaN-filled) pieces of both streams, batch by batch, and the assemblers."""
+        ae = Assembler("EMG", fs_emg, t0, self.path, self.locate) if fs_emg else None
+        aa = Assembler("accelerometer", fs_acc, t0, self.path, self.locate) if fs_acc else None
+
+        def gen() -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
+            for p in self._parsed():
+                yield (
+                    ae.feed(p.emg_t, p.emg_v, p.emg_rows) if ae else None,
+                    aa.feed(p.acc_t, p.acc_v, p.acc_rows) if aa else None,
+                )
+
+        return gen(), ae, aa
+
+    def scan(self, keep: bool) -> Scan:
+        """One full pass: rates, sample counts after gap filling, gaps, jitter (and data if keep)."""
+        fs_emg, fs_acc, t0 = self.estimate()
+        it, ae, aa = self.pieces(fs_emg, fs_acc, t0)
+        emg: list[np.ndarray] = []
+        acc: list[np.ndarray] = []
+        for e, a in it:
+            if keep and e is not None:
+                emg.append(e)
+            if keep and a is not None:
+                acc.append(a)
+        gaps: list[dict[str, Any]] = []
+        jitter: dict[str, float] = {}
+        for asm, key in ((ae, "emg"), (aa, "acc")):
+            if asm is None:
+                continue
+            gaps.extend(asm.gaps)
+            jitter[key] = round(asm.jitter_ms, 6)
+            if asm.n_gaps:
+                warn(
+                    f"{self.path}: {asm.n_gaps} gap(s) in the {asm.stream} stream "
+                    f"({asm.missing / asm.fs_hz:.3g} s in all, first at "
+                    f"{asm.gaps[0]['where']}) filled with NaN so later samples keep their time"
+                )
+            if asm.jitter_ms > 0.1e3 / asm.fs_hz:
+                log.info(
+                    "%s: %s timestamps jitter by %.3g ms RMS (sample period %.3g ms)",
+                    self.path,
+                    asm.stream,
+                    asm.jitter_ms,
+                    1e3 / asm.fs_hz,
+                )
+        meta: dict[str, Any] = {
+            "format": self.fmt,
+            "jitter_ms": jitter,
+            "gaps": gaps,
+            "n_gaps": (ae.n_gaps if ae else 0) + (aa.n_gaps if aa else 0),
+            "time_origin_s": t0,
+        }
+        if self.layout.ignored:
+            meta["ignored_columns"] = list(self.layout.ignored)
+        return Scan(
+            fs_emg_hz=fs_emg,
+            fs_acc_hz=fs_acc,
+            t0=t0,
+            n_emg=ae.n_out if ae else 0,
+            n_acc=aa.n_out if aa else 0,
+            meta=meta,
+            emg_uv=np.concatenate(emg) if keep and ae else None,
+            acc_g=np.concatenate(acc).reshape(-1, 3) if keep and aa else None,
+        )
+
+
+def rechunk(
+    pieces: Iterable[tuple[np.ndarray | None, np.ndarray | None]],
+    info: RecordingInfo,
+    chunk_s: float,
+) -> Iterator[Chunk]:
+    """Regroup arbitrary pieces of both streams into time-aligned chunks of ``chunk_s`` s."""
+    k_total = n_chunks_for(info.duration_s, chunk_s)
+    bounds = [
+        chunk_bounds(info.n_emg, info.fs_emg_hz, chunk_s, k_total) if info.fs_emg_hz else None,
+        chunk_bounds(info.n_acc, info.fs_acc_hz, chunk_s, k_total) if info.fs_acc_hz else None,
+    ]
+    bufs: list[list[np.ndarray]] = [[], []]
+    have = [0, 0]  # samples received so far per stream
+    used = [0, 0]  # samples already emitted per stream
+
+    def ready(k: int) -> bool:
+        return all(b is None or have[s] >= b[k + 1] for s, b in enumerate(bounds))
+
+    def take(k: int) -> Chunk:
+        out: list[np.ndarray | None] = [None, None]
+        for s, b in enumerate(bounds):
+            if b is None:
+                continue
+            n = b[k + 1] - b[k]
+            cat = np.concatenate(bufs[s]) if bufs[s] else np.empty((0,) if s == 0 else (0, 3))
+            part, rest = cat[:n], cat[n:]
+            bufs[s] = [rest] if len(rest) else []
+            used[s] += n
+            out[s] = part
+        return Chunk(emg_uv=out[0], acc_g=out[1], start_s=k * chunk_s)
+
+    k = 0
+    for piece in pieces:
+        for s in (0, 1):
+            if piece[s] is not None and len(piece[s]):
+                bufs[s].append(piece[s])
+                have[s] += len(piece[s])
+        while k < k_total and ready(k):
+            yield take(k)
+            k += 1
+    while k < k_total:
+        yield take(k)
+        k += 1

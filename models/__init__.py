@@ -1,0 +1,28 @@
+"""toetwitch's cause and escalation model and its knowledge base.
+
+Imports neither ``drivers`` nor ``pipeline``; takes plain dicts. Public API::
+
+    from models import assess, validate_answers, AnswersError
+    result = assess({"twitching_days": 3, "caffeine_mg_per_day": 600})   # contracts §4 object
+
+The knowledge base is data in ``models/kb/`` (rules, causes, questions, the generative model
+of the synthetic cohort, and the trained cause model); see models/MODEL_CARD.md.
+"""
+
+from models.answers import AnswersError, load_answers, validate_answers
+from models.assessment import assess
+from models.cohort import CAUSES
+from models.escalation import LEVELS, escalate, load_rules
+from models.facts import SENSOR_KEYS
+
+__all__ = [
+    "CAUSES",
+    "LEVELS",
+    "SENSOR_KEYS",
+    "AnswersError",
+    "assess",
+    "escalate",
+    "load_answers",
+    "load_rules",
+    "validate_answers",
+]

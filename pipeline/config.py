@@ -1,0 +1,142 @@
+"""Detector settings, each tied to its source in ``docs/detection.md``.
+
+All durations in seconds or milliseconds, all amplitudes in µV or mg, as the names say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+MainsSetting = Literal["auto", "off", 50, 60]
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Parameters of the one detector that batch, replay and live share.
+
+    EMG
+    ---
+    emg_band_hz : SENIAM/ISEK 20-450 Hz band; the upper edge is kept below 0.45·fs.
+    emg_band_order : Butterworth order per band edge (2 = a 4th-order band-pass in two SOS
+        sections): higher orders ring for 30+ ms after a potential, which a 5 σ detector
+        would count again.
+    mains : ``"auto"`` picks 50 or 60 Hz from the first ``mains_probe_s`` of EMG (or none when
+        neither stands out); ``50``/``60`` force one; ``"off"`` disables the notches.
+    block_s : the detector works in fixed blocks aligned to the first sample, which is what makes
+        any chunking give the same events. Also the noise-estimate resolution.
+    noise_history_s, noise_quantile : the threshold uses the ``noise_quantile`` of the per-block
+        robust σ (median|x|/0.6745, Quiroga 2004) over the previous ``noise_history_s``: the quiet
+        parts of a rolling window, so activity does not raise it (SPiQE's noise-responsive ATinc).
+    threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ; signal-evidence §6.2).
+    min_peak_uv : absolute floor under the threshold.
+    merge_ms : crossings closer than this form one potential (peak cluster, 20-60 ms).
+    core_ms, min_core_energy_fraction : a motor-unit potential is a compact 5-15 ms wave
+        (needle FP 12.6 ± 4.4 ms; surface MUAP core ≈ 8 ms, signal-evidence §2.1), so most of
+        the energy of the ±``feature_half_window_ms`` window lies inside some 2·``core_ms``
+        stretch; threshold crossings of noise bursts spread theirs (on the sample data most
+        background crossings score 0.25-0.7, injected potentials 0.75-1.0).
+    post_activity_s, post_activity_min_s : units keep firing for a moment as a muscle relaxes;
+        a potential within ``post_activity_s`` after at least ``post_activity_min_s`` of
+        sustained envelope activity is that firing, not a fasciculation (AVID's lesson that
+        voluntary activity must be excluded before counting).
+    isolation_ms : Sleutjes 2016: a discharge is isolated when the interval before and after is
+        longer than 250 ms; potentials in denser trains are tonic/voluntary firing.
+    doublet_ms : Kleine 2012: the same unit firing twice within 10-110 ms (F-wave-like pairs)
+        counts as one fasciculation marked ``doublet``. A second potential in that window smaller
+        than ``doublet_min_ratio`` of the first is the first one's after-wave, not a discharge.
+    train_gap_ms, train_min_groups, train_amplitude_ratio : tonic firing at 1.2-4 Hz escapes the
+        250 ms isolation rule; ``train_min_groups`` or more discharges each within
+        ``train_gap_ms`` of the last, of similar size (within ``train_amplitude_ratio`` of the
+        train's median: one unit firing regularly), are a tonic train (signal-evidence §6.4c;
+        BioSPPy's resting file fires tonically at 0.1-0.3 s intervals). Sporadic twitches of
+        different units close together are kept.
+    max_noise_uv : blocks whose robust σ exceeds this (and are not muscle activity) are
+        excluded as too noisy (SPiQE's amplitude exclusion threshold idea, lowered for a
+        wearable).
+    max_peak_to_peak_uv : larger single potentials are artifacts (no surface FP is this big).
+    pop_lf_ratio : electrode pops and motion artifacts carry most of their energy below 15 Hz,
+        a surface MUAP almost none: a potential whose 1-15 Hz deflection exceeds this share of
+        its 20-450 Hz peak-to-peak is rejected as an artifact.
+    flat_ms : runs of identical samples this long mean saturation or signal loss.
+    activity_on_uv, activity_on_k, activity_off_uv : AASM/WASM leg-movement rules: onset 8 µV
+        above resting EMG, offset when within 2 µV of rest for 0.5 s (envelope = 50 ms RMS).
+    activity_window_ms, activity_fraction : a potential sits inside voluntary activity when the
+        envelope is "on" for this fraction of the window around it.
+    min_activity_s, limb_movement_max_s : spans of 0.5-10 s are limb movements (AASM LM
+        duration); longer involuntary spans without foot movement are cramps.
+    min_span_on_fraction : a span counts as activity only when the envelope is 'on' for at
+        least this share of it: two twitches 0.4 s apart are not a movement.
+
+    Accelerometer
+    -------------
+    acc_band_hz : gravity/posture removal and twitch band (MMG 5-100 Hz reviews; lowered to 2 Hz
+        because a toe twitch is a slower whole-segment movement, capped at 0.45·fs).
+    acc_threshold_k, acc_min_mg : transient threshold over the quiet magnitude level.
+    acc_merge_ms : samples above threshold within this form one transient.
+    acc_move_mg, acc_move_s : sustained movement (envelope above ``acc_move_mg`` for
+        ``acc_move_s``) marks the foot as moving: EMG potentials then are motion, not twitches.
+    fusion_window_ms : an accelerometer transient peaking within this window after an EMG
+        potential corroborates it (source ``emg+acc``); Terrill 2013: 39 % of EMG leg events show
+        no toe motion, so motion corroborates, never gates.
+
+    Episodes
+    --------
+    episode_gap_s : twitches closer than this belong to one episode.
+    episode_min_twitches : fewer twitches than this do not make an episode.
+    plm_min_movements, plm_interval_s : AASM PLM series: >= 4 movements 5-90 s apart.
+    """
+
+    emg_band_hz: tuple[float, float] = (20.0, 450.0)
+    emg_band_order: int = 2
+    mains: MainsSetting = "auto"
+    mains_probe_s: float = 2.0
+    notch_q: float = 30.0
+    block_s: float = 0.25
+    noise_history_s: float = 10.0
+    noise_quantile: float = 0.25
+    threshold_k: float = 5.0
+    min_peak_uv: float = 4.0
+    merge_ms: float = 30.0
+    core_ms: float = 8.0
+    min_core_energy_fraction: float = 0.7
+    post_activity_s: float = 1.0
+    post_activity_min_s: float = 0.2
+    feature_half_window_ms: float = 25.0
+    isolation_ms: float = 250.0
+    doublet_ms: float = 110.0
+    doublet_min_ratio: float = 0.5
+    train_gap_ms: float = 800.0
+    train_min_groups: int = 4
+    train_amplitude_ratio: float = 1.5
+    max_noise_uv: float = 30.0
+    max_peak_to_peak_uv: float = 3000.0
+    pop_lf_ratio: float = 0.5
+    flat_ms: float = 20.0
+    activity_on_uv: float = 8.0
+    activity_on_k: float = 3.0
+    activity_off_uv: float = 2.0
+    envelope_ms: float = 50.0
+    activity_window_ms: float = 500.0
+    activity_fraction: float = 0.5
+    offset_quiet_s: float = 0.5
+    min_activity_s: float = 0.5
+    min_span_on_fraction: float = 0.5
+    limb_movement_max_s: float = 10.0
+    acc_band_hz: tuple[float, float] = (2.0, 30.0)
+    acc_threshold_k: float = 6.0
+    acc_min_mg: float = 2.0
+    acc_merge_ms: float = 150.0
+    acc_move_mg: float = 30.0
+    acc_move_s: float = 1.0
+    fusion_window_ms: tuple[float, float] = (-50.0, 250.0)
+    episode_gap_s: float = 30.0
+    episode_min_twitches: int = 2
+    plm_min_movements: int = 4
+    plm_interval_s: tuple[float, float] = (5.0, 90.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **changes: Any) -> DetectorConfig:
+        return replace(self, **changes)

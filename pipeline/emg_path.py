@@ -1,0 +1,505 @@
+"""The EMG half of the detector: filter, noise, potentials, trains, activity spans.
+
+Stateful only where it must be: :class:`EmgPath` re-blocks incoming samples into fixed blocks
+aligned to the first sample and runs the pure steps of :mod:`pipeline.potentials` on every
+group of complete blocks. Every decision depends only on samples inside fixed windows, so the
+events are the same whatever chunks the samples arrive in (tested with chunk sizes 1 .. whole).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.config import DetectorConfig
+from pipeline.filters import StreamingSOS, cascade, design_bandpass, design_notches, detect_mains_hz
+from pipeline.potentials import (
+    FloatArray,
+    block_rms,
+    block_sigma,
+    cluster_indices,
+    flat_runs_mask,
+    potential_features,
+    rolling_quantile,
+    runs,
+)
+
+#: Block flag bits.
+FLAG_NAN = 1
+FLAG_FLAT = 2
+
+#: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
+LF_BAND_HZ = (1.0, 15.0)
+
+
+@dataclass
+class Potential:
+    """One detected EMG potential (peak cluster). Sample indices are absolute."""
+
+    start: int
+    end: int
+    peak: int
+    p2p_uv: float = np.nan
+    duration_n: float = np.nan
+    phases: int = 0
+    lf_p2p_uv: float = np.nan
+    sigma_uv: float = np.nan
+    core_fraction: float = np.nan
+    artifact: str | None = None
+
+
+@dataclass
+class Fasciculation:
+    """An isolated potential (or doublet) waiting for its activity/motion checks."""
+
+    peak: int
+    p2p_uv: float
+    duration_n: float
+    phases: int
+    snr: float
+    doublet: bool
+
+
+@dataclass
+class Span:
+    """A stretch of EMG activity (AASM onset/offset rules), in envelope sub-block units."""
+
+    start_sub: int
+    end_sub: int  # exclusive
+    peak_sub: int
+    peak_env_uv: float
+    on_subs: int = 0
+
+
+@dataclass
+class EmgPath:
+    fs_hz: float
+    cfg: DetectorConfig
+    # derived sizes (samples)
+    block_n: int = field(init=False)
+    subs_per_block: int = field(init=False)
+    sub_n: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg, fs = self.cfg, self.fs_hz
+        self.block_n = max(8, round(cfg.block_s * fs))
+        self.subs_per_block = max(1, round(cfg.block_s * 1000 / cfg.envelope_ms))
+        self.sub_n = self.block_n // self.subs_per_block
+        self.hist_n = max(1, round(cfg.noise_history_s / cfg.block_s))
+        ms = fs / 1000.0
+        self.merge_n = max(1, round(cfg.merge_ms * ms))
+        self.core_n = max(1, round(cfg.core_ms * ms))
+        self.half_n = max(2, round(cfg.feature_half_window_ms * ms))
+        self.iso_n = round(cfg.isolation_ms * ms)
+        self.doublet_n = round(cfg.doublet_ms * ms)
+        self.chain_n = round(cfg.train_gap_ms * ms)
+        self.flat_n = max(3, round(cfg.flat_ms * ms))
+        self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
+        self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
+        self.probe_n = round(cfg.mains_probe_s * fs) if cfg.mains == "auto" else 0
+        self.mains_hz: float | None = None if cfg.mains in ("auto", "off") else float(cfg.mains)
+        self.filters_ready = cfg.mains != "auto"
+        self._bp: StreamingSOS | None = None
+        self._lf: StreamingSOS | None = None
+        if self.filters_ready:
+            self._design()
+        self.pending = np.empty(0)
+        self.n_in = 0
+        self.n_done = 0
+        self.last_valid = 0.0
+        self.have_valid = False
+        self.sig_hist = np.full(self.hist_n, np.nan)
+        # whole-recording block records (compact: 3 numbers per 0.25 s)
+        self.block_sigma: list[FloatArray] = []
+        self.block_thr_sigma: list[FloatArray] = []
+        self.block_flags: list[np.ndarray] = []
+        # recent buffers for features and activity checks
+        self.buf_start = 0
+        self.y_buf = np.empty(0)
+        self.lf_buf = np.empty(0)
+        self.env_start = 0  # sub-block index of env_buf[0]
+        self.env_buf = np.empty(0)
+        self.on_buf = np.empty(0, dtype=bool)
+        # potentials waiting for features / train grouping
+        self.open_cluster: tuple[int, int] | None = None
+        self.unfeatured: list[Potential] = []
+        self.burst: list[Potential] = []
+        # closed bursts whose gaps are <= train_gap: (last peak, max p2p, Fasciculation or None)
+        self.chain: list[tuple[int, float, Fasciculation | None]] = []
+        self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
+        self.rejected: dict[str, int] = {}
+        #: (time_s, reason) of rejected potentials, for inspection and the report's signal plot
+        self.keep_rejections = False
+        self.rejection_log: list[tuple[float, str]] = []
+        # activity spans
+        self.span_open = False
+        self.span_start = 0
+        self.span_last_end = 0
+        self.span_on_subs = 0
+        self.span_peak_sub = 0
+        self.span_peak_env = 0.0
+        self.closed_spans: list[Span] = []
+        self.all_spans: list[Span] = []
+
+    # ------------------------------------------------------------------ set-up
+    def _design(self) -> None:
+        cfg = self.cfg
+        sos = cascade(
+            design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order),
+            design_notches(self.mains_hz, self.fs_hz, cfg.emg_band_hz[1], cfg.notch_q),
+        )
+        self._bp = StreamingSOS(sos)
+        self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
+        self.filters_ready = True
+
+    # ------------------------------------------------------------------ input
+    def push(self, x_uv: FloatArray) -> None:
+        x = np.asarray(x_uv, dtype=np.float64).ravel()
+        if len(x):
+            self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x.copy()
+            self.n_in += len(x)
+        self._process(final=False)
+
+    def finish(self) -> None:
+        self._process(final=True)
+
+    @property
+    def t_done_s(self) -> float:
+        """Time up to which samples have been processed."""
+        return self.n_done / self.fs_hz
+
+    def _process(self, final: bool) -> None:
+        if not self.filters_ready:
+            if len(self.pending) < self.probe_n and not final:
+                return
+            probe = self.pending[: self.probe_n]
+            self.mains_hz = detect_mains_hz(probe[np.isfinite(probe)], self.fs_hz)
+            self._design()
+        nb = len(self.pending) // self.block_n
+        if nb:
+            x = self.pending[: nb * self.block_n]
+            self.pending = self.pending[nb * self.block_n:]
+            self._process_blocks(x)
+        if nb or final:  # decisions can only change when blocks were added or at the end
+            self._advance(final)
+
+    # ------------------------------------------------------------------ blocks
+    def _process_blocks(self, x: FloatArray) -> None:
+        assert self._bp is not None and self._lf is not None
+        bn = self.block_n
+        nan = np.isnan(x)
+        flags = np.zeros(len(x) // bn, dtype=np.uint8)
+        if nan.any():
+            flags |= np.where(nan.reshape(-1, bn).any(axis=1), FLAG_NAN, 0).astype(np.uint8)
+            x = self._fill_gaps(x, nan)
+        elif len(x):
+            self.last_valid, self.have_valid = float(x[-1]), True
+        flags |= np.where(flat_runs_mask(np.where(nan, np.nan, x), bn, self.flat_n), FLAG_FLAT, 0).astype(np.uint8)
+        y = self._bp(x)
+        lf = self._lf(x)
+        sig = block_sigma(y, bn)
+        sig_usable = np.where(flags == 0, sig, np.nan)
+        thr_sigma = rolling_quantile(self.sig_hist, sig_usable, self.cfg.noise_quantile)
+        allv = np.concatenate([self.sig_hist, sig_usable])
+        self.sig_hist = allv[-self.hist_n:]
+        self.block_sigma.append(sig)
+        self.block_thr_sigma.append(thr_sigma)
+        self.block_flags.append(flags)
+        thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
+        thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
+        cand = np.flatnonzero(np.abs(y) > np.repeat(thr, bn)) + self.n_done
+        # envelope and activity flags per sub-block
+        env = block_rms(y, self.sub_n, self.subs_per_block, bn)
+        rest = np.repeat(thr_sigma, self.subs_per_block)
+        on = env > rest + np.maximum(self.cfg.activity_on_uv, self.cfg.activity_on_k * rest)
+        above_off = env > rest + np.maximum(self.cfg.activity_off_uv, 0.5 * rest)
+        sub0 = (self.n_done // bn) * self.subs_per_block
+        self._spans(above_off, on, env, sub0)
+        self.env_buf = np.concatenate([self.env_buf, env])
+        self.on_buf = np.concatenate([self.on_buf, on])
+        self.y_buf = np.concatenate([self.y_buf, y])
+        self.lf_buf = np.concatenate([self.lf_buf, lf])
+        self.n_done += len(x)
+        self._clusters(cand)
+
+    def _fill_gaps(self, x: FloatArray, nan: np.ndarray) -> FloatArray:
+        """Hold the last valid value across lost samples so the filters see no step."""
+        idx = np.where(~nan, np.arange(len(x)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        prev = self.last_valid if self.have_valid else 0.0
+        filled = np.where(idx >= 0, x[np.maximum(idx, 0)], prev)
+        if (~nan).any():
+            self.last_valid, self.have_valid = float(x[np.flatnonzero(~nan)[-1]]), True
+        return filled
+
+    def _clusters(self, cand: np.ndarray) -> None:
+        starts, ends = cluster_indices(cand, self.merge_n)
+        if self.open_cluster is not None:
+            s0, e0 = self.open_cluster
+            self.open_cluster = None
+            if len(starts) and starts[0] - e0 <= self.merge_n:
+                starts[0] = s0  # the carried cluster continues into this group
+            else:
+                starts = np.concatenate([[s0], starts]).astype(np.int64)
+                ends = np.concatenate([[e0], ends]).astype(np.int64)
+        if len(starts) and ends[-1] + self.merge_n >= self.n_done:
+            self.open_cluster = (int(starts[-1]), int(ends[-1]))
+            starts, ends = starts[:-1], ends[:-1]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
+            self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
+
+    # ------------------------------------------------------------------ spans
+    def _spans(self, above_off: np.ndarray, on: np.ndarray, env: FloatArray, sub0: int) -> None:
+        """AASM-style activity spans: onset when 'on', end after ``offset_quiet_s`` below 'off'."""
+        rs, re_ = runs(above_off)
+        for s, e in zip((rs + sub0).tolist(), (re_ + sub0).tolist(), strict=True):
+            if self.span_open and s - self.span_last_end >= self.quiet_subs:
+                self._close_span()
+            seg_on = on[s - sub0: e - sub0]
+            k = int(np.argmax(env[s - sub0: e - sub0]))
+            peak_env = float(env[s - sub0 + k])
+            if not self.span_open:
+                self.span_open, self.span_start = True, s
+                self.span_on_subs = int(seg_on.sum())
+                self.span_peak_env, self.span_peak_sub = peak_env, s + k
+            else:
+                self.span_on_subs += int(seg_on.sum())
+                if peak_env > self.span_peak_env:
+                    self.span_peak_env, self.span_peak_sub = peak_env, s + k
+            self.span_last_end = e
+        n_subs = sub0 + len(above_off)
+        if self.span_open and n_subs - self.span_last_end >= self.quiet_subs:
+            self._close_span()
+
+    def _close_span(self) -> None:
+        self.span_open = False
+        span = Span(self.span_start, self.span_last_end, self.span_peak_sub, self.span_peak_env,
+                    self.span_on_subs)
+        n_subs = span.end_sub - span.start_sub
+        sub_s = self.sub_n / self.fs_hz
+        if n_subs * sub_s >= self.cfg.min_activity_s and span.on_subs >= self.cfg.min_span_on_fraction * n_subs:
+            self.closed_spans.append(span)
+            self.all_spans.append(span)
+
+    def sub_seconds(self) -> float:
+        return self.sub_n / self.fs_hz
+
+    def sub_time_s(self, sub: int) -> float:
+        """Start time of envelope sub-block ``sub``."""
+        block, k = divmod(sub, self.subs_per_block)
+        return (block * self.block_n + k * self.sub_n) / self.fs_hz
+
+    # ------------------------------------------------------------------ decisions
+    def _advance(self, final: bool) -> None:
+        if final and self.span_open:
+            self._close_span()
+        if final and self.open_cluster is not None:
+            s, e = self.open_cluster
+            seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
+            self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
+            self.open_cluster = None
+        # 1. features, once the window after the peak has been filtered
+        while self.unfeatured and (final or self.unfeatured[0].peak + self.half_n < self.n_done):
+            p = self.unfeatured.pop(0)
+            self._features(p)
+            if p.artifact is None and p.core_fraction < self.cfg.min_core_energy_fraction:
+                self._reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
+                continue
+            self._group(p)
+        # 2. close the current burst, then the train chain, once no potential can join them
+        if self.burst and (final or not self._can_follow(self.burst[-1].peak, self.iso_n)):
+            self._close_burst()
+        if self.chain and not self.burst and (final or not self._can_follow(self.chain[-1][0], self.chain_n)):
+            self._flush_chain()
+        self._trim()
+
+    def _can_follow(self, last: int, gap_n: int) -> bool:
+        """Could a potential still appear within ``gap_n`` samples after ``last``?"""
+        nxt = self.unfeatured[0].peak if self.unfeatured else None
+        open_start = self.open_cluster[0] if self.open_cluster else None
+        if (open_start is not None and open_start <= last + gap_n) or (nxt is not None and nxt <= last + gap_n):
+            return True
+        return self.n_done <= last + gap_n + self.merge_n
+
+    def _features(self, p: Potential) -> None:
+        i = p.peak - self.buf_start
+        p.p2p_uv, p.duration_n, p.phases, p.lf_p2p_uv, p.core_fraction = potential_features(
+            self.y_buf, self.lf_buf, i, self.half_n, self.core_n
+        )
+        b = p.peak // self.block_n
+        flags, thr_sigma = self.block_flag(b), self.block_value(self.block_thr_sigma, b)
+        p.sigma_uv = thr_sigma
+        if flags & FLAG_NAN:
+            p.artifact = "signal_loss"
+        elif flags & FLAG_FLAT:
+            p.artifact = "saturation_or_flatline"
+        elif p.p2p_uv > self.cfg.max_peak_to_peak_uv:
+            p.artifact = "artifact_amplitude"
+        elif p.lf_p2p_uv > self.cfg.pop_lf_ratio * p.p2p_uv:
+            p.artifact = "artifact_pop_or_motion"
+        elif thr_sigma > self.cfg.max_noise_uv:
+            p.artifact = "noisy"
+
+    def _group(self, p: Potential) -> None:
+        if self.burst:
+            prev = self.burst[-1]
+            if p.peak - prev.peak > self.iso_n:
+                self._close_burst()
+            elif (p.peak - prev.peak <= self.doublet_n and p.artifact is None
+                  and p.p2p_uv < self.cfg.doublet_min_ratio * prev.p2p_uv):
+                return  # the previous potential's after-wave (filter ringing), not a discharge
+        if not self.burst and self.chain and p.peak - self.chain[-1][0] > self.chain_n:
+            self._flush_chain()
+        self.burst.append(p)
+
+    def _close_burst(self) -> None:
+        burst, self.burst = self.burst, []
+        big = max(burst, key=lambda p: p.p2p_uv)
+        bad = next((p.artifact for p in burst if p.artifact), None)
+        if bad:
+            self._reject(bad, len(burst), at=[p.peak for p in burst])
+            self.chain.append((burst[-1].peak, big.p2p_uv, None))
+            return
+        if len(burst) == 1 or (len(burst) == 2 and burst[1].peak - burst[0].peak <= self.doublet_n):
+            first = burst[0]
+            self.chain.append((burst[-1].peak, big.p2p_uv,
+                Fasciculation(
+                    peak=first.peak,
+                    p2p_uv=big.p2p_uv,
+                    duration_n=first.duration_n,
+                    phases=first.phases,
+                    snr=float(big.p2p_uv / 2 / big.sigma_uv) if big.sigma_uv > 0 else np.inf,
+                    doublet=len(burst) == 2,
+                )
+            ))
+        else:
+            self._reject("train", len(burst), at=[p.peak for p in burst])
+            self.chain.append((burst[-1].peak, big.p2p_uv, None))
+
+    def _flush_chain(self) -> None:
+        """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
+        chain, self.chain = self.chain, []
+        cands = [f for _, _, f in chain if f is not None]
+        if len(chain) < self.cfg.train_min_groups:
+            self.ready.extend(cands)
+            return
+        med = float(np.median([a for _, a, _ in chain]))
+        r = self.cfg.train_amplitude_ratio
+        for f in cands:
+            if med / r <= f.p2p_uv <= med * r:
+                self._reject("tonic_train", at=[f.peak])
+            else:
+                self.ready.append(f)
+
+    def _reject(self, reason: str, n: int = 1, at: list[int] | None = None) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + n
+        if self.keep_rejections and at:
+            self.rejection_log.extend((i / self.fs_hz, reason) for i in at)
+
+    def activity_fraction(self, peak: int) -> float | None:
+        """Share of envelope sub-blocks 'on' within ±activity_window/2 of ``peak``.
+
+        None when the window has not been processed yet.
+        """
+        sub = (peak // self.block_n) * self.subs_per_block + min(
+            (peak % self.block_n) // self.sub_n, self.subs_per_block - 1
+        )
+        lo, hi = sub - self.act_half_subs, sub + self.act_half_subs + 1
+        n_subs = (self.n_done // self.block_n) * self.subs_per_block
+        if hi > n_subs and not self._final_seen:
+            return None
+        lo_i, hi_i = max(lo, self.env_start) - self.env_start, min(hi, n_subs) - self.env_start
+        seg = self.on_buf[lo_i:hi_i]
+        return float(seg.mean()) if len(seg) else 0.0
+
+    _final_seen: bool = False
+
+    def sub_of(self, i: int) -> int:
+        """Envelope sub-block holding sample ``i``."""
+        return (i // self.block_n) * self.subs_per_block + min((i % self.block_n) // self.sub_n, self.subs_per_block - 1)
+
+    def after_activity(self, peak: int) -> bool:
+        """Was there sustained activity (a run of 'on' sub-blocks of at least
+        ``post_activity_min_s``) ending within ``post_activity_s`` before this potential?"""
+        env_ms = self.cfg.envelope_ms
+        sub = self.sub_of(peak)
+        lo = sub - round(self.cfg.post_activity_s * 1000 / env_ms)
+        hi = sub - self.act_half_subs  # the activity window already covers the nearer part
+        lo_i, hi_i = max(lo, self.env_start) - self.env_start, max(hi, self.env_start) - self.env_start
+        seg = self.on_buf[lo_i:hi_i]
+        if len(seg) == 0:
+            return False
+        starts, ends = runs(seg)
+        need = max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms))
+        return bool(((ends - starts) >= need).any())
+
+    def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
+        """Isolated potentials whose activity window is complete, with their activity fraction."""
+        self._final_seen = final
+        out = []
+        while self.ready:
+            frac = self.activity_fraction(self.ready[0].peak)
+            if frac is None:
+                break
+            f = self.ready.pop(0)
+            if frac >= self.cfg.activity_fraction:
+                self._reject("voluntary_activity", at=[f.peak])
+            elif self.after_activity(f.peak):
+                self._reject("after_activity", at=[f.peak])
+            else:
+                out.append((f, frac))
+        self._trim()
+        return out
+
+    def take_spans(self) -> list[Span]:
+        spans, self.closed_spans = self.closed_spans, []
+        return spans
+
+    # ------------------------------------------------------------------ bookkeeping
+    def block_flag(self, b: int) -> int:
+        return int(self.block_value(self.block_flags, b))
+
+    def block_value(self, parts: list, b: int) -> float:
+        # blocks are appended in groups; walk back from the newest group (recent lookups)
+        n = sum(len(a) for a in parts)
+        for a in reversed(parts):
+            n -= len(a)
+            if b >= n:
+                return a[b - n]
+        raise IndexError(b)
+
+    def _trim(self) -> None:
+        """Drop buffered samples no pending decision can need."""
+        keep_from = self.n_done - (self.iso_n + self.half_n + self.merge_n + self.block_n)
+        for p in self.unfeatured[:1] + self.burst[:1]:
+            keep_from = min(keep_from, p.start - self.half_n)
+        if self.open_cluster is not None:
+            keep_from = min(keep_from, self.open_cluster[0] - self.half_n)
+        keep_from = max(keep_from, self.buf_start)
+        cut = keep_from - self.buf_start
+        if cut > 4 * self.block_n:
+            self.y_buf = self.y_buf[cut:].copy()
+            self.lf_buf = self.lf_buf[cut:].copy()
+            self.buf_start = keep_from
+        # envelope: keep what activity windows of pending potentials need
+        first_peak = min([f.peak for f in self.ready] + [p.peak for p in self.burst[:1] + self.unfeatured[:1]]
+                         + [f.peak for _, _, f in self.chain if f is not None] + [self.n_done])
+        keep_sub = self.sub_of(first_peak) - round(self.cfg.post_activity_s * 1000 / self.cfg.envelope_ms) - 2
+        cut_s = keep_sub - self.env_start
+        if cut_s > 8 * self.subs_per_block:
+            self.env_buf = self.env_buf[cut_s:].copy()
+            self.on_buf = self.on_buf[cut_s:].copy()
+            self.env_start = keep_sub
+        if len(self.block_flags) > 64:  # consolidate the block records now and then
+            self.block_sigma = [np.concatenate(self.block_sigma)]
+            self.block_thr_sigma = [np.concatenate(self.block_thr_sigma)]
+            self.block_flags = [np.concatenate(self.block_flags)]
+
+    def records(self) -> tuple[FloatArray, FloatArray, np.ndarray]:
+        """Per-block σ, threshold σ and flags for the whole recording."""
+        def cat(parts: list) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.empty(0)
+
+        return cat(self.block_sigma), cat(self.block_thr_sigma), cat(self.block_flags).astype(np.uint8)

@@ -1,0 +1,358 @@
+"""The live session: BLE packets in, twitches out, raw packet log written as it goes.
+
+:class:`LiveSession` consumes :class:`drivers.ble.client.LinkItem` objects (from a real
+sensor or the emulated one): it appends every notification to the packet log first (so a
+crash loses nothing already received), decodes it, and feeds the decoded samples to the one
+detector, :class:`pipeline.StreamingAnalyser`, in blocks of ``block_s`` seconds. Blocks of
+about 0.2 s keep the per-call filter overhead (~50-80 µs per ``sosfilt`` call) negligible
+while adding little to the ~250 ms look-ahead the isolation rule needs anyway
+(docs/style-and-speed.md B4).
+
+:func:`run_monitor` wires a :class:`~drivers.ble.client.SensorLink` (and, with ``emulate``,
+an :class:`~drivers.ble.emulator.EmulatedSensor` on a virtual radio) to a session and runs
+until the sensor's stream ends, the link is given up, or :meth:`LiveSession.request_stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import dataclasses
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drivers.ble.client import LinkItem, SensorLink
+from drivers.ble.codec import Decoder
+from drivers.ble.packetlog import PacketLogWriter, start_time_of
+from drivers.ble.profiles import DeviceProfile, get_profile
+from drivers.recording import Recording
+from pipeline.config import DetectorConfig
+from pipeline.log import logger
+from pipeline.stream import AnalysisResult, StreamingAnalyser
+
+#: Seconds of samples per push into the detector (see module docstring).
+DEFAULT_BLOCK_S = 0.2
+#: Clock drift beyond this is not a crystal error but a paced replay (emulator at max speed).
+PLAUSIBLE_DRIFT_PPM = 5000.0
+
+
+@dataclass
+class LiveSession:
+    """Log, decode and analyse one live session.
+
+    Parameters
+    ----------
+    name : str
+        Session name (summary ``recording`` and output folder).
+    log : PacketLogWriter or None
+        Where raw packets go (None = no log).
+    profile : DeviceProfile
+        How to parse the device Info.
+    config : DetectorConfig, optional
+    block_s : float
+        Seconds of signal per detector call.
+    on_events : callable, optional
+        Called with each non-empty DataFrame of newly reported events.
+    """
+
+    name: str
+    log: PacketLogWriter | None = None
+    profile: DeviceProfile = field(default_factory=lambda: get_profile("toetwitch-v1"))
+    config: DetectorConfig | None = None
+    block_s: float = DEFAULT_BLOCK_S
+    on_events: Callable[[pd.DataFrame], None] | None = None
+    decoder: Decoder | None = None
+    analyser: StreamingAnalyser | None = None
+    ended: bool = False
+    connects: int = 0
+    drops: int = 0
+    started_ns: int = field(default_factory=time.perf_counter_ns)
+    #: (reported event time_s, packet arrival ns, report ns) for each event, for the bench
+    latencies: list[tuple[float, int, int]] = field(default_factory=list)
+    _pending: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"emg": [], "acc": []})
+    _pending_n: dict[str, int] = field(default_factory=lambda: {"emg": 0, "acc": 0})
+    _arrivals: dict[str, tuple[list[int], list[int]]] = field(
+        default_factory=lambda: {"emg": ([], []), "acc": ([], [])}
+    )
+    _twitches: int = 0
+    _fs: dict[str, float] = field(default_factory=dict)
+
+    # -- input ----------------------------------------------------------------------------
+    def handle(self, item: LinkItem) -> None:
+        """Take one item from the link. Cheap; pushes to the detector when a block is full."""
+        if item.kind == "packet":
+            if self.log is not None:
+                self.log.write_packet(item.data, item.host_time_ns)
+            if self.decoder is None:
+                logger.warning("a packet arrived before the device info; skipped")
+                return
+            for block in self.decoder.feed(item.data, item.host_time_ns / 1e9):
+                self._pending[block.kind].append(block.values)
+                self._pending_n[block.kind] += len(block.values)
+                ends, times = self._arrivals[block.kind]
+                ends.append(block.start_index + len(block.values))
+                times.append(item.arrival_ns)
+            if self.decoder.ended:
+                self.ended = True
+            if self._block_full():
+                self.flush()
+        elif item.kind == "info":
+            self._start(item)
+        elif item.kind in ("connected", "disconnected"):
+            if item.kind == "connected":
+                self.connects += 1
+            else:
+                self.drops += 1
+                self.flush()  # what arrived before the drop is analysed now
+            if self.log is not None:
+                self.log.write_event({"event": item.kind, **(item.detail or {})}, item.host_time_ns)
+
+    def _start(self, item: LinkItem) -> None:
+        info = self.profile.parse_info(item.data)
+        if self.decoder is not None:
+            return  # same device again (reconnect): keep the session
+        self.decoder = self.profile.make_decoder(info)
+        emg, acc = info.stream("emg"), info.stream("acc")
+        if (emg is None or emg.channels < 1) and (acc is None or acc.channels < 3):
+            from drivers.errors import RecordingError
+
+            raise RecordingError("the sensor offers neither an EMG nor a 3-axis accelerometer stream")
+        if emg is not None:
+            self._fs["emg"] = emg.fs_hz
+        if acc is not None and acc.channels >= 3:
+            self._fs["acc"] = acc.fs_hz
+        self.analyser = StreamingAnalyser(
+            self._fs.get("emg"), self._fs.get("acc"), self.config, name=self.name
+        )
+        if self.log is not None:
+            self.log.write_info(item.data, item.host_time_ns)
+            from pipeline import __version__
+
+            self.log.write_event(
+                {"event": "session", "name": self.name, "profile": self.profile.name,
+                 "toetwitch_version": __version__, **(item.detail or {})},
+                item.host_time_ns,
+            )
+
+    def _block_full(self) -> bool:
+        kind = "emg" if "emg" in self._fs else "acc"
+        return self._pending_n[kind] >= self.block_s * self._fs[kind]
+
+    def flush(self) -> pd.DataFrame:
+        """Push whatever is pending into the detector; report and return new events."""
+        if self.analyser is None:
+            return pd.DataFrame()
+        emg = acc = None
+        if self._pending["emg"] and "emg" in self._fs:
+            emg = np.concatenate(self._pending["emg"])[:, 0]
+        if self._pending["acc"] and "acc" in self._fs:
+            acc = np.concatenate(self._pending["acc"])[:, :3]
+        for k in self._pending:
+            self._pending[k] = []
+            self._pending_n[k] = 0
+        if emg is None and acc is None:
+            return pd.DataFrame()
+        new = self.analyser.push(emg_uv=emg, acc_g=acc)
+        self._report(new)
+        return new
+
+    def _report(self, new: pd.DataFrame) -> None:
+        if not len(new):
+            return
+        now = time.perf_counter_ns()
+        self._twitches += int((new["type"] == "fasciculation").sum())
+        for t, src in zip(new["time_s"], new["source"], strict=True):
+            kind = "acc" if src == "acc" else "emg"
+            arrived = self._arrival_of(kind, float(t))
+            if arrived is not None:
+                self.latencies.append((float(t), arrived, now))
+        if self.on_events is not None:
+            self.on_events(new)
+
+    def _arrival_of(self, kind: str, t_s: float) -> int | None:
+        """Arrival time (ns) of the packet that carried the sample at ``t_s``."""
+        if kind not in self._fs:
+            return None
+        ends, times = self._arrivals[kind]
+        i = bisect.bisect_right(ends, int(t_s * self._fs[kind]))
+        return times[i] if i < len(times) else None
+
+    # -- status ---------------------------------------------------------------------------
+    @property
+    def twitches(self) -> int:
+        return self._twitches
+
+    def seconds_seen(self) -> float:
+        if self.analyser is None:
+            return 0.0
+        if "emg" in self._fs:
+            return self.analyser.n_emg_in / self._fs["emg"]
+        return self.analyser.n_acc_in / self._fs["acc"]
+
+    def status_line(self, connected: bool = True) -> str:
+        """``12:03  twitches 14  ·  3.2/min  ·  link 98.7 % (5 lost)  ·  connected``."""
+        secs = self.seconds_seen()
+        rate = self._twitches / (secs / 60) if secs >= 10 else None
+        stats = self.decoder.stats if self.decoder else None
+        link = "-" if stats is None else f"{100 * (1 - stats.loss_fraction):.1f} % ({stats.lost} lost)"
+        return (
+            f"{int(secs // 60):02d}:{int(secs % 60):02d}  twitches {self._twitches}  ·  "
+            + (f"{rate:.1f}/min" if rate is not None else "-/min")
+            + f"  ·  link {link}  ·  {'connected' if connected else 'reconnecting'}"
+        )
+
+    # -- end ------------------------------------------------------------------------------
+    def packet_summary(self) -> dict[str, Any]:
+        """The ``packets`` block of the summary (architecture.md), plus link events."""
+        assert self.decoder is not None
+        out = self.decoder.stats.as_summary()
+        drift = out.get("clock_drift_ppm")
+        if drift is not None and abs(drift) > PLAUSIBLE_DRIFT_PPM:
+            out["clock_drift_ppm"] = None
+        out["disconnects"] = self.drops
+        return out
+
+    def finish(self) -> AnalysisResult:
+        """Flush, finish the detector, add ``packets`` to the summary, close the log."""
+        if self.analyser is None or self.decoder is None:
+            if self.log is not None:
+                self.log.close({"event": "end", "packets": None})
+            from pipeline.errors import UserError
+
+            raise UserError("the sensor sent nothing (no device info was received)", 1)
+        self.flush()
+        self.analyser.start_time = start_time_of(self.decoder)
+        result = self.analyser.finish()
+        if len(self.analyser.flushed_events):
+            self._report(self.analyser.flushed_events)
+        summary = dict(result.summary)
+        summary["start_time"] = self.analyser.start_time
+        summary["packets"] = self.packet_summary()
+        result = dataclasses.replace(result, summary=summary)
+        if self.log is not None:
+            self.log.close({"event": "end", "packets": summary["packets"]})
+        return result
+
+
+@dataclass
+class MonitorOutcome:
+    """What :func:`run_monitor` returns."""
+
+    result: AnalysisResult
+    session: LiveSession
+    sensor_stats: Any = None  # drivers.ble.emulator.SensorStats when emulated
+    interrupted: bool = False
+
+
+async def run_monitor(
+    session: LiveSession,
+    target: str | None = None,
+    *,
+    emulate: Recording | None = None,
+    sensor_config: Any = None,
+    scan_timeout_s: float = 10.0,
+    max_reconnects: int | None = None,
+    on_status: Callable[[str], None] | None = None,
+    status_every_s: float = 1.0,
+    handle_sigint: bool = True,
+    lsl: Any = None,
+) -> MonitorOutcome:
+    """Run one live session to its end (stream END, Ctrl-C, or the link given up).
+
+    With ``emulate``, an :class:`~drivers.ble.emulator.EmulatedSensor` serving that recording
+    is put on a fresh virtual radio and the link runs through bleak's API on it.
+    """
+    queue: asyncio.Queue[LinkItem] = asyncio.Queue()
+    sensor = None
+    scanner_kwargs: dict[str, Any] = {}
+    client_kwargs: dict[str, Any] = {}
+    if emulate is not None:
+        from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
+
+        air = VirtualAir()
+        sensor = EmulatedSensor(air, emulate, sensor_config or SensorConfig())
+        await sensor.start()
+        scanner_kwargs, client_kwargs = bleak_kwargs(air)
+        target = target or sensor.address
+    link = SensorLink(
+        target, queue, scanner_kwargs=scanner_kwargs, client_kwargs=client_kwargs,
+        scan_timeout_s=scan_timeout_s, max_reconnects=max_reconnects,
+    )
+    interrupted = False
+    loop = asyncio.get_running_loop()
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        link.stop()
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts hard
+
+    sigint = False
+    if handle_sigint:
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            sigint = True
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
+            pass
+    link_task = asyncio.create_task(link.run())
+    last_status = 0.0
+    try:
+        while True:
+            get = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({get, link_task}, timeout=session.block_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if get in done:
+                item = get.result()
+                session.handle(item)
+                if lsl is not None and item.kind == "packet":
+                    lsl.on_packet(session)
+                if item.kind == "stopped":
+                    break
+                if session.ended:
+                    link.stop()
+            else:
+                get.cancel()
+                session.flush()  # nothing arrived for a block: analyse what is pending
+                if link_task.done() and queue.empty():
+                    break
+            if on_status is not None and time.monotonic() - last_status >= status_every_s:
+                last_status = time.monotonic()
+                on_status(session.status_line(link.connected))
+        await link_task  # re-raises a link failure
+    finally:
+        if sigint:
+            try:
+                loop.remove_signal_handler(signal.SIGINT)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        if not link_task.done():
+            link.stop()
+            link_task.cancel()
+            try:
+                await link_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        if sensor is not None:
+            await sensor.stop()
+    result = session.finish()
+    if lsl is not None:
+        lsl.on_events(result)
+    return MonitorOutcome(result, session, sensor.stats if sensor else None, interrupted)
+
+
+def default_log_path(name: str, out_dir: Path | None) -> Path:
+    """``DIR/<name>.ttlog`` with ``--out``, else ``./<name>.ttlog``; never an existing file."""
+    base = (out_dir or Path.cwd()) / f"{name}.ttlog"
+    k = 1
+    path = base
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{name}-{k}.ttlog")
+    return path

@@ -1,0 +1,21 @@
+"""The package logger and warning class. One logger, ``toetwitch``; never ``print`` from library code."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("toetwitch")
+
+
+class TwitchWarning(RuntimeWarning):
+    """A problem with the data that does not stop the analysis (a dropped truncated line, a gap)."""
+
+
+def configure(verbosity: int = 0) -> None:
+    """Send the package log to stderr: 0 = warnings, 1 = info, 2 = debug."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("toetwitch: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)

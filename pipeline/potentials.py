@@ -1,0 +1,120 @@
+"""Pure functions for the EMG and accelerometer steps: block noise, thresholds, peak clusters,
+waveform features. Arrays in, arrays out; no state (state lives in :mod:`pipeline.stream`)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+#: median(|x|)/0.6745 is σ for Gaussian noise and barely moves with sparse spikes (Quiroga 2004).
+MAD_TO_SIGMA = 1.0 / 0.6745
+
+
+def block_sigma(y: FloatArray, block_n: int) -> FloatArray:
+    """Robust noise σ of each complete block: median(|y|)/0.6745. ``y`` length is k·block_n."""
+    return np.median(np.abs(y.reshape(-1, block_n)), axis=1) * MAD_TO_SIGMA
+
+
+def block_rms(y: FloatArray, sub_n: int, subs_per_block: int, block_n: int) -> FloatArray:
+    """RMS of each envelope sub-block (the first ``subs_per_block·sub_n`` samples of each block).
+
+    Returns shape (n_blocks·subs_per_block,). Computed block-locally so chunking cannot change it.
+    """
+    blocks = y.reshape(-1, block_n)[:, : subs_per_block * sub_n]
+    sq = blocks.reshape(-1, subs_per_block, sub_n) ** 2
+    return np.sqrt(sq.mean(axis=2)).ravel()
+
+
+def rolling_quantile(history: FloatArray, new: FloatArray, q: float) -> FloatArray:
+    """For each new block b, the ``q`` quantile of the H block values before it.
+
+    ``history`` has fixed length H and holds the values of the H blocks before ``new[0]``
+    (NaN = no value: not yet seen or an excluded block). Where no value at all is available
+    (only the very first block) the block's own value is used.
+    """
+    h = len(history)
+    if len(new) == 0:
+        return np.empty(0)
+    allv = np.concatenate([history, new])
+    windows = np.lib.stride_tricks.sliding_window_view(allv[:-1], h)[-len(new):]
+    valid = np.isfinite(windows)
+    counts = valid.sum(axis=1)
+    srt = np.sort(np.where(valid, windows, np.inf), axis=1)
+    pos = q * np.maximum(counts - 1, 0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(counts - 1, 0))
+    rows = np.arange(len(new))
+    vlo, vhi = srt[rows, lo], srt[rows, hi]
+    with np.errstate(invalid="ignore"):
+        interp = vlo + (vhi - vlo) * (pos - lo)
+    return np.where(counts > 0, interp, new)
+
+
+def cluster_indices(idx: IntArray, merge_n: int) -> tuple[IntArray, IntArray]:
+    """Group sorted sample indices into clusters whose gaps are <= ``merge_n``.
+
+    Returns (starts, ends), inclusive indices of each cluster's first and last sample.
+    """
+    if len(idx) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    breaks = np.flatnonzero(np.diff(idx) > merge_n)
+    starts = idx[np.concatenate([[0], breaks + 1])]
+    ends = idx[np.concatenate([breaks, [len(idx) - 1]])]
+    return starts.astype(np.int64), ends.astype(np.int64)
+
+
+def potential_features(
+    y: FloatArray, lf: FloatArray, peak: int, half_n: int, core_n: int
+) -> tuple[float, float, int, float, float]:
+    """Waveform features of one potential centred on ``peak`` (index into ``y``).
+
+    Returns (peak_to_peak_uv, duration_samples, phases, lf_peak_to_peak_uv,
+    core_energy_fraction): p2p over ±half_n; duration = extent where |y| exceeds 10 % of the
+    peak (signal-evidence §6.3); phases = number of baseline crossings inside that extent + 1;
+    the 1-15 Hz deflection over the same window; and the largest share of the window's energy
+    inside any ``2·core_n + 1`` samples — a motor-unit potential is a compact wave, a noise
+    burst is not.
+    """
+    w = y[max(peak - half_n, 0): peak + half_n + 1]
+    lw = lf[max(peak - half_n, 0): peak + half_n + 1]
+    p2p = float(w.max() - w.min())
+    lf_p2p = float(lw.max() - lw.min())
+    e = np.concatenate([[0.0], np.cumsum(w * w)])
+    total = float(e[-1])
+    k = min(2 * core_n + 1, len(w))
+    core_frac = float((e[k:] - e[:-k]).max() / total) if total > 0 else 1.0
+    a = abs(y[peak])
+    above = np.flatnonzero(np.abs(w) > 0.1 * a)
+    if len(above) == 0:
+        return p2p, 1.0, 1, lf_p2p, core_frac
+    seg = w[above[0]: above[-1] + 1]
+    big = seg[np.abs(seg) > 0.1 * a]
+    phases = int(np.count_nonzero(np.diff(np.sign(big)) != 0)) + 1
+    return p2p, float(above[-1] - above[0] + 1), phases, lf_p2p, core_frac
+
+
+def runs(mask: NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
+    """Start and end (exclusive) of the True runs of a boolean array."""
+    m = np.concatenate([[False], mask, [False]]).view(np.int8)
+    d = np.diff(m)
+    return np.flatnonzero(d == 1).astype(np.int64), np.flatnonzero(d == -1).astype(np.int64)
+
+
+def flat_runs_mask(x: FloatArray, block_n: int, flat_n: int) -> NDArray[np.bool_]:
+    """Per block: does it hold a run of >= ``flat_n`` identical consecutive samples?
+
+    Clipping at the ADC rails and a dead electrode both show as flat runs. Runs are checked
+    inside each block only (block-local keeps chunking from changing the answer).
+    """
+    xb = x.reshape(-1, block_n)
+    same = (np.diff(xb, axis=1) == 0).astype(np.int32)
+    w = flat_n - 1
+    if w <= 0:
+        return np.ones(xb.shape[0], dtype=bool)
+    if w > same.shape[1]:
+        return np.zeros(xb.shape[0], dtype=bool)
+    cs = np.concatenate([np.zeros((same.shape[0], 1), np.int32), np.cumsum(same, axis=1)], axis=1)
+    return ((cs[:, w:] - cs[:, :-w]) == w).any(axis=1)

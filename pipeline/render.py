@@ -1,0 +1,94 @@
+"""The person-readable twitch report printed on the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.stream import AnalysisResult
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def render_summary(result: AnalysisResult, name: str | None = None) -> str:
+    """A short report of one recording: twitches, rate at rest, episodes, signal quality."""
+    s: dict[str, Any] = result.summary
+    name = name or s.get("recording", "recording")
+    q = s.get("signal_quality", {})
+    rate = s.get("twitches_per_min_rest")
+    lines = [
+        f"== {name}  ({s.get('streams')}, {_fmt_s(s.get('duration_s'))})",
+        f"   twitches (fasciculations): {s['twitches']}"
+        + (f"  ·  {rate:.1f} per minute at rest" if rate is not None else "  ·  no time at rest"),
+    ]
+    by = s.get("twitches_by_source", {})
+    if s["twitches"]:
+        parts = [f"{v} {k}" for k, v in by.items() if v]
+        extra = f", {s['doublets']} doublets" if s.get("doublets") else ""
+        amp = s.get("median_peak_to_peak_uv")
+        amp_s = f", median size {amp:.0f} µV" if amp is not None else ""
+        lines.append(f"   seen by: {', '.join(parts)}{extra}{amp_s}")
+    lines.append(
+        f"   episodes: {s['episodes']}"
+        + (f" (gap rule {s['config']['episode_gap_s']:g} s)" if "config" in s else "")
+        + f"  ·  limb movements: {s['limb_movements']}  ·  cramps: {s['cramps']}"
+        + (f"  ·  periodic series: {s['plm_series']}" if s.get("plm_series") else "")
+    )
+    for _, ep in result.episodes.head(5).iterrows():
+        lines.append(
+            f"     #{int(ep['episode'])}: {ep['start_s']:.0f}-{ep['end_s']:.0f} s, "
+            f"{int(ep['twitches'])} twitches, {ep['rate_per_min']:.1f}/min"
+        )
+    if len(result.episodes) > 5:
+        lines.append(f"     ... and {len(result.episodes) - 5} more (episodes.csv)")
+    lines.append(
+        f"   time: at rest {_fmt_s(s['time_rest_s'])}, active {_fmt_s(s['time_active_s'])}, "
+        f"artifact {_fmt_s(s['time_artifact_s'])}"
+        + (
+            " (" + ", ".join(f"{k.replace('_', ' ')} {_fmt_s(v)}" for k, v in s["artifact_reasons"].items()) + ")"
+            if s.get("artifact_reasons")
+            else ""
+        )
+    )
+    rej = s.get("rejected") or {}
+    if rej:
+        lines.append(
+            "   not counted: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in rej.items())
+        )
+    qual = [f"signal quality {q.get('grade', '?')}"]
+    if q.get("emg_noise_uv") is not None:
+        qual.append(f"EMG noise {q['emg_noise_uv']:.1f} µV")
+    if q.get("acc_noise_mg") is not None:
+        qual.append(f"accelerometer noise {q['acc_noise_mg']:.1f} mg")
+    qual.append(f"mains {q['mains_hz']:g} Hz removed" if q.get("mains_hz") else "no mains hum found")
+    lines.append("   " + ", ".join(qual))
+    pk = s.get("packets")
+    if pk:
+        lines.append(
+            f"   link: {pk.get('received', 0)} packets, {pk.get('lost', 0)} lost "
+            f"({100 * pk.get('loss_fraction', 0):.1f} %), {pk.get('duplicated', 0)} duplicated"
+        )
+    if rate is not None and s["time_rest_s"] < 120:
+        lines.append("   note: under 2 minutes at rest; the rate is rough (Mills, Zhou: 2 min for 5 twitches).")
+    return "\n".join(lines)
+
+
+def render_event(row: Any) -> str:
+    """One live/replay line for a newly reported event."""
+    extra = ""
+    if row["type"] == "fasciculation":
+        if row["peak_to_peak_uv"] == row["peak_to_peak_uv"]:  # not NaN
+            extra = f" {row['peak_to_peak_uv']:.0f} µV"
+        if row["doublet"]:
+            extra += " doublet"
+    else:
+        extra = f" {row['duration_ms'] / 1000:.1f} s"
+    return f"  {row['time_s']:9.3f} s  {row['type']:<14} {row['source']:<8}{extra}"

@@ -1,0 +1,40 @@
+"""Shared fixtures. Every test runs without ../shared and writes only under tmp_path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _private_journal(tmp_path_factory, monkeypatch):
+    """Never let a test write to the real per-user journal."""
+    monkeypatch.setenv("TOETWITCH_JOURNAL", str(tmp_path_factory.mktemp("journal") / "journal.sqlite"))
+
+
+def match_events(truth_s: np.ndarray, detected_s: np.ndarray, tol_s: float) -> tuple[int, int, int]:
+    """Greedy one-to-one matching in time order: (true positives, false positives, misses)."""
+    truth_s = np.sort(np.asarray(truth_s, float))
+    detected_s = np.sort(np.asarray(detected_s, float))
+    used = np.zeros(len(detected_s), bool)
+    tp = 0
+    for t in truth_s:
+        if len(detected_s) == 0:
+            break
+        d = np.abs(detected_s - t)
+        d[used] = np.inf
+        k = int(np.argmin(d))
+        if d[k] <= tol_s:
+            used[k] = True
+            tp += 1
+    return tp, int((~used).sum()), len(truth_s) - tp
+
+
+@pytest.fixture
+def matcher():
+    return match_events
+
+
+def truth_times(truth: pd.DataFrame, kind: str = "fasciculation") -> np.ndarray:
+    return truth.loc[truth["kind"] == kind, "time_s"].to_numpy(float)

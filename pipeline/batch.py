@@ -858,9 +858,9 @@ def run_batch(
         file=sys.stderr, disable=not progress or not todo, leave=False, dynamic_ncols=True,
     )
     try:
-        for job in sorted(outcomes.values(), key=lambda o: o.job.index):
+        for skipped in sorted(outcomes.values(), key=lambda o: o.job.index):
             if on_outcome is not None:
-                on_outcome(job)
+                on_outcome(skipped)
         n_done = n_failed = 0
         try:
             for job, out, err, dt in stream:
@@ -882,8 +882,11 @@ def run_batch(
     ordered = tuple(outcomes[j.index] for j in jobs if j.index in outcomes)
     tables: dict[str, Path] = {}
     if out_dir is not None:
-        tables = write_tables(ordered, out_dir)
         shutil.rmtree(out_dir / STAGING_NAME, ignore_errors=True)
+        try:
+            tables = write_tables(ordered, out_dir)
+        except OSError as exc:
+            raise UserError(f"cannot write the combined tables in {out_dir}: {exc}", 1) from exc
     return BatchReport(
         outcomes=ordered, out_dir=out_dir, elapsed_s=time.perf_counter() - t0,
         backend=backend, workers=n_workers, tables=tables,

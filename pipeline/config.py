@@ -28,7 +28,8 @@ class DetectorConfig:
     noise_history_s, noise_quantile : the threshold uses the ``noise_quantile`` of the per-block
         robust σ (median|x|/0.6745, Quiroga 2004) over the previous ``noise_history_s``: the quiet
         parts of a rolling window, so activity does not raise it (SPiQE's noise-responsive ATinc).
-    threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ; signal-evidence §6.2).
+    threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ of the typical noise, signal-evidence §6.2;
+        6 here because σ is taken from the quietest 10 % of blocks, which sits below the typical level).
     min_peak_uv : absolute floor under the threshold.
     merge_ms : crossings closer than this form one potential (peak cluster, 20-60 ms).
     core_ms, min_core_energy_fraction : a motor-unit potential is a compact 5-15 ms wave
@@ -93,9 +94,9 @@ class DetectorConfig:
     mains_probe_s: float = 2.0
     notch_q: float = 30.0
     block_s: float = 0.25
-    noise_history_s: float = 10.0
-    noise_quantile: float = 0.25
-    threshold_k: float = 5.0
+    noise_history_s: float = 60.0
+    noise_quantile: float = 0.1
+    threshold_k: float = 6.0
     min_peak_uv: float = 4.0
     merge_ms: float = 30.0
     core_ms: float = 8.0

@@ -122,6 +122,7 @@ def history(journal: Journal, *, days: int | None = None, today: date | None = N
         "days_with_twitching_last_14": feats["days_with_twitching_last_14"],
         "night_fraction": feats["night_fraction"],
         "time_of_day_profile": feats["time_of_day_profile"],
+        "sessions_time_estimated": feats["sessions_time_estimated"],
         "latest_assessment": latest_short,
     }
 
@@ -156,6 +157,10 @@ def format_history(h: dict[str, Any]) -> str:
                      f"twitching on {h['days_with_twitching_last_14']} of the last 14 days.")
     if h["night_fraction"] is not None:
         lines.append(f"{h['night_fraction'] * 100:.0f}% of twitches were between 22:00 and 07:00.")
+    n_est = h.get("sessions_time_estimated") or 0
+    if n_est:
+        lines.append(f"{n_est} recording{'s have' if n_est != 1 else ' has'} no clock time: "
+                     "the day comes from the file's date, and the time of day is left out.")
     la = h.get("latest_assessment")
     if la:
         causes = ", ".join(f"{c['cause']} ({(c['probability'] or 0) * 100:.0f}%)" for c in la["causes"])

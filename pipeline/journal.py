@@ -73,6 +73,8 @@ EPISODE_COLUMNS = ("episode", "start_s", "end_s", "twitches", "duration_s", "rat
                    "median_peak_to_peak_uv", "max_peak_to_peak_uv")
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+#: Journal files found intact by ``PRAGMA quick_check`` in this process.
+_CHECKED: set[str] = set()
 
 # Each step upgrades the schema from version i to i + 1 (``MIGRATIONS[i]``). Append, never edit.
 MIGRATIONS: list[str] = [
@@ -391,9 +393,14 @@ class Journal:
             f"(application_id {app_id:#x}); it was left untouched. Choose another --journal path.", 1)
 
     def _quick_check(self) -> None:
+        # Once per file and process: it reads the whole file, and a batch run opens it per recording.
+        key = str(self.path.resolve())
+        if key in _CHECKED:
+            return
         rows = self.conn.execute("PRAGMA quick_check(1)").fetchall()
         if rows != [("ok",)]:
             raise self._damaged(rows[0][0] if rows else "quick_check failed")
+        _CHECKED.add(key)
 
     def _damaged(self, why: object) -> UserError:
         return UserError(
@@ -712,7 +719,9 @@ def longitudinal_features(journal_path: Path | str | None = None, *, today: date
     * ``trend`` — ``rising``, ``steady``, ``falling`` or ``not enough days``;
     * ``night_fraction`` — share of all twitches between 22:00 and 07:00 (None without any);
     * ``time_of_day_profile`` — 24 shares of twitches per clock hour 0..23 (sums to 1, or all 0);
-    * ``recorded_days`` — number of distinct days with a recording.
+      these two leave out sessions whose clock was estimated from a file's modification time;
+    * ``recorded_days`` — number of distinct days with a recording;
+    * ``sessions_time_estimated`` — sessions whose day came from a file's modification time.
 
     A missing journal gives the "nothing recorded" values; a damaged or foreign one raises
     :class:`UserError`. ``today`` defaults to the local date.
@@ -725,18 +734,23 @@ def longitudinal_features(journal_path: Path | str | None = None, *, today: date
         "days_since_first_twitch": None, "days_since_last_twitch": None,
         "days_with_twitching_last_14": 0, "trend_per_day": 0.0, "trend": "not enough days",
         "night_fraction": None, "time_of_day_profile": [0.0] * 24, "recorded_days": 0,
+        "sessions_time_estimated": 0,
     }
     if not path.exists():
         return empty
     with Journal(path, create=False) as j:
         daily = daily_table(j)
-        hours = j.query("SELECT hour, count(*) FROM twitches WHERE type = 'fasciculation'"
-                        " AND hour IS NOT NULL GROUP BY hour")
+        # hours only from sessions with a real clock (not estimated from a file's mtime)
+        hours = j.query("SELECT t.hour, count(*) FROM twitches t JOIN sessions s ON s.id = t.session_id"
+                        " WHERE t.type = 'fasciculation' AND t.hour IS NOT NULL"
+                        " AND s.start_time_source != 'file_mtime' GROUP BY t.hour")
+        n_estimated = j.query("SELECT count(*) FROM sessions WHERE start_time_source = 'file_mtime'")[0][0]
     daily = daily[daily["recordings"] > 0]
     if daily.empty:
         return empty
     out = dict(empty)
     out["recorded_days"] = int(len(daily))
+    out["sessions_time_estimated"] = int(n_estimated)
     twitch_days = [date.fromisoformat(d) for d in daily.loc[daily["twitches"] > 0, "day"]]
     if twitch_days:
         out["days_since_first_twitch"] = (today - min(twitch_days)).days

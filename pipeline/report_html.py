@@ -165,17 +165,22 @@ def acc_dynamic_mg(acc_g: np.ndarray, fs_hz: float) -> np.ndarray:
     return mag
 
 
-def densest_window(times_s: np.ndarray, duration_s: float, window_s: float = ZOOM_WINDOW_S) -> tuple[float, float]:
-    """``(start_s, end_s)`` of the ``window_s`` window holding the most events, inside
+def densest_window(times_s: np.ndarray, duration_s: float, window_s: float = ZOOM_WINDOW_S,
+                   avoid_s: np.ndarray | None = None) -> tuple[float, float]:
+    """``(start_s, end_s)`` of the ``window_s`` window holding the most events ``times_s``
+    (less two per event in ``avoid_s``, e.g. movements that would dwarf the twitches), inside
     ``[0, duration_s]``; the start of the recording without events."""
     window_s = min(window_s, duration_s) if duration_s > 0 else window_s
     t = np.sort(np.asarray(times_s, dtype=float))
     t = t[np.isfinite(t)]
     if len(t) == 0:
         return 0.0, window_s
-    # events in [t_i, t_i + w) for each i; centre the best run in the window
-    n_in = np.searchsorted(t, t + window_s) - np.arange(len(t))
-    i = int(np.argmax(n_in))
+    avoid = np.sort(np.asarray(avoid_s if avoid_s is not None else [], dtype=float))
+    # candidate windows start at each event; score = events inside - 2 * avoided inside
+    ends = t + window_s
+    n_in = np.searchsorted(t, ends) - np.arange(len(t))
+    n_avoid = np.searchsorted(avoid, ends) - np.searchsorted(avoid, t)
+    i = int(np.argmax(n_in - 2 * n_avoid))
     centre = (t[i] + t[i + n_in[i] - 1]) / 2.0
     start = float(np.clip(centre - window_s / 2.0, 0.0, max(duration_s - window_s, 0.0)))
     return start, start + window_s
@@ -221,9 +226,10 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
         fs, unit, what = rec.fs_acc_hz, "mg", "movement (acceleration without gravity)"
     t = np.arange(len(y)) / fs
     duration = len(y) / fs
-    twitch_t = events.loc[events["type"] == "fasciculation", "time_s"].to_numpy(float) if len(events) else np.array([])
-    z0, z1 = densest_window(twitch_t if len(twitch_t) else events.get("time_s", pd.Series(dtype=float)).to_numpy(float),
-                            duration)
+    is_twitch = (events["type"] == "fasciculation").to_numpy() if len(events) else np.zeros(0, bool)
+    all_t = events["time_s"].to_numpy(float) if len(events) else np.zeros(0)
+    twitch_t = all_t[is_twitch]
+    z0, z1 = densest_window(twitch_t if len(twitch_t) else all_t, duration, avoid_s=all_t[~is_twitch])
     fig, (ax_all, ax_zoom) = _new_figure(10, 6.2, nrows=2)
     te, lo, hi = _envelope(t, y)
     if lo is hi:
@@ -244,10 +250,16 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
                   borderaxespad=0.1)
 
     i0, i1 = int(z0 * fs), min(int(np.ceil(z1 * fs)) + 1, len(y))
-    ax_zoom.plot(t[i0:i1], y[i0:i1], color="#333", linewidth=0.6)
     seg = y[i0:i1][np.isfinite(y[i0:i1])]
     ztop = float(np.abs(seg).max()) * 1.1 if seg.size and np.abs(seg).max() > 0 else top
-    ax_zoom.set_ylim(-ztop, ztop * 1.2)
+    if rec.emg_uv is not None and "peak_to_peak_uv" in events and len(twitch_t):
+        # scale to the twitches in view, not to a burst of movement that would flatten them
+        in_view = events[is_twitch & (all_t >= z0) & (all_t <= z1)]["peak_to_peak_uv"].to_numpy(float)
+        in_view = in_view[np.isfinite(in_view)]
+        if in_view.size:
+            ztop = min(ztop, max(0.8 * float(in_view.max()), 5.0))
+    ax_zoom.plot(t[i0:i1], y[i0:i1], color="#333", linewidth=0.6)
+    ax_zoom.set_ylim(-ztop, ztop * 1.2)  # larger activity is cut off at the edges
     _mark_events(ax_zoom, events, z0, z1, ztop * 1.1)
     ax_zoom.set_xlim(z0, z1)
     ax_zoom.set_title(f"{z1 - z0:.0f} s with the most twitches", loc="left", fontsize=11)
@@ -259,8 +271,38 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
     return ReportFigure("signal", "The signal with detected twitches", caption, _png(fig))
 
 
-def _day_index(days: pd.Series) -> np.ndarray:
-    return np.array([np.datetime64(d, "D") for d in days])
+#: Longer spans of days are drawn as a row of recorded days rather than a calendar axis.
+MAX_CALENDAR_SPAN_DAYS = 45
+
+
+def _day_axis(days: Any) -> tuple[np.ndarray, Any, bool]:
+    """x positions for YYYY-MM-DD strings and a function that formats an axis for them.
+
+    A calendar axis (gaps show days without recordings) while the span is at most
+    :data:`MAX_CALENDAR_SPAN_DAYS`; beyond that one slot per distinct day, so a few recordings
+    months apart do not shrink to hairlines. Returns ``(x, format_axis, is_calendar)``.
+    """
+    import matplotlib.dates as mdates
+
+    d = np.array([np.datetime64(str(v)[:10], "D") for v in days])
+    span = int((d.max() - d.min()).astype(int)) if len(d) else 0
+    if span <= MAX_CALENDAR_SPAN_DAYS:
+        def fmt(ax: Any) -> None:
+            pad = np.timedelta64(1, "D")
+            ax.set_xlim(d.min() - pad, d.max() + pad)
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+            ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=10))
+        return d, fmt, True
+    uniq = np.unique(d)
+    x = np.searchsorted(uniq, d).astype(float)
+
+    def fmt_slots(ax: Any) -> None:
+        step = max(1, int(np.ceil(len(uniq) / 12)))
+        ticks = np.arange(0, len(uniq), step)
+        ax.set_xticks(ticks, [str(uniq[i].astype("datetime64[D]").item().strftime("%d %b %y")) for i in ticks],
+                      fontsize=8)
+        ax.set_xlim(-0.7, len(uniq) - 0.3)
+    return x, fmt_slots, False
 
 
 def daily_figure(daily: pd.DataFrame) -> ReportFigure | None:
@@ -268,43 +310,45 @@ def daily_figure(daily: pd.DataFrame) -> ReportFigure | None:
     rec = daily[daily["recordings"] > 0]
     if rec.empty:
         return None
-    import matplotlib.dates as mdates
-
-    x = _day_index(rec["day"])
+    x, format_axis, calendar = _day_axis(rec["day"])
     fig, (ax,) = _new_figure(10, 3.6)
     bars = ax.bar(x, rec["twitches"], width=0.8, color="#e57373", label="twitches that day")
     if len(rec) <= 31:
         ax.bar_label(bars, fontsize=8, padding=2)
     ax.set_ylabel("twitches per day")
     ax2 = ax.twinx()
-    ax2.plot(x, rec["rate_per_min_rest"], "o-", color="#37474f", markersize=4, linewidth=1,
-             label="per minute at rest")
+    ax2.plot(x, rec["rate_per_min_rest"], "o-" if calendar else "o", color="#37474f", markersize=4,
+             linewidth=1, label="per minute at rest")
     ax2.set_ylabel("twitches per minute at rest")
     ax2.set_ylim(bottom=0)
     ax2.spines[["top"]].set_visible(False)
-    pad = np.timedelta64(1, "D")
-    ax.set_xlim(x.min() - pad, x.max() + pad)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=10))
+    format_axis(ax)
     ax.set_title("Twitches per day", loc="left", fontsize=11)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
     caption = ("Bars: twitches counted on each day with a recording (a session counts on the day it "
                "started). Dots: twitches per minute while resting, which does not depend on how long you "
-               "recorded. Days without bars had no recording.")
+               "recorded. " + ("Days without bars had no recording." if calendar else
+                               "Only days with a recording are shown, side by side."))
     return ReportFigure("twitches_per_day", "Twitches per day", caption, _png(fig))
 
 
 def time_of_day_cells(journal: Journal, max_days: int = 31) -> pd.DataFrame:
     """Twitches per calendar date and clock hour, NaN where nothing was recorded.
 
+    Sessions whose clock time was only estimated from a file's modification time are left out:
+    their hours would be guesses.
+
     Returns a DataFrame indexed by date (YYYY-MM-DD, the ``max_days`` latest with a
     recording), 24 columns 0..23.
     """
-    sessions = journal.query("SELECT start_time, duration_s FROM sessions")
-    twitches = journal.query("SELECT substr(wall_time, 1, 10), hour, count(*) FROM twitches"
-                             " WHERE type = 'fasciculation' AND wall_time IS NOT NULL GROUP BY 1, 2")
+    sessions = journal.query("SELECT start_time, duration_s FROM sessions"
+                             " WHERE start_time_source != 'file_mtime'")
+    twitches = journal.query(
+        "SELECT substr(t.wall_time, 1, 10), t.hour, count(*) FROM twitches t"
+        " JOIN sessions s ON s.id = t.session_id WHERE t.type = 'fasciculation'"
+        " AND t.wall_time IS NOT NULL AND s.start_time_source != 'file_mtime' GROUP BY 1, 2")
     covered: set[tuple[str, int]] = set()
     for start_text, duration_s in sessions:
         start = datetime.fromisoformat(start_text)
@@ -348,15 +392,28 @@ def time_of_day_figure(cells: pd.DataFrame) -> ReportFigure | None:
     return ReportFigure("time_of_day", "Time of day", caption, _png(fig))
 
 
+def journal_episodes(journal: Journal) -> pd.DataFrame:
+    """The journal's episodes with ``time_estimated`` (the session's clock came from a file's
+    modification time)."""
+    eps = journal.read_table("episodes")
+    rows = journal.query("SELECT id, start_time_source = 'file_mtime' FROM sessions")
+    estimated = {sid: bool(flag) for sid, flag in rows}
+    eps["time_estimated"] = [estimated.get(sid, False) for sid in eps["session_id"]]
+    return eps
+
+
 def episodes_figure(episodes: pd.DataFrame) -> ReportFigure | None:
-    """Episodes by date (x) and time of day (y), dot size ~ twitches, colour ~ rate per minute."""
+    """Episodes by date (x) and time of day (y), dot size ~ twitches, colour ~ rate per minute.
+
+    Episodes whose time was estimated (``time_estimated`` true) are left out.
+    """
     ep = episodes.dropna(subset=["wall_start"]) if "wall_start" in episodes else episodes.iloc[0:0]
+    if "time_estimated" in ep:
+        ep = ep[~ep["time_estimated"].astype(bool)]
     if ep.empty:
         return None
-    import matplotlib.dates as mdates
-
     wall = pd.to_datetime(ep["wall_start"])
-    x = _day_index(wall.dt.strftime("%Y-%m-%d"))
+    x, format_axis, _ = _day_axis(wall.dt.strftime("%Y-%m-%d"))
     hour = (wall.dt.hour + wall.dt.minute / 60.0).to_numpy()
     tw = ep["twitches"].fillna(1).to_numpy(float)
     rate = ep["rate_per_min"].fillna(0).to_numpy(float)
@@ -366,10 +423,7 @@ def episodes_figure(episodes: pd.DataFrame) -> ReportFigure | None:
     fig.colorbar(sc, ax=ax, label="twitches per minute in the episode", shrink=0.9)
     ax.set_ylim(24, 0)
     ax.set_yticks(range(0, 25, 4), [f"{h:02d}:00" for h in range(0, 25, 4)])
-    pad = np.timedelta64(1, "D")
-    ax.set_xlim(x.min() - pad, x.max() + pad)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=10))
+    format_axis(ax)
     ax.set_ylabel("time of day")
     ax.set_title("Episodes (bursts of twitches)", loc="left", fontsize=11)
     caption = ("Each dot is one episode, a burst of twitches close together: when it started, how many "
@@ -457,7 +511,7 @@ def build_report(journal: Journal | None, rec: Any = None, result: Any = None, *
         content.figures[fig.name] = fig
     else:
         content.notes["time_of_day"] = "No recordings with a known time of day yet."
-    eps = journal.read_table("episodes")
+    eps = journal_episodes(journal)
     if days is not None and not eps.empty:
         first = (today - timedelta(days=days - 1)).isoformat()
         eps = eps[eps["day"] >= first]
@@ -546,8 +600,12 @@ def _episodes_table_html(eps: pd.DataFrame | None, max_rows: int = 10) -> str:
         return ""
     eps = eps.sort_values("wall_start", na_position="first").tail(max_rows).iloc[::-1]
     rows = []
+    any_estimated = False
     for r in eps.to_dict("records"):
         when = datetime.fromisoformat(r["wall_start"]).strftime("%a %d %b, %H:%M") if r["wall_start"] else "-"
+        if r.get("time_estimated") and r["wall_start"]:
+            when += " *"
+            any_estimated = True
         med = r.get("median_peak_to_peak_uv")
         length = f"{(r['duration_s'] or 0):.0f} s"
         per_min = f"{(r['rate_per_min'] or 0):.1f}"
@@ -556,7 +614,9 @@ def _episodes_table_html(eps: pd.DataFrame | None, max_rows: int = 10) -> str:
                     f"<td>{_e(per_min)}</td><td>{_e(size)}</td></tr>")
     return ("<p>The latest episodes:</p><table id='episodes-table'><thead><tr><th>started</th><th>length</th>"
             "<th>twitches</th><th>per minute</th><th>typical size</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+            + "".join(rows) + "</tbody></table>"
+            + ("<p class='note'>* No clock time in the recording: the time is estimated from the file's "
+               "date, so it is left out of the time-of-day pictures.</p>" if any_estimated else ""))
 
 
 def _assessment_html(content: ReportContent) -> str:

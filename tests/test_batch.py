@@ -355,12 +355,14 @@ def test_chunked_analysis_of_a_file_equals_the_whole_array_run(tmp_path):
         assert chunked.summary["duration_s"] == whole.summary["duration_s"]
 
 
-def test_progress_bar_goes_to_stderr_and_counts_recordings(tmp_path, capsys):
+def test_progress_bar_goes_to_stderr_and_measures_bytes(tmp_path, capsys):
     for i in range(2):
         write_csv(tmp_path / "in" / f"r{i}.csv", seed=i, duration_s=3)
     jobs = batch.plan_jobs([tmp_path / "in"])
     batch.run_batch(jobs, None, workers=1, progress=True, task=fake_task)
     captured = capsys.readouterr()
-    assert "2/2 recordings, 0 failed" in captured.err and captured.out == ""
+    total_kb = sum(j.size_bytes for j in jobs) / 1024
+    assert "analysing:" in captured.err and f"{total_kb:.1f}k" in captured.err
+    assert captured.out == ""
     batch.run_batch(jobs, None, workers=1, progress=False, task=fake_task)
     assert capsys.readouterr().err == ""

@@ -202,9 +202,7 @@ def test_absent_sensor_gives_up_quickly_and_clearly():
         with pytest.raises(SensorNotFoundError, match="toetwitch scan"):
             await find_sensor("TT-NOWHERE", 0.2, backend=BumbleScanner, air=air)
         with pytest.raises(BleakDeviceNotFoundError):
-            await establish_connection(BleakClient, BumbleClient.__name__ and _ghost(air),
-                                       "ghost", max_attempts=1, backend=BumbleClient, air=air,
-                                       timeout=0.3)
+            await BleakClient(_ghost(air), backend=BumbleClient, timeout=0.3).connect()
 
     run(go())
 

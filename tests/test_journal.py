@@ -256,6 +256,7 @@ def test_damaged_journal_refused_and_untouched(tmp_path, rec_file):
     assert len(raw) > 8 * 4096
     raw[4 * 4096: 6 * 4096] = bytes(range(256)) * 16  # garble two b-tree pages
     path.write_bytes(bytes(raw))
+    jmod._CHECKED.clear()  # as in a new process: the integrity check on opening finds it
     _assert_refused(path, "damaged")
 
 
@@ -406,3 +407,17 @@ def test_longitudinal_features_empty_journal(tmp_path):
     assert f["days_since_first_twitch"] is None
     assert f["days_with_twitching_last_14"] == 0 and f["trend_per_day"] == 0.0
     assert f["time_of_day_profile"] == [0.0] * 24 and f["night_fraction"] is None
+
+
+def test_estimated_clock_counts_for_days_but_not_for_time_of_day(tmp_path, rec_file):
+    end = datetime(2026, 3, 19, 4, 0, 0)  # a file copied at 04:00: its hour says nothing
+    os.utime(rec_file, (end.timestamp(), end.timestamp()))
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.record_analysis(make_result([1.0, 2.0, 3.0], start_time=None, duration_s=60.0), rec_file)
+        j.record_analysis(make_result([5.0], start_time="2026-03-18T15:00:00"), None)
+    f = longitudinal_features(path, today=date(2026, 3, 20))
+    assert f["sessions_time_estimated"] == 1
+    assert f["days_with_twitching_last_14"] == 2 and f["days_since_first_twitch"] == 2
+    assert f["time_of_day_profile"][15] == 1.0 and f["time_of_day_profile"][3] == 0.0
+    assert f["night_fraction"] == 0.0

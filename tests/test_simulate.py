@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +167,24 @@ def test_sample_file_reads_and_matches_its_truth(path):
             j = int(round(t * rec.fs_acc_hz))
             seg = rec.acc_g[j : j + int(0.35 * rec.fs_acc_hz)]
             assert np.linalg.norm(seg - np.median(rec.acc_g, axis=0), axis=1).max() * 1e3 > 0.5 * mg
+
+
+SHARED = Path(os.environ.get("TOETWITCH_SHARED", SAMPLES.parent.parent / "shared"))
+
+
+@pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="needs the shared development data")
+def test_committed_samples_are_what_the_builder_makes(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("build_samples", SAMPLES / "build_samples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--shared", str(SHARED), "--out", str(tmp_path)]) == 0
+    for path in SAMPLE_FILES:
+        built, committed = read_recording(tmp_path / path.name), read_recording(path)
+        for a, b in ((built.emg_uv, committed.emg_uv), (built.acc_g, committed.acc_g)):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_allclose(a, b, atol=0.01)
+        truth = path.stem + ".truth.csv"
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / truth), pd.read_csv(SAMPLES / truth), atol=1e-3
+        )

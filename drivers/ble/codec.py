@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from drivers.ble.profile_v1 import (
     PROTOCOL_VERSION,
     STATUS_END,
+    STATUS_END_MORE,
     STREAM_STATUS,
     DeviceInfo,
     StreamInfo,
@@ -161,12 +162,21 @@ def decode_samples(payload: bytes, stream: StreamInfo) -> NDArray[np.float64]:
     return out.reshape(-1, stream.channels)
 
 
-def status_end_payload(next_index: dict[int, int]) -> bytes:
-    """Payload of the END status packet: ``[0x01, n, (stream_id u8, next_index u32) * n]``."""
-    body = bytes([STATUS_END, len(next_index)])
+def status_end_payload(next_index: dict[int, int], more: bool = False) -> bytes:
+    """Payload of an END status packet: ``[code, n, (stream_id u8, next_index u32) * n]``,
+    code 0x01 (END) or 0x02 (END_MORE: another END packet follows)."""
+    body = bytes([STATUS_END_MORE if more else STATUS_END, len(next_index)])
     for sid, idx in next_index.items():
         body += struct.pack("<BI", sid, idx % _IDX_MOD)
     return body
+
+
+def status_end_payloads(next_index: dict[int, int], mtu: int) -> list[bytes]:
+    """END payloads split so that each packet fits ATT ``mtu`` (one stream per 5 bytes)."""
+    per = max(1, (mtu - ATT_OVERHEAD - HEADER_SIZE - 2) // 5)
+    items = list(next_index.items())
+    parts = [dict(items[k : k + per]) for k in range(0, len(items), per)] or [{}]
+    return [status_end_payload(p, more=k < len(parts) - 1) for k, p in enumerate(parts)]
 
 
 def _parse_end(payload: bytes) -> dict[int, int]:
@@ -407,7 +417,7 @@ class Decoder:
         return [block]
 
     def _status(self, pkt: Packet) -> list[Block]:
-        if not pkt.payload or pkt.payload[0] != STATUS_END:
+        if not pkt.payload or pkt.payload[0] not in (STATUS_END, STATUS_END_MORE):
             return []  # other status codes (battery, lead-off) are informational in v1
         try:
             ends = _parse_end(pkt.payload)
@@ -426,7 +436,7 @@ class Decoder:
                 nan = np.full((gap, state.info.channels), np.nan)
                 blocks.append(Block(state.info.kind, sid, state.base + state.next_index, nan))
                 state.next_index = end
-        self.ended = True
+        self.ended = pkt.payload[0] == STATUS_END
         return blocks
 
     def _restart(self, pkt: Packet, host_time_s: float | None) -> list[Block]:

@@ -43,8 +43,10 @@ OP_SET_RATE = 0x03
 START_NEW = 0
 START_RESUME = 1
 
-#: Status packet codes (first payload byte of a stream-0x7F packet).
+#: Status packet codes (first payload byte of a stream-0x7F packet). END lists where each
+#: stream ended; when the list does not fit one packet, all but the last say END_MORE.
 STATUS_END = 0x01
+STATUS_END_MORE = 0x02
 
 #: Sample formats: name -> (bytes per sample, struct/numpy kind). ``f32``/``f64`` exist for
 #: emulators and lossless replay of float recordings; firmware should send ``i16``/``i24``.

@@ -174,9 +174,17 @@ class BumbleScanner(BaseBleakScanner):
 
     def _on_advertisement(self, adv: Advertisement) -> None:
         ad = advertisement_data(adv)
+        addr = address_str(adv.address)
+        prev = self.seen_devices.get(addr)
+        if prev is not None:  # merge with what earlier reports said, as BlueZ does
+            old = prev[1]
+            ad = ad._replace(
+                local_name=ad.local_name or old.local_name,
+                service_uuids=list(dict.fromkeys(old.service_uuids + ad.service_uuids)),
+                manufacturer_data={**old.manufacturer_data, **ad.manufacturer_data},
+            )
         if not self.is_allowed_uuid(ad.service_uuids):
             return
-        addr = address_str(adv.address)
         details = {"air": self._air, "address": adv.address}
         device = self.create_or_update_device(addr, addr, ad.local_name, details, ad)
         self.call_detection_callbacks(device, ad)

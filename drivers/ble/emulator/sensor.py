@@ -28,7 +28,7 @@ from drivers.ble.codec import (
     encode_packet,
     encode_samples,
     max_samples_per_packet,
-    status_end_payload,
+    status_end_payloads,
 )
 from drivers.ble.emulator.backend import VirtualAir
 from drivers.recording import Recording
@@ -171,6 +171,7 @@ class EmulatedSensor:
         self._link_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pending_skip = 0
+        self.error: Exception | None = None
         self._reset_session()
         self._build_gatt()
 
@@ -315,6 +316,16 @@ class EmulatedSensor:
         return round(index / fs * self.cfg.clock_hz * (1.0 + self.cfg.clock_ppm * 1e-6))
 
     async def _run(self) -> None:
+        try:
+            await self._produce()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a sensor fault must show, not vanish in a task
+            logger.error("the emulated sensor stopped: %s", exc)
+            self.error = exc
+            raise
+
+    async def _produce(self) -> None:
         loop = asyncio.get_running_loop()
         speed = self.cfg.speed
         mtu = 247
@@ -365,13 +376,14 @@ class EmulatedSensor:
         """The END status packet says where every stream ended, so tail losses are exact.
 
         It is sent reliably (re-sent on each new link until it goes out)."""
-        end = encode_packet(pv1.STREAM_STATUS, self._seq, 0, 0, status_end_payload(self._next))
-        self._seq += 1
-        self.stats.produced += 1
         while True:
             if self._conn is not None and self._streaming:
-                await self.device.notify_subscriber(self._conn, self._data_char, end)
-                self.stats.sent += 1
+                for payload in status_end_payloads(self._next, self._conn.att_mtu):
+                    end = encode_packet(pv1.STREAM_STATUS, self._seq, 0, 0, payload)
+                    self._seq += 1
+                    self.stats.produced += 1
+                    await self.device.notify_subscriber(self._conn, self._data_char, end)
+                    self.stats.sent += 1
                 self.finished.set()
                 return
             await self._link_up.wait()

@@ -1,0 +1,133 @@
+"""Detection behaviour on synthetic recordings with known truth (drivers.simulate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import match_events, truth_times
+
+from drivers import Recording
+from drivers.simulate import simulate_recording
+from pipeline import DetectorConfig, analyse
+from pipeline.episodes import episodes_table, plm_series
+from pipeline.filters import StreamingSOS, design_bandpass, detect_mains_hz, usable_band
+
+
+@pytest.mark.parametrize("fs_emg_hz", [1000.0, 2000.0])
+def test_rest_twitches_are_found_at_their_times(fs_emg_hz):
+    rec, truth = simulate_recording(60.0, fs_emg_hz, 100.0, seed=21, twitch_rate_per_min=20)
+    result = analyse(rec)
+    tp, fp, miss = match_events(truth_times(truth), result.twitches["time_s"], 0.02)
+    assert tp >= 0.9 * len(truth_times(truth))
+    assert fp <= 1
+    assert result.summary["fs_emg_hz"] == fs_emg_hz
+    # features carry units and plausible values
+    tw = result.twitches
+    assert (tw["peak_to_peak_uv"] > 10).all() and (tw["duration_ms"] < 60).all()
+
+
+def test_confounders_are_not_counted_as_twitches():
+    rec, truth = simulate_recording(90.0, 1000.0, 100.0, seed=4, twitch_rate_per_min=0,
+                                    voluntary_bursts=3, tonic_trains=2, pops=2, motion=2)
+    result = analyse(rec)
+    assert len(result.twitches) <= 1
+    assert result.summary["time_active_s"] > 3.0
+    rejected = result.summary["rejected"]
+    assert sum(rejected.values()) > 10  # the confounders' potentials were seen, and rejected
+
+
+def test_pop_is_rejected_as_artifact():
+    rec, truth = simulate_recording(30.0, 1000.0, 100.0, seed=8, twitch_rate_per_min=0, pops=3, acc=False)
+    result = analyse(rec)
+    assert len(result.twitches) == 0
+    assert result.summary["rejected"].get("artifact_pop_or_motion", 0) >= 1
+
+
+@pytest.mark.parametrize("mains", [50, 60, None])
+def test_mains_frequency_is_detected_and_removed(mains):
+    rec, truth = simulate_recording(30.0, 1000.0, 100.0, seed=9, twitch_rate_per_min=20,
+                                    mains_hz=mains, mains_uv=20.0)
+    result = analyse(rec)
+    assert result.summary["signal_quality"]["mains_hz"] == mains
+    tp, fp, _ = match_events(truth_times(truth), result.twitches["time_s"], 0.02)
+    assert tp >= 0.8 * len(truth_times(truth)) and fp <= 1
+
+
+def test_accelerometer_only_recording_gives_acc_events():
+    rec, truth = simulate_recording(60.0, 1000.0, 100.0, seed=12, twitch_rate_per_min=20,
+                                    acc_twitch_mg=(15.0, 30.0), acc_twitch_fraction=1.0, emg=False)
+    result = analyse(rec)
+    assert rec.emg_uv is None
+    tw = result.twitches
+    assert set(tw["source"]) <= {"acc"}
+    tp, fp, _ = match_events(truth_times(truth), tw["time_s"], 0.25)
+    assert tp >= 0.8 * len(truth_times(truth))
+    assert fp <= 2
+
+
+def test_accelerometer_corroborates_emg_twitches():
+    rec, truth = simulate_recording(60.0, 1000.0, 100.0, seed=13, twitch_rate_per_min=20,
+                                    acc_twitch_mg=(20.0, 30.0), acc_twitch_fraction=1.0)
+    result = analyse(rec)
+    assert (result.twitches["source"] == "emg+acc").mean() > 0.7
+
+
+def test_long_still_contraction_is_a_cramp_and_short_one_a_limb_movement():
+    fs = 1000.0
+    rng = np.random.default_rng(0)
+    emg = rng.normal(0, 2.0, int(60 * fs))
+    emg[10_000:13_000] += rng.normal(0, 80.0, 3_000)  # 3 s movement
+    emg[25_000:45_000] += rng.normal(0, 80.0, 20_000)  # 20 s sustained contraction
+    result = analyse(Recording(emg_uv=emg, fs_emg_hz=fs))
+    types = result.events.set_index("type")["duration_ms"]
+    assert "limb_movement" in types.index and "cramp" in types.index
+    assert 2_500 <= float(types["limb_movement"]) <= 3_600
+    assert float(types["cramp"]) >= 19_000
+    assert len(result.twitches) == 0
+
+
+def test_sample_rate_too_low_is_refused():
+    from drivers import RecordingError
+
+    with pytest.raises(RecordingError, match="at least 500 Hz"):
+        Recording(emg_uv=np.zeros(1000), fs_emg_hz=250.0)
+    with pytest.raises(RecordingError, match="at least 50 Hz"):
+        Recording(acc_g=np.zeros((100, 3)), fs_acc_hz=25.0)
+
+
+def test_band_stays_below_nyquist_and_streaming_filter_equals_whole():
+    assert usable_band((20.0, 450.0), 500.0) == (20.0, 225.0)
+    sos = design_bandpass((20.0, 450.0), 500.0, 2)
+    x = np.random.default_rng(1).normal(size=5_000)
+    whole = StreamingSOS(sos)(x)
+    f = StreamingSOS(sos)
+    parts = np.concatenate([f(x[i: i + 37]) for i in range(0, len(x), 37)])
+    assert np.array_equal(whole, parts)
+
+
+def test_mains_detector_ignores_clean_signal():
+    x = np.random.default_rng(2).normal(0, 2.0, 4_000)
+    assert detect_mains_hz(x, 2000.0) is None
+    t = np.arange(4_000) / 2000.0
+    assert detect_mains_hz(x + 10 * np.sin(2 * np.pi * 60 * t), 2000.0) == 60.0
+
+
+def test_episode_gap_rule_is_configurable():
+    import pandas as pd
+
+    tw = pd.DataFrame({"time_s": [1.0, 5.0, 9.0, 100.0, 101.0, 300.0], "peak_to_peak_uv": [50.0] * 6})
+    ep = episodes_table(tw, gap_s=30.0, min_twitches=2)
+    assert ep[["start_s", "end_s", "twitches"]].values.tolist() == [[1.0, 9.0, 3], [100.0, 101.0, 2]]
+    assert len(episodes_table(tw, gap_s=300.0, min_twitches=2)) == 1
+    assert len(episodes_table(tw, gap_s=30.0, min_twitches=1)) == 3
+
+
+def test_periodic_limb_movement_series_needs_four_in_a_row():
+    assert plm_series(np.array([0, 20, 40, 60.0]), (5, 90), 4) == [(0, 3)]
+    assert plm_series(np.array([0, 20, 40, 200.0]), (5, 90), 4) == []
+
+
+def test_config_changes_are_reported_in_the_summary():
+    rec, _ = simulate_recording(10.0, 1000.0, 100.0, seed=1, twitch_rate_per_min=10)
+    result = analyse(rec, DetectorConfig(episode_gap_s=12.5))
+    assert result.summary["config"]["episode_gap_s"] == 12.5

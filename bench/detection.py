@@ -38,7 +38,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -282,10 +282,15 @@ def _explain(model, X: pd.DataFrame, row: dict[str, Any], classes: list[str], to
         for j, inp in enumerate(inputs):
             if inp is None or _is_missing(row.get(inp)):
                 continue
+            if inp.startswith(_PRESENCE_ONLY) and not row[inp]:
+                continue  # "no diuretic" or "no calf twitching" is not a reason for anything
             per_input[inp] = per_input.get(inp, 0.0) + float(contrib[k, j])
         ranked = sorted(((v, i) for i, v in per_input.items() if v > 0.15), reverse=True)[:top_k]
         out[cause] = [_describe(inp, row[inp]) for _, inp in ranked]
     return out
+
+
+_PRESENCE_ONLY = ("site_", "diet_", "cond_", "med_")
 
 
 def _is_missing(value: Any) -> bool:

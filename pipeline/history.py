@@ -60,24 +60,28 @@ def daily_table(journal: Journal, *, days: int | None = None, today: date | None
     return df
 
 
-def trend_of(daily: pd.DataFrame) -> tuple[float, str]:
-    """Least-squares slope of daily twitch counts against the date, and its words.
+def trend_of(daily: pd.DataFrame, column: str = "rate_per_min_rest") -> tuple[float, str]:
+    """Least-squares slope of a daily value against the date, and its words.
 
-    Only days with a recording count (a day without one is unknown, not zero). Returns
-    ``(slope twitches/day per day, words)`` with words ``rising``, ``falling``, ``steady``
-    (|slope| below :data:`STEADY_SHARE_PER_DAY` of the mean count per day) or
-    ``not enough days`` (fewer than :data:`MIN_TREND_DAYS` recorded days; slope then 0.0 when
-    fewer than two).
+    ``column`` is ``rate_per_min_rest`` (default: twitches per minute at rest, which does not
+    depend on how long each day was recorded) or ``twitches`` (daily counts). Only days with a
+    recording and a finite value count (a day without one is unknown, not zero). Returns
+    ``(slope per day, words)`` with words ``rising``, ``falling``, ``steady`` (|slope| below
+    :data:`STEADY_SHARE_PER_DAY` of the mean, or of 1 twitch (per minute) when the mean is
+    smaller) or ``not enough days`` (fewer than :data:`MIN_TREND_DAYS` such days; the slope is
+    0.0 with fewer than two).
     """
     rec = daily[daily["recordings"] > 0] if "recordings" in daily else daily
-    if len(rec) < 2:
+    y = pd.to_numeric(rec[column], errors="coerce").to_numpy(dtype=float)
+    keep = np.isfinite(y)
+    if keep.sum() < 2:
         return 0.0, "not enough days"
-    x = np.array([date.fromisoformat(d).toordinal() for d in rec["day"]], dtype=float)
-    y = rec["twitches"].to_numpy(dtype=float)
+    x = np.array([date.fromisoformat(d).toordinal() for d in rec["day"]], dtype=float)[keep]
+    y = y[keep]
     x -= x.mean()
     denom = float((x**2).sum())
     slope = float((x * (y - y.mean())).sum() / denom) if denom > 0 else 0.0
-    if len(rec) < MIN_TREND_DAYS:
+    if len(y) < MIN_TREND_DAYS:
         return slope, "not enough days"
     scale = max(float(y.mean()), 1.0)
     if abs(slope) < STEADY_SHARE_PER_DAY * scale:
@@ -89,7 +93,9 @@ def history(journal: Journal, *, days: int | None = None, today: date | None = N
     """Everything ``toetwitch history`` shows, as a JSON-ready dict.
 
     Keys: ``journal`` (path), ``days`` (list of daily rows, see :func:`daily_table`; NaN as
-    None), ``trend_per_day``, ``trend`` (over the shown days), the longitudinal features of
+    None), ``trend_per_day`` (slope of the rate at rest, twitches per minute per day), ``trend``
+    (its words), ``trend_twitches_per_day`` (slope of daily counts), all over the shown days; the
+    longitudinal features of
     :func:`pipeline.journal.longitudinal_features` (whole journal) and ``latest_assessment``
     (level and top causes, or None).
     """
@@ -98,6 +104,7 @@ def history(journal: Journal, *, days: int | None = None, today: date | None = N
     today = today or date.today()
     daily = daily_table(journal, days=days, today=today)
     slope, words = trend_of(daily)
+    count_slope, _ = trend_of(daily, "twitches")
     feats = longitudinal_features(journal.path, today=today)
     latest = journal.latest_assessment()
     latest_short = None
@@ -117,6 +124,7 @@ def history(journal: Journal, *, days: int | None = None, today: date | None = N
         "days": records,
         "trend_per_day": slope,
         "trend": words,
+        "trend_twitches_per_day": count_slope,
         "days_since_first_twitch": feats["days_since_first_twitch"],
         "days_since_last_twitch": feats["days_since_last_twitch"],
         "days_with_twitching_last_14": feats["days_with_twitching_last_14"],
@@ -148,7 +156,8 @@ def format_history(h: dict[str, Any]) -> str:
     if trend == "not enough days":
         lines.append("Trend: not enough recorded days to tell (need at least 3).")
     else:
-        lines.append(f"Trend: {trend} ({h['trend_per_day']:+.1f} twitches per day, per day).")
+        lines.append(f"Trend: {trend} (rate at rest {h['trend_per_day']:+.2f} twitches per minute, per day; "
+                     f"daily count {h['trend_twitches_per_day']:+.1f} per day).")
     first = h["days_since_first_twitch"]
     if first is None:
         lines.append("No twitches recorded so far.")

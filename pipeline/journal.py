@@ -714,9 +714,11 @@ def longitudinal_features(journal_path: Path | str | None = None, *, today: date
     * ``days_since_last_twitch`` — likewise to the latest day with a twitch;
     * ``days_with_twitching_last_14`` — distinct days with >= 1 twitch among the 14 days ending
       ``today``;
-    * ``trend_per_day`` — least-squares slope of the daily twitch counts over the recorded days
-      of the last 28 days (twitches per day, per day; 0.0 with fewer than two recorded days);
-    * ``trend`` — ``rising``, ``steady``, ``falling`` or ``not enough days``;
+    * ``trend_per_day`` — least-squares slope of the daily rate at rest (twitches per minute at
+      rest, per day) over the recorded days of the last 28 days (0.0 with fewer than two); the
+      rate, not the count, so that a long recording one day and a short one the next is no trend;
+    * ``trend`` — its words: ``rising``, ``steady``, ``falling`` or ``not enough days``;
+    * ``trend_twitches_per_day`` — the same slope for daily twitch counts (twitches per day, per day);
     * ``night_fraction`` — share of all twitches between 22:00 and 07:00 (None without any);
     * ``time_of_day_profile`` — 24 shares of twitches per clock hour 0..23 (sums to 1, or all 0);
       these two leave out sessions whose clock was estimated from a file's modification time;
@@ -733,6 +735,7 @@ def longitudinal_features(journal_path: Path | str | None = None, *, today: date
     empty = {
         "days_since_first_twitch": None, "days_since_last_twitch": None,
         "days_with_twitching_last_14": 0, "trend_per_day": 0.0, "trend": "not enough days",
+        "trend_twitches_per_day": 0.0,
         "night_fraction": None, "time_of_day_profile": [0.0] * 24, "recorded_days": 0,
         "sessions_time_estimated": 0,
     }
@@ -761,6 +764,7 @@ def longitudinal_features(journal_path: Path | str | None = None, *, today: date
     slope, words = trend_of(recent)
     out["trend_per_day"] = slope
     out["trend"] = words
+    out["trend_twitches_per_day"] = trend_of(recent, "twitches")[0]
     counts = np.zeros(24)
     for hour, n in hours:
         if 0 <= int(hour) < 24:

@@ -494,7 +494,8 @@ def build_report(journal: Journal | None, rec: Any = None, result: Any = None, *
         content.facts += [
             ("Days recorded", str(len(recorded))),
             ("Twitches recorded in all", str(int(recorded["twitches"].sum()))),
-            ("Trend", words if words == "not enough days" else f"{words} ({slope:+.1f} per day)"),
+            ("Trend (rate at rest)", words if words == "not enough days"
+             else f"{words} ({slope:+.2f} per min, per day)"),
         ]
     if feats["days_since_first_twitch"] is not None:
         content.facts += [

@@ -100,25 +100,25 @@ def read_csv(path: str | Path) -> Recording:
 
     def batches() -> Iterator[tuple[pd.DataFrame, int]]:
         try:
-            reader = pd.read_csv(
+            with pd.read_csv(
                 path,
                 skip_blank_lines=False,
                 chunksize=BATCH_ROWS,
                 encoding="utf-8-sig",
                 skipinitialspace=True,
-            )
-            row0 = 0
-            pending: pd.DataFrame | None = None
-            for df in reader:
-                df = df[[c for c in df.columns if str(c).strip() in usecols]]
+            ) as reader:
+                row0 = 0
+                pending: pd.DataFrame | None = None
+                for df in reader:
+                    df = df[[c for c in df.columns if str(c).strip() in usecols]]
+                    if pending is not None:
+                        yield pending, row0
+                        row0 += len(pending)
+                    pending = df
                 if pending is not None:
+                    if drop_last:
+                        pending = pending.iloc[:-1]
                     yield pending, row0
-                    row0 += len(pending)
-                pending = df
-            if pending is not None:
-                if drop_last:
-                    pending = pending.iloc[:-1]
-                yield pending, row0
         except pd.errors.ParserError as e:
             raise _parser_error(e, path) from None
         except UnicodeDecodeError as e:

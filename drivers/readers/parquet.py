@@ -37,6 +37,13 @@ class ParquetSource(RecordingSource):
             self._file = pq.ParquetFile(self.path)
         except (pa.ArrowException, OSError) as e:
             raise RecordingError(f"not a readable Parquet file ({e})", self.path) from None
+        try:
+            self._setup()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _setup(self) -> None:
         names = list(self._file.schema_arrow.names)
         layout = check_header(names, self.path, "columns")
         self._columns = [c for c in names if c.strip() in COLUMNS]

@@ -212,6 +212,15 @@ class EmulatedSensor:
         )
         self.device.add_service(Service(pv1.SERVICE_UUID, [info_char, control_char,
                                                            self._data_char]))
+        # flags (3 B) + 128-bit service (18 B) leave 10 B of the 31 for the name; a longer
+        # name is shortened there and sent whole in the scan response
+        name = self.cfg.name.encode()
+        room = 31 - 3 - 18 - 2
+        name_ad = (
+            (AdvertisingData.COMPLETE_LOCAL_NAME, name)
+            if len(name) <= room
+            else (AdvertisingData.SHORTENED_LOCAL_NAME, name[:room])
+        )
         self.device.advertising_data = bytes(
             AdvertisingData(
                 [
@@ -220,11 +229,12 @@ class EmulatedSensor:
                         AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
                         UUID(pv1.SERVICE_UUID).to_bytes(),
                     ),
+                    name_ad,
                 ]
             )
         )
         self.device.scan_response_data = bytes(
-            AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, self.cfg.name.encode())])
+            AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, name)])
         )
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 

@@ -81,7 +81,9 @@ def build_pipeline(seed: int = 0):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     numeric = Pipeline([
-        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+        # No missing-value indicators: leaving a field out carries no information about the
+        # cause in the cohort (missing completely at random), so it must not move the ranking.
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
     ])
     columns = ColumnTransformer([
@@ -162,7 +164,7 @@ def train_model(
     meta = {
         "model": "toetwitch cause model",
         "classes": [str(c) for c in model.classes_],
-        "pipeline": "ColumnTransformer(median impute + missing indicators + StandardScaler | one-hot) -> "
+        "pipeline": "ColumnTransformer(median impute + StandardScaler | one-hot) -> "
                     "CalibratedClassifierCV(LogisticRegression(C=0.3), method='temperature', cv=3)",
         "seed": seed,
         "data": data,

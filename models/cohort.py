@@ -40,14 +40,18 @@ def load_cohort_spec() -> dict:
     return spec
 
 
-def _params(field: dict, cause: str) -> Any:
-    return field.get("by_cause", {}).get(cause, field["base"])
+def _lookup(table: dict, keys: tuple[str, ...], default: Any) -> Any:
+    """The first of keys (most specific first, e.g. 'cause/subtype', 'cause') in table."""
+    for k in keys:
+        if k in table:
+            return table[k]
+    return default
 
 
-def _draw(field: dict, cause: str, n: int, rng: np.random.Generator) -> list:
-    """n values of one field for people with this cause."""
+def _draw(field: dict, keys: tuple[str, ...], n: int, rng: np.random.Generator) -> list:
+    """n values of one field for people of one mixture component (keys: most specific first)."""
     dist = field["dist"]
-    p = _params(field, cause)
+    p = _lookup(field.get("by_cause", {}), keys, field["base"])
     if dist in ("normal", "lognormal"):
         if dist == "normal":
             x = rng.normal(p[0], p[1], n)
@@ -66,7 +70,9 @@ def _draw(field: dict, cause: str, n: int, rng: np.random.Generator) -> list:
         return [values[i] for i in idx]
     if dist == "multi":
         items = list(field["base"])
-        probs = {**field["base"], **field.get("by_cause", {}).get(cause, {})}
+        probs = dict(field["base"])
+        for k in reversed(keys):  # cause first, then the subtype's overrides
+            probs.update(field.get("by_cause", {}).get(k, {}))
         draws = rng.random((n, len(items)))
         out = []
         for r in range(n):
@@ -77,19 +83,19 @@ def _draw(field: dict, cause: str, n: int, rng: np.random.Generator) -> list:
             out.append(chosen)
         return out
     if dist == "uniform_or_missing":
-        p_present = field.get("by_cause_p", {}).get(cause, field["p_present"])
+        p_present = _lookup(field.get("by_cause_p", {}), keys, field["p_present"])
         present = rng.random(n) < p_present
         values = np.round(rng.uniform(p[0], p[1], n))
         return [int(v) if ok else None for v, ok in zip(values, present, strict=True)]
     raise ValueError(f"cohort.json: unknown dist {dist!r} for {field['path']}")
 
 
-def _draw_medications(spec: dict, cause: str, n: int, rng: np.random.Generator) -> list[list[dict]]:
+def _draw_medications(spec: dict, keys: tuple[str, ...], n: int, rng: np.random.Generator) -> list[list[dict]]:
     classes = spec["classes"]
-    p_recent = spec["p_recent"][1].get(cause, spec["p_recent"][0])
+    p_recent = _lookup(spec["p_recent"][1], keys, spec["p_recent"][0])
     out: list[list[dict]] = [[] for _ in range(n)]
     for name, (base, by_cause) in classes.items():
-        p = by_cause.get(cause, base)
+        p = _lookup(by_cause, keys, base)
         has = rng.random(n) < p
         recent = rng.random(n) < p_recent
         recent_days = rng.integers(spec["recent_days"][0], spec["recent_days"][1] + 1, n)
@@ -129,20 +135,41 @@ def generate_cohort(n: int | None = None, seed: int | None = None, spec: dict | 
     rates = np.array([spec["base_rates"][c] for c in CAUSES], dtype=float)
     labels_idx = rng.choice(len(CAUSES), size=n, p=rates / rates.sum())
     labels = [CAUSES[i] for i in labels_idx]
+    # Mixture components: (cause, subtype) with lookup keys most specific first.
+    components: list[tuple[str, ...]] = []
+    comp_idx = np.empty(n, dtype=np.int64)
+    for k, cause in enumerate(CAUSES):
+        rows = np.flatnonzero(labels_idx == k)
+        subs = spec.get("subtypes", {}).get(cause)
+        if not subs:
+            comp_idx[rows] = len(components)
+            components.append((cause,))
+            continue
+        names = list(subs)
+        w = np.array([subs[s] for s in names], dtype=float)
+        pick = rng.choice(len(names), size=rows.size, p=w / w.sum())
+        for j, name in enumerate(names):
+            comp_idx[rows[pick == j]] = len(components)
+            components.append((f"{cause}/{name}", cause))
     answers: list[dict] = [{} for _ in range(n)]
     sensors: list[dict] = [{} for _ in range(n)]
     has_sensor = rng.random(n) < spec["p_sensor"]
     default_missing = spec.get("p_missing_default", 0.12)
+    # People differ in how much they fill in: each person's chance of leaving a field out is
+    # the field's p_missing times a personal factor (capped at 0.9).
+    factors = np.array(spec.get("missing_factors", [1.0]), dtype=float)
+    person_factor = factors[rng.integers(0, len(factors), n)]
 
     for field in spec["fields"]:
         path = field["path"]
         values: list[Any] = [None] * n
-        for k, cause in enumerate(CAUSES):
-            rows = np.flatnonzero(labels_idx == k)
+        for c, keys in enumerate(components):
+            rows = np.flatnonzero(comp_idx == c)
             if rows.size:
-                for r, v in zip(rows, _draw(field, cause, rows.size, rng), strict=True):
+                for r, v in zip(rows, _draw(field, keys, rows.size, rng), strict=True):
                     values[r] = v
-        missing = rng.random(n) < field.get("p_missing", default_missing)
+        p_miss = np.minimum(field.get("p_missing", default_missing) * person_factor, 0.9)
+        missing = rng.random(n) < p_miss
         is_sensor = path.startswith("sensor.")
         for i in range(n):
             if values[i] is None or missing[i] or (is_sensor and not has_sensor[i]):
@@ -157,9 +184,9 @@ def generate_cohort(n: int | None = None, seed: int | None = None, spec: dict | 
 
     meds_spec = spec["medications"]
     meds: list[list[dict]] = [[] for _ in range(n)]
-    for k, cause in enumerate(CAUSES):
-        rows = np.flatnonzero(labels_idx == k)
-        for r, m in zip(rows, _draw_medications(meds_spec, cause, rows.size, rng), strict=True):
+    for c, keys in enumerate(components):
+        rows = np.flatnonzero(comp_idx == c)
+        for r, m in zip(rows, _draw_medications(meds_spec, keys, rows.size, rng), strict=True):
             meds[r] = m
     med_missing = rng.random(n) < meds_spec["p_missing"]
     for i in range(n):

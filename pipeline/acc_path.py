@@ -35,13 +35,14 @@ class AccPath:
         cfg, fs = self.cfg, self.fs_hz
         self.block_n = max(2, round(cfg.block_s * fs))
         self.hist_n = max(1, round(cfg.noise_history_s / cfg.block_s))
+        self.level_every = max(1, round(cfg.noise_update_s / cfg.block_s))
         self.merge_n = max(1, round(cfg.acc_merge_ms * fs / 1000))
         # band-pass removes gravity and posture (< 2 Hz) per axis; order 2 keeps it short
         self._bp = StreamingSOS(design_bandpass(cfg.acc_band_hz, fs, 2), n_channels=3)
         self.pending = np.empty((0, 3))
         self.n_done = 0
         self.last_valid = np.zeros(3)
-        self.level_hist = np.full(self.hist_n, np.nan)
+        self.level_hist = np.full(self.hist_n + self.level_every - 1, np.nan)
         self.block_level: list[FloatArray] = []  # quiet level (median |a|), mg
         self.block_rms: list[FloatArray] = []  # movement envelope, mg
         self.block_thr: list[FloatArray] = []
@@ -86,8 +87,9 @@ class AccPath:
         level = np.median(mb, axis=1)
         rms = np.sqrt((mb**2).mean(axis=1))
         usable = np.where(block_nan, np.nan, level)
-        quiet = rolling_quantile(self.level_hist, usable, self.cfg.noise_quantile)
-        self.level_hist = np.concatenate([self.level_hist, usable])[-self.hist_n:]
+        quiet = rolling_quantile(self.level_hist, usable, self.cfg.noise_quantile,
+                                 self.n_done // bn, self.hist_n, self.level_every)
+        self.level_hist = np.concatenate([self.level_hist, usable])[-len(self.level_hist):]
         thr = np.maximum(self.cfg.acc_threshold_k * quiet, self.cfg.acc_min_mg)
         thr = np.where(block_nan, np.inf, thr)
         self.block_level.append(level)

@@ -28,8 +28,9 @@ class DetectorConfig:
     noise_history_s, noise_quantile : the threshold uses the ``noise_quantile`` of the per-block
         robust σ (median|x|/0.6745, Quiroga 2004) over the previous ``noise_history_s``: the quiet
         parts of a rolling window, so activity does not raise it (SPiQE's noise-responsive ATinc).
+        The level is updated every ``noise_update_s``.
     threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ of the typical noise, signal-evidence §6.2;
-        6 here because σ is taken from the quietest 10 % of blocks, which sits below the typical level).
+        6 here because σ is taken from the quietest quarter of blocks, which sits below the typical level).
     min_peak_uv : absolute floor under the threshold.
     merge_ms : crossings closer than this form one potential (peak cluster, 20-60 ms).
     core_ms, min_core_energy_fraction : a motor-unit potential is a compact 5-15 ms wave
@@ -95,7 +96,8 @@ class DetectorConfig:
     notch_q: float = 30.0
     block_s: float = 0.25
     noise_history_s: float = 60.0
-    noise_quantile: float = 0.1
+    noise_quantile: float = 0.25
+    noise_update_s: float = 1.0
     threshold_k: float = 6.0
     min_peak_uv: float = 4.0
     merge_ms: float = 30.0

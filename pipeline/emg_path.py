@@ -87,6 +87,7 @@ class EmgPath:
         self.subs_per_block = max(1, round(cfg.block_s * 1000 / cfg.envelope_ms))
         self.sub_n = self.block_n // self.subs_per_block
         self.hist_n = max(1, round(cfg.noise_history_s / cfg.block_s))
+        self.level_every = max(1, round(cfg.noise_update_s / cfg.block_s))
         ms = fs / 1000.0
         self.merge_n = max(1, round(cfg.merge_ms * ms))
         self.core_n = max(1, round(cfg.core_ms * ms))
@@ -109,7 +110,7 @@ class EmgPath:
         self.n_done = 0
         self.last_valid = 0.0
         self.have_valid = False
-        self.sig_hist = np.full(self.hist_n, np.nan)
+        self.sig_hist = np.full(self.hist_n + self.level_every - 1, np.nan)
         # whole-recording block records (compact: 3 numbers per 0.25 s)
         self.block_sigma: list[FloatArray] = []
         self.block_thr_sigma: list[FloatArray] = []
@@ -200,9 +201,9 @@ class EmgPath:
         lf = self._lf(x)
         sig = block_sigma(y, bn)
         sig_usable = np.where(flags == 0, sig, np.nan)
-        thr_sigma = rolling_quantile(self.sig_hist, sig_usable, self.cfg.noise_quantile)
-        allv = np.concatenate([self.sig_hist, sig_usable])
-        self.sig_hist = allv[-self.hist_n:]
+        thr_sigma = rolling_quantile(self.sig_hist, sig_usable, self.cfg.noise_quantile,
+                                     self.n_done // bn, self.hist_n, self.level_every)
+        self.sig_hist = np.concatenate([self.sig_hist, sig_usable])[-len(self.sig_hist):]
         self.block_sigma.append(sig)
         self.block_thr_sigma.append(thr_sigma)
         self.block_flags.append(flags)

@@ -345,7 +345,7 @@ class Journal:
             raise
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise self._damaged(exc) from exc
+            raise self._error(exc) from exc
 
     @staticmethod
     def _create_file(p: Path) -> None:
@@ -401,6 +401,16 @@ class Journal:
         if rows != [("ok",)]:
             raise self._damaged(rows[0][0] if rows else "quick_check failed")
         _CHECKED.add(key)
+
+    def _error(self, exc: sqlite3.DatabaseError) -> UserError:
+        """A clear message for an SQLite error: locked, not permitted, or a damaged file."""
+        if isinstance(exc, sqlite3.OperationalError):
+            if "locked" in str(exc) or "busy" in str(exc):
+                return UserError(f"the journal {self.path} stayed locked by another toetwitch for "
+                                 f"{BUSY_TIMEOUT_MS // 1000} s; try again", 1)
+            return UserError(f"cannot use the journal {self.path}: {exc} (check the file's and its "
+                             "folder's permissions and free disk space)", 1)
+        return self._damaged(exc)
 
     def _damaged(self, why: object) -> UserError:
         return UserError(
@@ -563,7 +573,7 @@ class Journal:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(session_id, *r) for r in episode_rows])
         except sqlite3.DatabaseError as exc:
-            raise self._write_error(exc) from exc
+            raise self._error(exc) from exc
         logger.info("journal: recorded %s (%d events, %d episodes) for %s", key[:20],
                     len(twitch_rows), len(episode_rows), day)
         return session_id
@@ -591,16 +601,8 @@ class Journal:
                     (answers_id, now.isoformat(), now.date().isoformat(), level, top.get("cause"),
                      _num(top.get("probability")), _dumps(assessment)))
         except sqlite3.DatabaseError as exc:
-            raise self._write_error(exc) from exc
+            raise self._error(exc) from exc
         return int(cur.lastrowid)
-
-    def _write_error(self, exc: sqlite3.DatabaseError) -> UserError:
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            return UserError(f"the journal {self.path} stayed locked by another toetwitch for "
-                             f"{BUSY_TIMEOUT_MS // 1000} s; try again", 1)
-        if isinstance(exc, sqlite3.OperationalError):
-            return UserError(f"cannot write the journal {self.path}: {exc}", 1)
-        return self._damaged(exc)
 
     # ---- reading
 
@@ -615,14 +617,14 @@ class Journal:
             cols = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=cols)
         except sqlite3.DatabaseError as exc:
-            raise self._damaged(exc) from exc
+            raise self._error(exc) from exc
 
     def query(self, sql: str, params: tuple | Mapping = ()) -> list[tuple]:
         """Rows of a read-only query; SQLite errors become :class:`UserError`."""
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise self._damaged(exc) from exc
+            raise self._error(exc) from exc
 
     def latest_assessment(self) -> dict[str, Any] | None:
         """The most recent assessment as its JSON dict plus ``recorded_at``, or None."""

@@ -72,7 +72,7 @@ _EMPTY = _empty_events()
 def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows -> events DataFrame with the documented columns and dtypes, sorted by time."""
     if not rows:
-        return _EMPTY.iloc[0:0]
+        return _EMPTY
     df = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     df["phases"] = df["phases"].astype("Int64")
     df["doublet"] = df["doublet"].astype(bool)
@@ -125,7 +125,8 @@ class StreamingAnalyser:
 
     # ------------------------------------------------------------------ input
     def push(self, emg_uv: np.ndarray | None = None, acc_g: np.ndarray | None = None) -> pd.DataFrame:
-        """Feed new samples of either stream (NaN = lost). Returns events finalised now."""
+        """Feed new samples of either stream (NaN = lost). Returns events finalised now
+        (an empty frame, shared and read-only, when there are none)."""
         if self._finished is not None:
             raise RuntimeError("push() after finish()")
         if emg_uv is not None and len(emg_uv):
@@ -140,7 +141,7 @@ class StreamingAnalyser:
             self.n_acc_in += len(acc_g)
         progress = (self.emg.n_done if self.emg else 0, self.acc.n_done if self.acc else 0)
         if progress == self._progress:  # no new complete block: nothing can have changed
-            return _EMPTY.iloc[0:0]
+            return _EMPTY
         self._progress = progress
         return self._resolve(final=False)
 

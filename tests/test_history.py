@@ -62,7 +62,7 @@ def test_daily_table_sums_sessions_of_a_day(tmp_path):
 ])
 def test_trend_words(counts, words):
     days = [(date(2026, 1, 1) + timedelta(days=2 * k)).isoformat() for k in range(len(counts))]
-    slope, got = trend_of(pd.DataFrame({"day": days, "recordings": 1, "twitches": counts}))
+    slope, got = trend_of(pd.DataFrame({"day": days, "recordings": 1, "twitches": counts}), "twitches")
     assert got == words
     if len(counts) >= 2:
         expected = np.polyfit(np.arange(len(counts)) * 2.0, counts, 1)[0]
@@ -74,9 +74,21 @@ def test_trend_words(counts, words):
 def test_trend_ignores_days_without_recordings():
     daily = pd.DataFrame({"day": ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"],
                           "recordings": [1, 0, 1, 1], "twitches": [10, 0, 20, 30]})
-    slope, words = trend_of(daily)
+    slope, words = trend_of(daily, "twitches")
     assert words == "rising"
     assert slope == pytest.approx(np.polyfit([0, 2, 3], [10, 20, 30], 1)[0])
+
+
+def test_trend_follows_the_rate_at_rest_not_the_recording_length(tmp_path):
+    """Longer recordings each day give more twitches but the same rate: steady, not rising."""
+    with Journal(tmp_path / "j.sqlite") as j:
+        for k in range(5):
+            rest_min = 10.0 * (k + 1)
+            j.record_analysis(_result(int(3 * rest_min), _at(date(2026, 1, 1 + k)), rest_s=rest_min * 60),
+                              None, session_key=f"s{k}")
+        daily = daily_table(j)
+    assert trend_of(daily) == (pytest.approx(0.0, abs=1e-9), "steady")
+    assert trend_of(daily, "twitches") == (pytest.approx(30.0), "rising")
 
 
 def _fill(path, today: date) -> dict[date, int]:
@@ -98,7 +110,8 @@ def test_history_cli_json(tmp_path, capsys):
     by_day = {r["day"]: r for r in h["days"]}
     for d, n in counts.items():
         assert by_day[d.isoformat()]["twitches"] == n
-    assert h["trend"] == "rising" and h["trend_per_day"] == pytest.approx(5.0)
+    assert h["trend"] == "rising" and h["trend_twitches_per_day"] == pytest.approx(5.0)
+    assert h["trend_per_day"] == pytest.approx(0.5)  # 10 min at rest a day
     assert h["days_since_first_twitch"] == 6
     assert h["days_with_twitching_last_14"] == 7
     assert by_day[today.isoformat()]["escalation"] == "self_care"
@@ -115,7 +128,7 @@ def test_history_cli_text(tmp_path, capsys):
     _fill(path, date.today())
     assert main(["history", "--journal", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "Trend: rising (+5.0 twitches per day, per day)." in out
+    assert "Trend: rising (rate at rest +0.50 twitches per minute, per day; daily count +5.0 per day)." in out
     assert "twitching on 7 of the last 14 days" in out
     assert "does not diagnose" in out
 

@@ -395,7 +395,9 @@ def test_longitudinal_features_falling_and_daytime(tmp_path):
     path = tmp_path / "j.sqlite"
     _fill_days(path, {today - timedelta(days=k): 5 + 4 * k for k in range(6)}, hour=12)
     f = longitudinal_features(path, today=today)
-    assert f["trend"] == "falling" and f["trend_per_day"] == pytest.approx(-4.0)
+    assert f["trend"] == "falling"
+    assert f["trend_twitches_per_day"] == pytest.approx(-4.0)
+    assert f["trend_per_day"] == pytest.approx(-4.0 / (500.0 / 60.0))  # rate at rest: 500 s rest a day
     assert f["night_fraction"] == 0.0
     assert f["days_with_twitching_last_14"] == 6
 
@@ -421,3 +423,20 @@ def test_estimated_clock_counts_for_days_but_not_for_time_of_day(tmp_path, rec_f
     assert f["days_with_twitching_last_14"] == 2 and f["days_since_first_twitch"] == 2
     assert f["time_of_day_profile"][15] == 1.0 and f["time_of_day_profile"][3] == 0.0
     assert f["night_fraction"] == 0.0
+
+
+def test_writer_blocked_too_long_gets_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        monkeypatch.setattr(jmod, "BUSY_TIMEOUT_MS", 50)
+        args = argparse.Namespace(journal=path, no_journal=False)
+        with pytest.raises(UserError, match="locked by another toetwitch"):
+            journal_analysis(args, make_result([1.0], session_id="x"), None)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    journal_analysis(args, make_result([1.0], session_id="x"), None)  # free again: works
+    assert counts(path)["sessions"] == 1

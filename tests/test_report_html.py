@@ -65,9 +65,9 @@ def _result(times_s, start_time):
     return SimpleNamespace(events=events, episodes=episodes, summary=summary)
 
 
-@pytest.fixture
-def journal_path(tmp_path: Path) -> Path:
-    path = tmp_path / "journal.sqlite"
+@pytest.fixture(scope="module")
+def journal_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("journal") / "journal.sqlite"
     with Journal(path) as j:
         for back, n in DAY_COUNTS.items():
             d = TODAY - timedelta(days=back)
@@ -83,6 +83,14 @@ def recording():
     rec, truth = simulate_recording(120.0, fs_emg_hz=1000.0, fs_acc_hz=100.0, seed=7,
                                     twitch_rate_per_min=20.0, voluntary_bursts=1)
     return rec, analyse(rec)
+
+
+@pytest.fixture(scope="module")
+def content(journal_path, recording):
+    """The report of the test journal and recording (figures drawn once for the module)."""
+    rec, result = recording
+    with Journal(journal_path, create=False) as j:
+        return build_report(j, rec, result, today=TODAY)
 
 
 # ---------------------------------------------------------------- pieces
@@ -173,10 +181,8 @@ def _parse(text: str) -> _Dom:
     return d
 
 
-def test_page_is_self_contained_with_every_section(journal_path, recording, tmp_path):
-    rec, result = recording
-    with Journal(journal_path, create=False) as j:
-        content = build_report(j, rec, result, today=TODAY)
+def test_page_is_self_contained_with_every_section(content, recording):
+    _, result = recording
     page = render_html(content)
     dom = _parse(page)
     assert {"Your twitch report", "At a glance", "The signal with detected twitches", "Twitches per day",
@@ -213,13 +219,11 @@ def test_page_without_journal_data_explains_empty_sections(tmp_path):
     assert "No assessment yet" in page and "does not diagnose" in dom.disclaimer
 
 
-def test_write_report_png_files_match_page_figures(journal_path, tmp_path):
-    with Journal(journal_path, create=False) as j:
-        content = build_report(j, today=TODAY)
+def test_write_report_png_files_match_page_figures(content, tmp_path):
     written = write_report(content, tmp_path / "r" / "report.html", tmp_path / "png")
     pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
-    assert pngs == ["causes.png", "episodes.png", "time_of_day.png", "twitches_per_day.png"]
-    assert len(written) == 5
+    assert pngs == ["causes.png", "episodes.png", "signal.png", "time_of_day.png", "twitches_per_day.png"]
+    assert len(written) == 6
     page = (tmp_path / "r" / "report.html").read_text()
     for name in pngs:
         data = (tmp_path / "png" / name).read_bytes()
@@ -227,8 +231,8 @@ def test_write_report_png_files_match_page_figures(journal_path, tmp_path):
         assert base64.b64encode(data).decode() in page  # the same figure as on the page
 
 
-def test_cli_report_with_recording_file(journal_path, recording, tmp_path, capsys):
-    rec, _ = recording
+def test_cli_report_with_recording_file(journal_path, tmp_path, capsys):
+    rec, _ = simulate_recording(30.0, fs_emg_hz=1000.0, seed=11, twitch_rate_per_min=30.0, acc=False)
     csv = tmp_path / "rest.csv"
     t = np.arange(len(rec.emg_uv)) / rec.fs_emg_hz
     pd.DataFrame({"time_s": t, "emg_uv": rec.emg_uv}).to_csv(csv, index=False)
@@ -304,10 +308,7 @@ def _run_chromium(exe: str, tmp_path: Path, url: str, *extra: str) -> subprocess
                           capture_output=True, text=True, timeout=120)
 
 
-def test_report_renders_in_headless_chromium(chromium, journal_path, recording, tmp_path):
-    rec, result = recording
-    with Journal(journal_path, create=False) as j:
-        content = build_report(j, rec, result, today=TODAY)
+def test_report_renders_in_headless_chromium(chromium, content, tmp_path):
     page = render_html(content)
     # The page forbids scripts; the probe needs inline script, and nothing else is relaxed:
     # images must still be data: URLs for the browser to decode them.

@@ -174,6 +174,13 @@ def _read_line(stream: TextIO) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def ask_questions(stream: TextIO, out: TextIO, sensor: dict | None = None) -> tuple[dict, bool]:
     """Ask the questionnaire on ``stream``, prompts to ``out``; returns (answers, stopped_early).
 
@@ -204,7 +211,9 @@ def ask_questions(stream: TextIO, out: TextIO, sensor: dict | None = None) -> tu
                         "no answers on standard input (it ended or is not a terminal): "
                         "give --answers FILE, or run 'toetwitch assess' in a terminal", 2) from None
                 return answers, False
-            if not line.endswith("\n"):
+            if not _is_terminal(stream):
+                print(line.strip(), file=out)  # a piped reply is not echoed: keep a transcript
+            elif not line.endswith("\n"):
                 print("", file=out)
             try:
                 value = parse_reply(q, line)

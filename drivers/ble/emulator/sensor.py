@@ -52,7 +52,8 @@ class SensorConfig:
     speed : float or None
         Multiple of real time; None streams as fast as the BLE stack carries packets.
     loss : float
-        Probability (0..1) that a data packet is lost on the air (seeded by ``seed``).
+        Share (0..1) of data packets lost on the air: which ones is random (seeded by
+        ``seed``), and the realised share stays within about one packet of ``loss``.
     seed : int
         Seed of the loss draws.
     disconnect_after : tuple of int
@@ -171,6 +172,7 @@ class EmulatedSensor:
         self._link_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pending_skip = 0
+        self._loss_debt = 0.0
         self.error: Exception | None = None
         self._reset_session()
         self._build_gatt()
@@ -322,6 +324,18 @@ class EmulatedSensor:
                 best = (st, i, n, ready)
         return best
 
+    def _lose(self) -> bool:
+        """Random loss whose realised share stays within about one packet of ``loss``.
+
+        Each packet adds ``loss`` to a debt and is lost with probability ``min(1, debt)``;
+        a loss pays 1 back. Which packets go is random (seeded); how many is not left to
+        chance, so a short session at 5 % loses 5 %, not anything from 3 to 7 %."""
+        self._loss_debt += self.cfg.loss
+        if self._rng.random() < self._loss_debt:
+            self._loss_debt -= 1.0
+            return True
+        return False
+
     def _ticks(self, index: int, fs: float) -> int:
         return round(index / fs * self.cfg.clock_hz * (1.0 + self.cfg.clock_ppm * 1e-6))
 
@@ -370,7 +384,7 @@ class EmulatedSensor:
             if conn is None or not self._streaming:
                 self.stats.dropped_link_down += 1
                 continue
-            if self.cfg.loss and self._rng.random() < self.cfg.loss:
+            if self.cfg.loss and self._lose():
                 self.stats.dropped_random += 1
             else:
                 await self.device.notify_subscriber(conn, self._data_char, packet)

@@ -137,17 +137,24 @@ def mask_to_spans(mask: NDArray[np.bool_], step_s: float) -> list[Span]:
     return [(a * step_s, b * step_s) for a, b in zip(d[::2], d[1::2], strict=True)]
 
 
-def emg_activity_spans(emg_uv: FloatArray, fs_hz: float) -> list[Span]:
+def emg_activity_spans(emg_uv: FloatArray, fs_hz: float) -> tuple[list[Span], FloatArray]:
     """Where a real EMG background is not at rest: the truth of its 'active' spans.
 
     Independent of the detector under test. Two rules on the 20-450 Hz signal:
 
     * envelope: 100-ms RMS above 3× the quiet level (20th percentile of the 100-ms RMS) plus
       2 µV (AASM-style onset above resting EMG);
-    * spikes: every 5 σ_MAD peak of the background itself (the recordings hold no
-      fasciculations, so such a peak is tonic/voluntary firing or an artifact).
+    * spikes: the 5 σ_MAD peaks (60-ms clusters) of the background itself. The recordings hold
+      no known fasciculation, so two or more such peaks within 1 s are tonic or voluntary firing
+      (active). A lone peak is returned separately: it is a real single discharge at rest, which
+      a fasciculation detector may rightly report, so the scoring neither rewards nor punishes it.
 
-    Each hit is padded by 0.5 s and hits closer than 1 s are joined.
+    Active hits are padded by 0.5 s and joined when closer than 1 s.
+
+    Returns
+    -------
+    spans : list of (start_s, end_s)
+    lone_spikes_s : ndarray, times of isolated background peaks
     """
     y = bandpass(emg_uv, fs_hz, 20.0, 450.0)
     w = int(round(0.1 * fs_hz))
@@ -155,11 +162,22 @@ def emg_activity_spans(emg_uv: FloatArray, fs_hz: float) -> list[Span]:
     rms = np.sqrt(np.mean(y[: nb * w].reshape(nb, w) ** 2, axis=1))
     quiet = float(np.percentile(rms, 20))
     spans = mask_to_spans(rms > 3.0 * quiet + 2.0, 0.1)
-    sigma = mad_sigma(y)
-    peaks = np.flatnonzero(np.abs(y) > 5.0 * sigma) / fs_hz
-    spans += [(t, t) for t in peaks]
+    mag = np.abs(y)
+    idx = np.flatnonzero(mag > 5.0 * mad_sigma(y))
+    peaks = np.empty(0)
+    if len(idx):
+        groups = np.split(idx, np.flatnonzero(np.diff(idx) > int(0.06 * fs_hz)) + 1)
+        peaks = np.array([g[np.argmax(mag[g])] for g in groups]) / fs_hz
+    gap = np.diff(peaks)
+    lone = np.ones(len(peaks), dtype=bool)
+    if len(peaks) > 1:
+        lone[1:] &= gap >= 1.0
+        lone[:-1] &= gap >= 1.0
+    spans += [(t, t) for t in peaks[~lone]]
     dur = len(y) / fs_hz
-    return [(max(0.0, s - 0.5), min(dur, e + 0.5)) for s, e in merge_spans(spans, 1.0)]
+    merged = [(max(0.0, s - 0.5), min(dur, e + 0.5)) for s, e in merge_spans(spans, 1.0)]
+    lone_s = peaks[lone]
+    return merged, lone_s[~in_spans(lone_s, merged)]
 
 
 def acc_activity_spans(acc_g: FloatArray, fs_hz: float) -> list[Span]:
@@ -276,10 +294,12 @@ class Score:
     fp_active: int = 0
     minutes: float = 0.0
     active_minutes: float = 0.0
+    lone_spikes: int = 0
 
     def __add__(self, o: Score) -> Score:
         return Score(self.tp + o.tp, self.fp + o.fp, self.fn + o.fn, self.fp_active + o.fp_active,
-                     self.minutes + o.minutes, self.active_minutes + o.active_minutes)
+                     self.minutes + o.minutes, self.active_minutes + o.active_minutes,
+                     self.lone_spikes + o.lone_spikes)
 
     @property
     def sensitivity(self) -> float:
@@ -340,13 +360,26 @@ def spans_minutes(spans: list[Span], duration_s: float) -> float:
 
 
 def score(case_truth_s: FloatArray, detected_s: FloatArray, tolerance_s: float,
-          active_s: list[Span], duration_s: float) -> Score:
-    """Sensitivity/precision counts plus false positives overall and inside active spans."""
+          active_s: list[Span], duration_s: float,
+          lone_spikes_s: FloatArray | None = None) -> Score:
+    """Sensitivity/precision counts plus false positives overall and inside active spans.
+
+    Detections left unmatched that fall within ``tolerance_s`` of a lone real background
+    discharge (``lone_spikes_s``, see :func:`emg_activity_spans`) are counted as
+    ``lone_spikes``, not as false positives.
+    """
     d = np.sort(np.asarray(detected_s, dtype=float))
     m = match_events(case_truth_s, d, tolerance_s)
     used = np.zeros(len(d), dtype=bool)
     used[m[m >= 0]] = True
     fp_times = d[~used]
+    lone = np.zeros(len(fp_times), dtype=bool)
+    if lone_spikes_s is not None and len(lone_spikes_s) and len(fp_times):
+        ls = np.sort(np.asarray(lone_spikes_s, dtype=float))
+        k = np.clip(np.searchsorted(ls, fp_times), 1, len(ls)) - 1
+        near = np.minimum(np.abs(fp_times - ls[k]), np.abs(fp_times - ls[np.minimum(k + 1, len(ls) - 1)]))
+        lone = near <= tolerance_s
+    fp_times = fp_times[~lone]
     tp = int(np.count_nonzero(m >= 0))
     return Score(
         tp=tp,
@@ -355,4 +388,5 @@ def score(case_truth_s: FloatArray, detected_s: FloatArray, tolerance_s: float,
         fp_active=int(np.count_nonzero(in_spans(fp_times, active_s))),
         minutes=duration_s / 60.0,
         active_minutes=spans_minutes(active_s, duration_s),
+        lone_spikes=int(np.count_nonzero(lone)),
     )

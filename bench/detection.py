@@ -253,7 +253,7 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
                  mains_hz: float | None = None, p2p: tuple[float, float] = (20.0, 200.0),
                  with_acc: bool = False, note: str = "") -> Case:
         rng = rng_for(i)
-        active = emg_activity_spans(bg, fs_in)  # real activity of the background itself
+        active, lone = emg_activity_spans(bg, fs_in)  # real activity of the background itself
         x = resample_uv(bg, fs_in, fs).copy()
         dur = len(x) / fs
         fs_acc = 100.0
@@ -278,8 +278,9 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
                     if acc is not None:
                         add_acc_movement(acc, fs_acc, sp, rng)
         busy = merge_spans(active + [(s - ACTIVE_PAD_S, e + ACTIVE_PAD_S) for s, e in injected])
-        truth = inject_emg_twitches(x, fs, twitch_times(dur, busy, rng, rate_per_min), templates, rng,
-                                    p2p)
+        keep_clear = busy + [(t - 0.5, t + 0.5) for t in lone]  # twitches never next to one
+        truth = inject_emg_twitches(x, fs, twitch_times(dur, keep_clear, rng, rate_per_min),
+                                    templates, rng, p2p)
         if acc is not None:
             for t in truth:
                 if rng.uniform() < 0.61:  # Terrill: 39 % of EMG leg events move no toe (§0)
@@ -288,7 +289,8 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
             tt = np.arange(len(x)) / fs
             x += 20.0 * np.sin(2 * np.pi * mains_hz * tt + rng.uniform(0, 6.3))
             x += 6.0 * np.sin(2 * np.pi * 3 * mains_hz * tt + rng.uniform(0, 6.3))
-        return Case(name, kind, fs, x, fs_acc if with_acc else None, acc, truth, busy, note=note)
+        return Case(name, kind, fs, x, fs_acc if with_acc else None, acc, truth, busy, note=note,
+                    extra={"lone_spikes_s": lone})
 
     cases.append(emg_case(0, "biosppy_emg_rest", "rest (real, with real tonic stretches)",
                           emg_rest, 1000, 1000, t1k))
@@ -446,15 +448,16 @@ def _fmt(v: float, spec: str = ".2f") -> str:
 
 
 def table(rows: list[tuple[str, Score | str]], markdown: bool) -> str:
-    head = ["detector", "Se", "PPV", "F1", "FP/min", "FP/min active", "TP", "FN", "FP"]
+    head = ["detector", "Se", "PPV", "F1", "FP/min", "FP/min active", "TP", "FN", "FP",
+            "lone bg"]
     lines = []
     for name, s in rows:
         if isinstance(s, str):
-            lines.append([name, s] + [""] * 7)
+            lines.append([name, s] + [""] * 8)
         else:
             lines.append([name, _fmt(s.sensitivity), _fmt(s.precision), _fmt(s.f1),
                           _fmt(s.fp_per_min), _fmt(s.fp_per_min_active), str(s.tp), str(s.fn),
-                          str(s.fp)])
+                          str(s.fp), str(s.lone_spikes)])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(r) + " |" for r in lines]
@@ -519,7 +522,8 @@ def run(seed: int, only: list[str] | None, config_changes: dict[str, object], pe
             det = fn(c)
             seconds[label] += time.perf_counter() - t
             per_case[c.name][label] = (None if det is None else
-                                       score(c.truth_s, det, c.tolerance_s, c.active_s, c.duration_s))
+                                       score(c.truth_s, det, c.tolerance_s, c.active_s, c.duration_s,
+                                             c.extra.get("lone_spikes_s")))
             if label == "toetwitch" and det is not None:
                 c.extra["misses"] = miss_reasons(c, det)
     kinds = list(dict.fromkeys(c.kind for c in cases))
@@ -569,7 +573,8 @@ def _score_dict(s: Score) -> dict[str, float]:
     return {"tp": s.tp, "fn": s.fn, "fp": s.fp, "fp_active": s.fp_active,
             "sensitivity": s.sensitivity, "precision": s.precision, "f1": s.f1,
             "fp_per_min": s.fp_per_min, "fp_per_min_active": s.fp_per_min_active,
-            "minutes": s.minutes, "active_minutes": s.active_minutes}
+            "minutes": s.minutes, "active_minutes": s.active_minutes,
+            "lone_background_spikes": s.lone_spikes}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ __all__ = [
     "NON_ANSWER_CAP",
     "Rule",
     "advises_stopping",
+    "check_rules",
     "escalate",
     "evaluate",
     "level_rank",
@@ -81,7 +82,16 @@ def _check_condition(cond: Any, where: str) -> None:
 def load_rules() -> dict:
     """The parsed and checked knowledge base of rules (cached; treat as read-only)."""
     text = resources.files("models.kb").joinpath("rules.json").read_text(encoding="utf-8")
-    kb = json.loads(text)
+    return check_rules(json.loads(text))
+
+
+def check_rules(kb: dict) -> dict:
+    """Refuse a rule base that breaks the engine's guarantees (returns kb unchanged).
+
+    Every rule needs an id, level, kind, title, message, source, condition and minimal
+    example; sensor and model rules may not exceed routine; no message may advise stopping a
+    medicine; conditions must use the documented operators.
+    """
     seen: set[str] = set()
     for rule in kb["rules"]:
         rid = rule["id"]

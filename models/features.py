@@ -62,7 +62,8 @@ NUMERIC_COLUMNS: list[str] = (
     + [f"cond_{c}" for c in CONDITIONS]
     + [f"med_{m}" for m in MEDICATION_CLASSES]
     + ["med_recent_associated"]
-    + ["weakness_level", "weakness_fast_onset", "weakness_widespread", "back_pain_level",
+    + ["weakness_level", "weakness_sudden", "weakness_fast_onset", "weakness_widespread",
+       "weakness_one_side", "back_pain_level",
        "numb_one_side", "numb_both_feet", "numb_rising", "numb_saddle", "longest_cramp_min"]
     + _SYMPTOM_BOOLS
     + [f"sensor_{k}" for k in MODEL_SENSOR_KEYS]
@@ -79,6 +80,7 @@ FEATURE_LABELS: dict[str, str] = {
     "exercise_level": "exercise in the last 48 h", "med_recent_associated":
     f"a twitch-associated medicine started within {RECENT_MEDICINE_DAYS} days",
     "weakness_level": "weakness", "weakness_fast_onset": "weakness came on within days",
+    "weakness_sudden": "weakness came on suddenly", "weakness_one_side": "weakness on one side of the body",
     "weakness_widespread": "weakness in both legs or widespread", "back_pain_level": "back pain into the leg(s)",
     "numb_one_side": "numbness in one foot or leg", "numb_both_feet": "numbness in both feet",
     "numb_rising": "numbness rising up the legs", "numb_saddle": "numbness between the legs",
@@ -141,12 +143,14 @@ def answers_to_row(answers: dict, sensor: dict | None = None) -> dict[str, Any]:
     if "weakness" in sym:
         row["weakness_level"] = _ORDINALS["weakness"][sym["weakness"]]
         if sym["weakness"] == "none":
-            row["weakness_fast_onset"] = 0.0
-            row["weakness_widespread"] = 0.0
+            for k in ("weakness_sudden", "weakness_fast_onset", "weakness_widespread", "weakness_one_side"):
+                row[k] = 0.0
     if "weakness_onset" in sym:
+        row["weakness_sudden"] = float(sym["weakness_onset"] == "sudden")
         row["weakness_fast_onset"] = float(sym["weakness_onset"] in ("sudden", "hours_days"))
     if "weakness_where" in sym:
         row["weakness_widespread"] = float(sym["weakness_where"] in ("both_legs", "widespread"))
+        row["weakness_one_side"] = float(sym["weakness_where"] == "one_side_of_body")
     if "back_pain_to_leg" in sym:
         row["back_pain_level"] = _ORDINALS["back_pain_to_leg"][sym["back_pain_to_leg"]]
     if "numbness" in sym:

@@ -60,6 +60,8 @@ class LiveSession:
         Seconds of signal per detector call.
     on_events : callable, optional
         Called with each non-empty DataFrame of newly reported events.
+    lsl : pipeline.lsl.LslPublisher, optional
+        Also publish the decoded streams and the events as LSL outlets.
     """
 
     name: str
@@ -68,6 +70,7 @@ class LiveSession:
     config: DetectorConfig | None = None
     block_s: float = DEFAULT_BLOCK_S
     on_events: Callable[[pd.DataFrame], None] | None = None
+    lsl: Any = None
     decoder: Decoder | None = None
     analyser: StreamingAnalyser | None = None
     ended: bool = False
@@ -94,6 +97,8 @@ class LiveSession:
                 logger.warning("a packet arrived before the device info; skipped")
                 return
             for block in self.decoder.feed(item.data, item.host_time_ns / 1e9):
+                if self.lsl is not None:
+                    self._publish(block)
                 self._pending[block.kind].append(block.values)
                 self._pending_n[block.kind] += len(block.values)
                 ends, times = self._arrivals[block.kind]
@@ -131,6 +136,9 @@ class LiveSession:
         self.analyser = StreamingAnalyser(
             self._fs.get("emg"), self._fs.get("acc"), self.config, name=self.name
         )
+        if self.lsl is not None:
+            self.lsl.start(self._fs.get("emg"), self._fs.get("acc"),
+                           source_id=str((item.detail or {}).get("address", "")))
         if self.log is not None:
             self.log.write_info(item.data, item.host_time_ns)
             from pipeline import __version__
@@ -140,6 +148,12 @@ class LiveSession:
                  "toetwitch_version": __version__, **(item.detail or {})},
                 item.host_time_ns,
             )
+
+    def _publish(self, block: Any) -> None:
+        dec = self.decoder
+        if dec is not None and dec.origin_device_s is not None and dec.clock.n_pairs:
+            self.lsl.set_origin(dec.clock.to_host(dec.origin_device_s))
+        self.lsl.push(block.kind, block.start_index, block.values)
 
     def _block_full(self) -> bool:
         kind = "emg" if "emg" in self._fs else "acc"
@@ -173,6 +187,8 @@ class LiveSession:
             arrived = self._arrival_of(kind, float(t))
             if arrived is not None:
                 self.latencies.append((float(t), arrived, now))
+        if self.lsl is not None:
+            self.lsl.events(new)
         if self.on_events is not None:
             self.on_events(new)
 
@@ -262,7 +278,6 @@ async def run_monitor(
     on_status: Callable[[str], None] | None = None,
     status_every_s: float = 1.0,
     handle_sigint: bool = True,
-    lsl: Any = None,
 ) -> MonitorOutcome:
     """Run one live session to its end (stream END, Ctrl-C, or the link given up).
 
@@ -311,8 +326,6 @@ async def run_monitor(
             if get in done:
                 item = get.result()
                 session.handle(item)
-                if lsl is not None and item.kind == "packet":
-                    lsl.on_packet(session)
                 if item.kind == "stopped":
                     break
                 if session.ended:
@@ -342,8 +355,6 @@ async def run_monitor(
         if sensor is not None:
             await sensor.stop()
     result = session.finish()
-    if lsl is not None:
-        lsl.on_events(result)
     return MonitorOutcome(result, session, sensor.stats if sensor else None, interrupted)
 
 

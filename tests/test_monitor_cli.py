@@ -182,3 +182,48 @@ def test_usage_errors(recording_file, capsys):
         main(["monitor", "--emulate", str(recording_file), "--loss", "1.5"])
     assert exc.value.code == 2
     assert "--loss must be" in capsys.readouterr().err
+
+
+def test_lsl_outlets_carry_the_streams_and_the_twitches(monkeypatch):
+    try:
+        import pylsl
+    except (ImportError, RuntimeError):
+        pytest.skip("pylsl (with liblsl) is not installed")
+    monkeypatch.setenv("TOETWITCH_LSL_SCOPE", "machine")  # no LAN multicast from tests
+    from pipeline.lsl import LslPublisher
+
+    name = f"tt-test-{os.getpid()}"
+    pub = LslPublisher(name)
+    pub.start(1000.0, 100.0, "test")
+    try:
+        inlets = {}
+        for kind in ("EMG", "ACC", "twitches"):
+            (info,) = pylsl.resolve_byprop("name", f"{name} {kind}", timeout=10)
+            inlets[kind] = pylsl.StreamInlet(info)
+            inlets[kind].open_stream(timeout=10)
+        t0 = time.time()
+        pub.set_origin(t0)
+        emg = np.linspace(-50, 50, 300, dtype=np.float32)[:, None]
+        emg[10] = np.nan  # a lost sample stays a (NaN) sample: stamps stay regular
+        pub.push("emg", 0, emg[:200])
+        pub.push("emg", 200, emg[200:])
+        pub.push("acc", 0, np.ones((30, 3)))
+        pub.events(pd.DataFrame({"time_s": [0.1], "type": ["fasciculation"], "source": ["emg"],
+                                 "peak_to_peak_uv": [85.0]}))
+        got, stamps = [], []
+        deadline = time.monotonic() + 10
+        while len(got) < 300 and time.monotonic() < deadline:
+            x, ts = inlets["EMG"].pull_chunk(timeout=1.0)
+            got += x
+            stamps += ts
+        np.testing.assert_array_equal(np.array(got, np.float32), emg)
+        np.testing.assert_allclose(np.diff(stamps), 1e-3, atol=1e-9)
+        marker, ts = inlets["twitches"].pull_sample(timeout=10)
+        assert marker == ["fasciculation emg 85uV"]
+        assert ts == pytest.approx(stamps[100], abs=1e-6)  # stamped at the event, not the push
+        acc, _ = inlets["ACC"].pull_chunk(timeout=5.0)
+        assert len(acc) > 0 and acc[0] == [1.0, 1.0, 1.0]
+    finally:
+        for inlet in locals().get("inlets", {}).values():
+            inlet.close_stream()
+        pub.close()

@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"packet log: {log_path}", file=sys.stderr, flush=True)
 
     writer = PacketLogWriter(log_path) if log_path is not None else None
-    session = LiveSession(name, writer, block_s=args.block_ms / 1000.0, on_events=on_events)
+    session = LiveSession(name, writer, block_s=args.block_ms / 1000.0, on_events=on_events,
+                          lsl=lsl)
     sensor_config = None
     if rec is not None:
         from drivers.ble.emulator import SensorConfig
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = asyncio.run(
             run_monitor(session, args.target, emulate=rec, sensor_config=sensor_config,
-                        scan_timeout_s=args.scan_timeout, on_status=on_status, lsl=lsl)
+                        scan_timeout_s=args.scan_timeout, on_status=on_status)
         )
     except BluetoothUnavailableError as exc:
         _close(writer)

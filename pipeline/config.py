@@ -44,6 +44,8 @@ class DetectorConfig:
         voluntary activity must be excluded before counting).
     isolation_ms : Sleutjes 2016: a discharge is isolated when the interval before and after is
         longer than 250 ms; potentials in denser trains are tonic/voluntary firing.
+    unit_amplitude_ratio : the isolation rule concerns one unit's discharges; with one surface
+        channel, a neighbour more than this factor larger or smaller is another unit.
     doublet_ms : Kleine 2012: the same unit firing twice within 10-110 ms (F-wave-like pairs)
         counts as one fasciculation marked ``doublet``. A second potential in that window smaller
         than ``doublet_min_ratio`` of the first is the first one's after-wave, not a discharge.
@@ -109,6 +111,7 @@ class DetectorConfig:
     isolation_ms: float = 250.0
     doublet_ms: float = 110.0
     doublet_min_ratio: float = 0.5
+    unit_amplitude_ratio: float = 1.5
     train_gap_ms: float = 800.0
     train_min_groups: int = 4
     train_amplitude_ratio: float = 1.5

@@ -356,28 +356,54 @@ class EmgPath:
         self.burst.append(p)
 
     def _close_burst(self) -> None:
+        """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
+
+        The isolation rule is about one motor unit's inter-discharge intervals (Sleutjes 2016).
+        A single surface channel cannot sort units, so "the same unit" is approximated by size:
+        a neighbour within ``unit_amplitude_ratio`` of a potential's peak-to-peak may be the same
+        unit; a much smaller or larger one is another unit and does not break isolation.
+        """
         burst, self.burst = self.burst, []
-        big = max(burst, key=lambda p: p.p2p_uv)
         bad = next((p.artifact for p in burst if p.artifact), None)
         if bad:
             self._reject(bad, len(burst), at=[p.peak for p in burst])
-            self.chain.append((burst[-1].peak, big.p2p_uv, None))
+            self.chain.append((burst[-1].peak, max(p.p2p_uv for p in burst), None))
             return
-        if len(burst) == 1 or (len(burst) == 2 and burst[1].peak - burst[0].peak <= self.doublet_n):
-            first = burst[0]
-            self.chain.append((burst[-1].peak, big.p2p_uv,
-                Fasciculation(
-                    peak=first.peak,
+        r = self.cfg.unit_amplitude_ratio
+        peaks = np.array([p.peak for p in burst])
+        amps = np.array([p.p2p_uv for p in burst])
+        near = np.abs(peaks[:, None] - peaks[None, :]) <= self.iso_n
+        same = near & (amps[:, None] <= r * amps[None, :]) & (amps[None, :] <= r * amps[:, None])
+        np.fill_diagonal(same, False)
+        n_same = same.sum(axis=1)
+        used = np.zeros(len(burst), dtype=bool)
+        for i in range(len(burst)):
+            if used[i]:
+                continue
+            partners = np.flatnonzero(same[i])
+            doublet = (
+                len(partners) == 1 and n_same[partners[0]] == 1 and partners[0] > i
+                and peaks[partners[0]] - peaks[i] <= self.doublet_n
+            )
+            if n_same[i] == 0 or doublet:
+                group = [burst[i]] + ([burst[partners[0]]] if doublet else [])
+                used[i] = True
+                if doublet:
+                    used[partners[0]] = True
+                big = max(group, key=lambda p: p.p2p_uv)
+                self.chain.append((group[-1].peak, big.p2p_uv, Fasciculation(
+                    peak=burst[i].peak,
                     p2p_uv=big.p2p_uv,
-                    duration_n=first.duration_n,
-                    phases=first.phases,
+                    duration_n=burst[i].duration_n,
+                    phases=burst[i].phases,
                     snr=float(big.p2p_uv / 2 / big.sigma_uv) if big.sigma_uv > 0 else np.inf,
-                    doublet=len(burst) == 2,
-                )
-            ))
-        else:
-            self._reject("train", len(burst), at=[p.peak for p in burst])
-            self.chain.append((burst[-1].peak, big.p2p_uv, None))
+                    doublet=doublet,
+                )))
+        rest = [p for k, p in enumerate(burst) if not used[k]]
+        if rest:
+            self._reject("train", len(rest), at=[p.peak for p in rest])
+            self.chain.append((rest[-1].peak, max(p.p2p_uv for p in rest), None))
+        self.chain.sort(key=lambda c: c[0])
 
     def _flush_chain(self) -> None:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""

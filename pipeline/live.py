@@ -184,7 +184,7 @@ class LiveSession:
         self._twitches += int((new["type"] == "fasciculation").sum())
         for t, src in zip(new["time_s"], new["source"], strict=True):
             kind = "acc" if src == "acc" else "emg"
-            arrived = self._arrival_of(kind, float(t))
+            arrived = self.arrival_of(kind, float(t))
             if arrived is not None:
                 self.latencies.append((float(t), arrived, now))
         if self.lsl is not None:
@@ -192,8 +192,9 @@ class LiveSession:
         if self.on_events is not None:
             self.on_events(new)
 
-    def _arrival_of(self, kind: str, t_s: float) -> int | None:
-        """Arrival time (ns) of the packet that carried the sample at ``t_s``."""
+    def arrival_of(self, kind: str, t_s: float) -> int | None:
+        """Arrival time (``LinkItem.arrival_ns``) of the packet that carried the sample at
+        ``t_s`` seconds of stream ``kind``, or None if unknown."""
         if kind not in self._fs:
             return None
         ends, times = self._arrivals[kind]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,6 +187,43 @@ def _parse_end(payload: bytes) -> dict[int, int]:
     return {
         sid: idx for sid, idx in (struct.unpack_from("<BI", payload, 2 + 5 * i) for i in range(n))
     }
+
+
+def packetize(
+    info: DeviceInfo, arrays: dict[int, NDArray[Any]], mtu: int = 247
+) -> Iterator[tuple[int, int, int, bytes]]:
+    """Cut whole streams into profile-v1 packets as a sensor would send them.
+
+    ``arrays`` maps stream id -> samples (k, channels) in physical units. Packets fill
+    ``mtu``, go out in the order their last sample is taken, share one ``seq``, and an END
+    status packet closes the session. Yields ``(stream_id, first_index, n_samples, bytes)``
+    (``n_samples`` 0 for status packets). Pure: for tests, benches and offline tools.
+    """
+    by_id = info.by_id()
+    nxt = {sid: 0 for sid in arrays}
+    seq = 0
+    while True:
+        best = None
+        for sid, x in arrays.items():
+            i = nxt[sid]
+            if i < len(x):
+                n = min(max_samples_per_packet(mtu, by_id[sid]), len(x) - i)
+                ready = (i + n) / by_id[sid].fs_hz
+                if best is None or ready < best[0]:
+                    best = (ready, sid, i, n)
+        if best is None:
+            break
+        _, sid, i, n = best
+        st = by_id[sid]
+        payload, clipped = encode_samples(arrays[sid][i : i + n], st)
+        flags = (FLAG_CLIPPED if clipped else 0) | (FLAG_DISCONTINUITY if seq == 0 else 0)
+        ticks = round(i / st.fs_hz * info.clock_hz)
+        yield sid, i, n, encode_packet(sid, seq, i, ticks, payload, flags)
+        nxt[sid] = i + n
+        seq += 1
+    for payload in status_end_payloads(nxt, mtu):
+        yield STREAM_STATUS, 0, 0, encode_packet(STREAM_STATUS, seq, 0, 0, payload)
+        seq += 1
 
 
 @dataclass(frozen=True)

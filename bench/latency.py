@@ -144,7 +144,7 @@ def markdown(r: dict) -> str:
         f"| packet arrival -> twitch reported, p50 | {r['p50_ms']:.0f} ms | |",
         f"| packet arrival -> twitch reported, p95 | {r['p95_ms']:.0f} ms | <= 500 ms |",
         f"| worst twitch | {r['max_ms']:.0f} ms | |",
-        f"| of which signal the detector waits for after the twitch, p50 / p95 | "
+        f"| signal the detector needs after a twitch to settle it, p50 / p95 | "
         f"{r['ahead_p50_ms']:.0f} / {r['ahead_p95_ms']:.0f} ms | |",
         f"| CPU per hour of streaming (decode + log + detect) | {r['cpu_s_per_hour']:.1f} s "
         f"({r['core_percent']:.2f} % of one core) | < 1 % of one core |",

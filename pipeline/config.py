@@ -80,6 +80,8 @@ class DetectorConfig:
     acc_merge_ms : samples above threshold within this form one transient.
     acc_move_mg, acc_move_s : sustained movement (envelope above ``acc_move_mg`` for
         ``acc_move_s``) marks the foot as moving: EMG potentials then are motion, not twitches.
+    acc_context_s : without EMG, a transient is a twitch only if the foot is still for
+        ``acc_context_s`` before and after it (movement in under half of that context).
     fusion_window_ms : an accelerometer transient peaking within this window after an EMG
         potential corroborates it (source ``emg+acc``); Terrill 2013: 39 % of EMG leg events show
         no toe motion, so motion corroborates, never gates.
@@ -130,11 +132,12 @@ class DetectorConfig:
     min_span_on_fraction: float = 0.5
     limb_movement_max_s: float = 10.0
     acc_band_hz: tuple[float, float] = (2.0, 30.0)
-    acc_threshold_k: float = 6.0
+    acc_threshold_k: float = 4.0
     acc_min_mg: float = 2.0
     acc_merge_ms: float = 150.0
-    acc_move_mg: float = 30.0
+    acc_move_mg: float = 15.0
     acc_move_s: float = 1.0
+    acc_context_s: float = 1.0
     fusion_window_ms: tuple[float, float] = (-50.0, 250.0)
     episode_gap_s: float = 30.0
     episode_min_twitches: int = 2

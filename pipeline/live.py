@@ -39,8 +39,6 @@ from pipeline.stream import AnalysisResult, StreamingAnalyser
 
 #: Seconds of samples per push into the detector (see module docstring).
 DEFAULT_BLOCK_S = 0.2
-#: Clock drift beyond this is not a crystal error but a paced replay (emulator at max speed).
-PLAUSIBLE_DRIFT_PPM = 5000.0
 
 
 @dataclass
@@ -230,9 +228,6 @@ class LiveSession:
         """The ``packets`` block of the summary (architecture.md), plus link events."""
         assert self.decoder is not None
         out = self.decoder.stats.as_summary()
-        drift = out.get("clock_drift_ppm")
-        if drift is not None and abs(drift) > PLAUSIBLE_DRIFT_PPM:
-            out["clock_drift_ppm"] = None
         out["disconnects"] = self.drops
         return out
 

@@ -230,7 +230,7 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
     all_t = events["time_s"].to_numpy(float) if len(events) else np.zeros(0)
     twitch_t = all_t[is_twitch]
     z0, z1 = densest_window(twitch_t if len(twitch_t) else all_t, duration, avoid_s=all_t[~is_twitch])
-    fig, (ax_all, ax_zoom) = _new_figure(10, 6.2, nrows=2)
+    fig, (ax_all, ax_zoom) = _new_figure(10, 6.6, nrows=2)
     te, lo, hi = _envelope(t, y)
     if lo is hi:
         ax_all.plot(te, lo, color="#444", linewidth=0.5)
@@ -238,16 +238,23 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
         ax_all.fill_between(te, lo, hi, color="#444", linewidth=0.3, step="post")
     finite = y[np.isfinite(y)]
     top = float(np.nanpercentile(np.abs(finite), 99.9)) * 1.15 if finite.size else 1.0
+    if rec.emg_uv is not None and "peak_to_peak_uv" in events and len(twitch_t):
+        # sparse twitches sit above the 99.9th percentile: make room for them, not for artefacts
+        p2p = events.loc[is_twitch, "peak_to_peak_uv"].to_numpy(float)
+        p2p = p2p[np.isfinite(p2p)]
+        if p2p.size:
+            top = min(max(top, 0.6 * float(p2p.max())), float(np.abs(finite).max()) * 1.05)
     top = top if top > 0 else 1.0
-    ax_all.set_ylim(-top, top * 1.15)
+    magnitude = rec.emg_uv is None  # a magnitude is never negative: no empty lower half
+    ax_all.set_ylim(-0.05 * top if magnitude else -top, top * 1.15)
     _mark_events(ax_all, events, 0.0, duration, top * 1.05)
     ax_all.axvspan(z0, z1, color="#ffcc80", alpha=0.35, zorder=0, label="zoomed below")
     ax_all.set_xlim(0, duration)
     ax_all.set_title(f"Whole recording: {what}", loc="left", fontsize=11)
     ax_all.set_ylabel(unit)
     ax_all.set_xlabel("time from start (s)")
-    ax_all.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=4, frameon=False,
-                  borderaxespad=0.1)
+    handles, labels = ax_all.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=4, frameon=False)
 
     i0, i1 = int(z0 * fs), min(int(np.ceil(z1 * fs)) + 1, len(y))
     seg = y[i0:i1][np.isfinite(y[i0:i1])]
@@ -259,7 +266,7 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
         if in_view.size:
             ztop = min(ztop, max(0.8 * float(in_view.max()), 5.0))
     ax_zoom.plot(t[i0:i1], y[i0:i1], color="#333", linewidth=0.6)
-    ax_zoom.set_ylim(-ztop, ztop * 1.2)  # larger activity is cut off at the edges
+    ax_zoom.set_ylim(-0.05 * ztop if magnitude else -ztop, ztop * 1.2)  # larger activity is cut off
     _mark_events(ax_zoom, events, z0, z1, ztop * 1.1)
     ax_zoom.set_xlim(z0, z1)
     ax_zoom.set_title(f"{z1 - z0:.0f} s with the most twitches", loc="left", fontsize=11)

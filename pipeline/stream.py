@@ -271,7 +271,7 @@ class StreamingAnalyser:
         assert self.acc is not None
         out = []
         fs = self.acc.fs_hz
-        half = self.cfg.activity_window_ms / 2000
+        half = self.cfg.acc_context_s
         while self.acc.transients:
             tr = self.acc.transients[0]
             t = tr.peak / fs

@@ -345,3 +345,19 @@ def test_report_renders_in_headless_chromium(chromium, content, tmp_path):
     img = imread(shot)
     assert img.shape[0] == 3000 and img.shape[1] == 1100
     assert float(img[..., :3].std()) > 0.05  # text and figures, not an empty page
+
+
+def test_cli_report_recording_only_without_journal(tmp_path, capsys):
+    rec, _ = simulate_recording(20.0, fs_acc_hz=100.0, seed=5, twitch_rate_per_min=30.0, emg=False,
+                                acc_twitch_fraction=1.0)
+    csv = tmp_path / "acc.csv"
+    pd.DataFrame({"time_s": np.arange(len(rec.acc_g)) / 100.0, "acc_x_g": rec.acc_g[:, 0],
+                  "acc_y_g": rec.acc_g[:, 1], "acc_z_g": rec.acc_g[:, 2]}).to_csv(csv, index=False)
+    out = tmp_path / "r.html"
+    missing = tmp_path / "none.sqlite"
+    assert main(["report", "--journal", str(missing), "--recording", str(csv), "--html", str(out)]) == 0
+    assert not missing.exists()  # reading never creates a journal
+    page = out.read_text()
+    dom = _parse(page)
+    assert len(dom.images) == 1  # the signal only
+    assert "No journal yet" in page and "does not diagnose" in dom.disclaimer

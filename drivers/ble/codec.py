@@ -314,12 +314,17 @@ class ClockMap:
         offset = min((y - slope * x for x, y in self._recent), default=0.0)
         return offset, slope
 
+    #: Beyond this the "drift" is not a crystal error but a replay faster than real time.
+    PLAUSIBLE_PPM = 5000.0
+
     @property
     def drift_ppm(self) -> float | None:
-        """Device clock rate error in ppm (positive = device clock slow), None until 2 s of data."""
+        """Device clock rate error in ppm (positive = device clock slow); None until 2 s of
+        data, or when implausible (an emulator streaming faster than real time)."""
         if self._n < 2 or not self._recent or self._recent[-1][0] < 2.0:
             return None
-        return (self._fit()[1] - 1.0) * 1e6
+        ppm = (self._fit()[1] - 1.0) * 1e6
+        return ppm if abs(ppm) <= self.PLAUSIBLE_PPM else None
 
     def to_host(self, device_s: float) -> float:
         """Host time (s, same clock as the arrival times given) of a device time (s)."""

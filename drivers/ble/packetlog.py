@@ -290,10 +290,12 @@ def decode_log(path: str | Path) -> DecodedLog:
     if acc_st is not None:
         acc = np.concatenate(parts["acc"])[:, :3] if parts["acc"] else np.empty((0, 3))
     session = next((e for e in events if e.get("event") == "session"), {})
+    packets = decoder.stats.as_summary()
+    packets["disconnects"] = sum(1 for e in events if e.get("event") == "disconnected")
     meta: dict[str, Any] = {
         "path": str(path),
         "format": "ttlog",
-        "packets": decoder.stats.as_summary(),
+        "packets": packets,
         "device": {"model": info.model, "firmware": info.firmware, "boot_id": info.boot_id},
         "session": session,
         "events": events,

@@ -149,10 +149,7 @@ def run(args: argparse.Namespace) -> int:
             run_monitor(session, args.target, emulate=rec, sensor_config=sensor_config,
                         scan_timeout_s=args.scan_timeout, on_status=on_status)
         )
-    except BluetoothUnavailableError as exc:
-        _close(writer)
-        raise UserError(str(exc), 1) from None
-    except (SensorNotFoundError, LinkFailedError) as exc:
+    except (BluetoothUnavailableError, SensorNotFoundError, LinkFailedError) as exc:
         if session.decoder is None:
             _close(writer)
             raise UserError(str(exc), 1) from None

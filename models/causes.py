@@ -260,24 +260,17 @@ def read_labelled_csv(path: str | Path) -> pd.DataFrame:
     return X
 
 
-def _explain(model, X: pd.DataFrame, row: dict[str, Any], classes: list[str], top_k: int = 3) -> dict[str, list[str]]:
-    """For each cause, the inputs that pushed it up most (logit contributions vs. other causes)."""
+def _explain(model, z: np.ndarray, row: dict[str, Any], classes: list[str], top_k: int = 3) -> dict[str, list[str]]:
+    """For each cause, the inputs that pushed it up most (logit contributions vs. other causes).
+
+    z: the row after the ColumnTransformer, shape (d,).
+    """
     columns = model.named_steps["columns"]
     clf = model.named_steps["classifier"]
-    z = columns.transform(X)[0]
     coefs = np.mean([cc.estimator.coef_ for cc in clf.calibrated_classifiers_], axis=0)  # (K, d)
     contrib = coefs * z
     contrib = contrib - contrib.mean(axis=0, keepdims=True)
-    names = columns.get_feature_names_out()
-    inputs = []
-    for nm in names:
-        part, _, feat = nm.partition("__")
-        if feat.startswith("missingindicator_"):
-            inputs.append(None)  # "not reported" never explains a cause
-        elif part == "cat":
-            inputs.append(next(c for c in CATEGORICAL_COLUMNS if feat.startswith(c + "_")))
-        else:
-            inputs.append(feat)
+    inputs = _input_of_columns(columns)
     out: dict[str, list[str]] = {}
     for k, cause in enumerate(classes):
         per_input: dict[str, float] = {}
@@ -290,6 +283,20 @@ def _explain(model, X: pd.DataFrame, row: dict[str, Any], classes: list[str], to
         ranked = sorted(((v, i) for i, v in per_input.items() if v > 0.15), reverse=True)[:top_k]
         out[cause] = [_describe(inp, row[inp]) for _, inp in ranked]
     return out
+
+
+def _input_of_columns(columns) -> list[str | None]:
+    """For each transformed column, the model input it came from (None: a missing indicator)."""
+    inputs: list[str | None] = []
+    for nm in columns.get_feature_names_out():
+        part, _, feat = nm.partition("__")
+        if feat.startswith("missingindicator_"):
+            inputs.append(None)  # "not reported" never explains a cause
+        elif part == "cat":
+            inputs.append(next(c for c in CATEGORICAL_COLUMNS if feat.startswith(c + "_")))
+        else:
+            inputs.append(feat)
+    return inputs
 
 
 _PRESENCE_ONLY = ("site_", "diet_", "cond_", "med_")
@@ -344,7 +351,8 @@ def rank_causes(answers: dict, sensor: dict | None = None, model: Any = None) ->
     row = answers_to_row(answers, sensor)
     X = rows_to_frame([row])
     classes = [str(c) for c in model.classes_]
-    proba = dict(zip(classes, model.predict_proba(X)[0].astype(float), strict=True))
+    z = model.named_steps["columns"].transform(X)  # once, for both the ranking and the why
+    proba = dict(zip(classes, (float(p) for p in model.named_steps["classifier"].predict_proba(z)[0]), strict=True))
     for c in CAUSES:
         proba.setdefault(c, 0.0)
     guarded = False
@@ -356,7 +364,7 @@ def rank_causes(answers: dict, sensor: dict | None = None, model: Any = None) ->
             total = sum(proba.values())
             proba = {c: p / total for c, p in proba.items()}
             guarded = True
-    why = _explain(model, X, row, classes)
+    why = _explain(model, z[0], row, classes)
     ranked = sorted(CAUSES, key=lambda c: (-proba[c], CAUSES.index(c)))
     out = []
     for c in ranked:

@@ -172,9 +172,16 @@ def answers_to_row(answers: dict, sensor: dict | None = None) -> dict[str, Any]:
 
 
 def rows_to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows of :func:`answers_to_row` as a DataFrame with the model's column order and dtypes."""
-    frame = pd.DataFrame(rows, columns=NUMERIC_COLUMNS + CATEGORICAL_COLUMNS)
-    frame[NUMERIC_COLUMNS] = frame[NUMERIC_COLUMNS].astype(np.float64)
+    """Rows of :func:`answers_to_row` as a DataFrame with the model's column order and dtypes
+    (float64 numbers, object categories with ``"not_reported"`` for a missing answer)."""
+    num = np.array([[r.get(c, math.nan) for c in NUMERIC_COLUMNS] for r in rows], dtype=np.float64)
+    num = num.reshape(len(rows), len(NUMERIC_COLUMNS))
+    data: dict[str, Any] = {c: num[:, j] for j, c in enumerate(NUMERIC_COLUMNS)}
     for c in CATEGORICAL_COLUMNS:
-        frame[c] = frame[c].astype(object).where(frame[c].notna(), "not_reported")
-    return frame
+        values = [r.get(c) for r in rows]
+        data[c] = np.array(["not_reported" if _is_missing(v) else str(v) for v in values], dtype=object)
+    return pd.DataFrame(data, columns=NUMERIC_COLUMNS + CATEGORICAL_COLUMNS)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

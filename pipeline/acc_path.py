@@ -96,7 +96,7 @@ class AccPath:
         self.block_rms.append(rms)
         self.block_thr.append(thr)
         self.block_nan.append(block_nan)
-        cand = np.flatnonzero(m > np.repeat(thr, bn)) + self.n_done
+        cand = np.flatnonzero(mb > thr[:, None]) + self.n_done
         self.m_buf = np.concatenate([self.m_buf, m])
         self.n_done += len(x_mg)
         starts, ends = cluster_indices(cand, self.merge_n)

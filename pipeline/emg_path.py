@@ -209,7 +209,7 @@ class EmgPath:
         self.block_flags.append(flags)
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
-        cand = np.flatnonzero(np.abs(y) > np.repeat(thr, bn)) + self.n_done
+        cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
         # envelope and activity flags per sub-block
         env = block_rms(y, self.sub_n, self.subs_per_block, bn)
         rest = np.repeat(thr_sigma, self.subs_per_block)

@@ -103,44 +103,69 @@ def test_loss_is_reported_within_half_a_point(recording_file, tmp_path, capsys):
     np.testing.assert_array_equal(rec.emg_uv[~gap], src.emg_uv[~gap])
 
 
-def test_kill_9_mid_session_leaves_a_log_that_replays(recording_file, tmp_path):
-    log = tmp_path / "killed.ttlog"
+def _start_monitor(recording_file: Path, tmp_path: Path, log: Path, *extra: str) -> subprocess.Popen:
+    """A real ``toetwitch monitor`` process; returns once its log holds a few hundred packets
+    (waiting on the log's growth, not on a fixed sleep)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "monitor", "--emulate", str(recording_file),
-         "--speed", "3", "--log", str(log), "--no-journal", "-q"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+         "--speed", "3", "--log", str(log), "--no-journal", *extra],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        deadline = time.monotonic() + 120
-        # wait on the log's growth (a few hundred packets), not on a fixed sleep
-        while not (log.exists() and log.stat().st_size > 20_000):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the monitor wrote no log"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.stat().st_size > 20_000):
+        if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            proc.wait()
-        proc.stderr.close()
+            out, err = proc.communicate()
+            pytest.fail(f"the monitor ended or wrote no log:\n{out}\n{err}")
+        time.sleep(0.02)
+    return proc
+
+
+def _replay(log: Path, out: Path) -> None:
+    import warnings
+
+    from drivers.readers import ReaderWarning
+
+    with warnings.catch_warnings():  # a killed writer may have cut the last frame
+        warnings.simplefilter("ignore", ReaderWarning)
+        assert main(["replay", str(log), "--speed", "max", "--out", str(out), "--no-journal",
+                     "-q"]) == 0
+
+
+def test_kill_9_mid_session_leaves_a_log_that_replays(recording_file, tmp_path, capsys):
+    log = tmp_path / "killed.ttlog"
+    proc = _start_monitor(recording_file, tmp_path, log, "-q")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "replay", str(log), "--speed", "max", "--out", str(out),
-         "--no-journal", "-q"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
+    _replay(log, out)
     s = summary(out, "killed")
     assert 0 < s["duration_s"] < 24.0
-    assert s["packets"]["received"] > 50
+    assert s["packets"]["received"] > 50 and s["packets"]["lost"] == 0
     # what the log holds is the recording's beginning, bit for bit
     src = read_recording(recording_file)
     rec = _read_quietly(log)
-    n = len(rec.emg_uv)
-    np.testing.assert_array_equal(rec.emg_uv, src.emg_uv[:n])
+    assert not rec.meta["clean_end"]
+    np.testing.assert_array_equal(rec.emg_uv, src.emg_uv[: len(rec.emg_uv)])
+
+
+def test_ctrl_c_stops_cleanly_and_the_log_replays_the_same_twitches(recording_file, tmp_path, capsys):
+    log, live = tmp_path / "session.ttlog", tmp_path / "live"
+    proc = _start_monitor(recording_file, tmp_path, log, "--out", str(live))
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert "== foot" in stdout and "link:" in stdout  # the session summary
+    s = summary(live)
+    assert 0 < s["duration_s"] < 24.0  # stopped early, not at the end of the file
+    assert _read_quietly(log).meta["clean_end"]
+    again = tmp_path / "replay"
+    _replay(log, again)
+    pd.testing.assert_frame_equal(events(again, "session"), events(live))
+    assert summary(again, "session")["packets"] == s["packets"]
 
 
 def _read_quietly(path: Path):

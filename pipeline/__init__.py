@@ -7,27 +7,43 @@ Public API (contracts §5)::
 
     result = analyse(read_recording("sample_data/rest_twitches.csv"))
     result.events, result.episodes, result.summary
+
+The names below are imported on first use, so that commands which do not analyse signals
+(``history``, ``export``, ``--help``) start without loading scipy.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("toetwitch")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-from pipeline.analysis import analyse, analyse_source  # noqa: E402
-from pipeline.config import DetectorConfig  # noqa: E402
-from pipeline.stream import EVENT_COLUMNS, AnalysisResult, StreamingAnalyser  # noqa: E402
+_LAZY = {
+    "analyse": "pipeline.analysis",
+    "analyse_source": "pipeline.analysis",
+    "DetectorConfig": "pipeline.config",
+    "EVENT_COLUMNS": "pipeline.stream",
+    "AnalysisResult": "pipeline.stream",
+    "StreamingAnalyser": "pipeline.stream",
+}
 
-__all__ = [
-    "EVENT_COLUMNS",
-    "AnalysisResult",
-    "DetectorConfig",
-    "StreamingAnalyser",
-    "__version__",
-    "analyse",
-    "analyse_source",
-]
+__all__ = ["EVENT_COLUMNS", "AnalysisResult", "DetectorConfig", "StreamingAnalyser", "__version__",
+           "analyse", "analyse_source"]
+
+if TYPE_CHECKING:
+    from pipeline.analysis import analyse, analyse_source
+    from pipeline.config import DetectorConfig
+    from pipeline.stream import EVENT_COLUMNS, AnalysisResult, StreamingAnalyser
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

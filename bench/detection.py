@@ -290,7 +290,8 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
             x += 20.0 * np.sin(2 * np.pi * mains_hz * tt + rng.uniform(0, 6.3))
             x += 6.0 * np.sin(2 * np.pi * 3 * mains_hz * tt + rng.uniform(0, 6.3))
         return Case(name, kind, fs, x, fs_acc if with_acc else None, acc, truth, busy, note=note,
-                    extra={"lone_spikes_s": lone})
+                    extra={"lone_spikes_s": lone, "injected_s": injected,
+                           "background_active_s": active})
 
     cases.append(emg_case(0, "biosppy_emg_rest", "rest (real, with real tonic stretches)",
                           emg_rest, 1000, 1000, t1k))
@@ -541,13 +542,17 @@ def run(seed: int, only: list[str] | None, config_changes: dict[str, object], pe
                 rows.append((label, sum(scores, Score())))
         return rows
 
-    for kind in kinds + ["overall"]:
-        names = [c.name for c in cases if kind in ("overall", c.kind)]
+    emg_kinds = [k for k in kinds if any(c.kind == k and c.emg_uv is not None for c in cases)]
+    groups = {k: [c.name for c in cases if c.kind == k] for k in kinds}
+    if len(emg_kinds) < len(kinds):  # peers read EMG only: compare them on the same recordings
+        groups["overall, EMG recordings"] = [c.name for c in cases if c.emg_uv is not None]
+    groups["overall"] = [c.name for c in cases]
+    for kind, names in groups.items():
         sub = [c for c in cases if c.name in names]
         n_truth = sum(len(c.truth_s) for c in sub)
         minutes = sum(c.duration_s for c in sub) / 60
         print(f"\n### {kind}: {len(names)} recording(s), {minutes:.1f} min, {n_truth} twitches "
-              f"({', '.join(names) if kind != 'overall' else 'all'})\n")
+              f"({', '.join(names) if not kind.startswith('overall') else 'all'})\n")
         rows = rows_for(names)
         print(table(rows, markdown))
         misses: dict[str, int] = {}

@@ -170,7 +170,8 @@ def _prepare(case: str):  # noqa: ANN202
                 return analyse_source(src)
 
         dur = HOUR_S * (24 if case == "day" else 1)
-        return fn, dur, f"from {path.suffix[1:].upper()}, 60-s chunks"
+        fmt = "Parquet" if case == "parquet" else "EDF"
+        return fn, dur, f"from {fmt}, 60-s chunks"
     d = np.load(p["npz"])
     emg = np.ascontiguousarray(d["emg_uv"], dtype=np.float64)
     acc = np.ascontiguousarray(d["acc_g"], dtype=np.float64)
@@ -324,11 +325,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-day", action="store_true", help="skip the 24-h EDF case")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--from-json", type=Path, metavar="PATH",
+                    help="print the table of an earlier --json run instead of measuring")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile pipeline.analyse on the hour and print the top costs")
     a = ap.parse_args(argv)
     if a.case:
         print(json.dumps(run_case(a.case, a.repeats)))
+        return 0
+    if a.from_json:
+        saved = json.loads(a.from_json.read_text())
+        print(f"{saved['date']}, {saved['machine']}\n")
+        print(_fmt_rows(saved["results"], dict(CASES), a.markdown))
         return 0
     make_inputs(day=not a.skip_day)
     if a.profile:

@@ -85,7 +85,7 @@ def _pct(x: float) -> str:
 def table_markdown(s: dict) -> str:
     """The comparison table as Markdown."""
     lines = [
-        f"| system | exact triage | other triage figures | cause (top-1 / top-3) |",
+        "| system | exact triage | other triage figures | cause (top-1 / top-3) |",
         "|---|---|---|---|",
         f"| **toetwitch** ({s['n']} toe-twitch vignettes, 12 per level) | **{_pct(s['exact_triage'])}** "
         f"| under {_pct(s['under_triage'])}, over {_pct(s['over_triage'])}, safe {_pct(s['safe_triage'])}; "

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Any
 
 from models.answers import validate_answers
-from models.causes import rank_causes
+from models.causes import default_model_info, rank_causes
 from models.escalation import advises_stopping, escalate, load_rules
 from models.facts import validate_sensor
 from models.questionnaire import unanswered_red_flags
@@ -68,5 +68,5 @@ def assess(answers: dict, sensor: dict | None = None, *, model: Any = None) -> d
         "disclaimer": kb["disclaimer"],
         "safety_net": list(kb["safety_net"]),
         "sensor": sensor,
-        "model": {"kind": "synthetic-cohort logistic regression (see models/MODEL_CARD.md)"},
+        "model": default_model_info() if model is None else {"data": "custom model"},
     }

@@ -223,6 +223,14 @@ def default_model() -> Any:
         return load_model(p)
 
 
+@cache
+def default_model_info() -> dict:
+    """What the result says about the shipped model: data kind, seed and artifact hash."""
+    meta = json.loads(resources.files("models.kb").joinpath(META_FILE).read_text(encoding="utf-8"))
+    return {"data": meta["data"]["kind"], "n": meta["data"]["n"], "seed": meta["seed"],
+            "artifact_sha256": meta.get("artifact_sha256"), "card": "models/MODEL_CARD.md"}
+
+
 def read_labelled_csv(path: str | Path) -> pd.DataFrame:
     """Labelled training data: a ``cause`` column plus either an ``answers_json`` column (one
     answers object per row, contracts §3, with optional ``sensor_*`` columns) or the model's

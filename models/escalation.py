@@ -15,7 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from models.facts import derive_facts
+from models.answers import SCHEMA, SYMPTOMS_SCHEMA
+from models.facts import DERIVED_FACTS, SENSOR_KEYS, derive_facts
 
 __all__ = [
     "LEVELS",
@@ -59,6 +60,13 @@ def level_rank(level: str) -> int:
     return LEVELS.index(level)
 
 
+#: Every fact a rule may test: answers, symptoms, derived facts and sensor features.
+KNOWN_FACTS = frozenset(
+    set(SCHEMA) - {"symptoms", "medications"} | set(SYMPTOMS_SCHEMA) | set(DERIVED_FACTS)
+    | {f"sensor_{k}" for k in SENSOR_KEYS} | {"medication_classes"}
+)
+
+
 def _check_condition(cond: Any, where: str) -> None:
     if not isinstance(cond, dict) or len(cond) == 0:
         raise ValueError(f"{where}: a condition must be a non-empty object")
@@ -76,6 +84,8 @@ def _check_condition(cond: Any, where: str) -> None:
         ops = [k for k in cond if k != "fact"]
         if "fact" not in cond or len(ops) != 1 or ops[0] not in _OPS:
             raise ValueError(f"{where}: expected {{'fact': NAME, OP: VALUE}} with OP in {_OPS}, got {cond}")
+        if cond["fact"] not in KNOWN_FACTS:
+            raise ValueError(f"{where}: unknown fact {cond['fact']!r}")
 
 
 @cache

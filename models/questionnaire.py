@@ -148,4 +148,5 @@ def _pick(key: str, options: list[str], text: str) -> str:
 def unanswered_red_flags(answers: dict) -> list[str]:
     """Keys of the red-flag questions (that apply) the answers leave unanswered."""
     return [q["key"] for q in load_questions()
-            if q["red_flag"] and should_ask(q, answers) and get_answer(answers, q["key"]) is None]
+            if q["red_flag"] and not q.get("blank_means_none") and should_ask(q, answers)
+            and get_answer(answers, q["key"]) is None]

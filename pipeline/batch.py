@@ -123,7 +123,8 @@ class JobOutcome:
     """How one recording went: ``status`` is ``ok``, ``skipped`` (up to date) or ``failed``.
 
     ``summary`` is the summary dict (read back from ``summary.json`` when skipped); ``result``
-    is the ``AnalysisResult`` when the recording was analysed in this run, else None.
+    is the ``AnalysisResult`` of a recording analysed in this run as passed to ``on_outcome``
+    (kept in the report only with ``run_batch(keep_results=True)``), else None.
     """
 
     job: BatchJob
@@ -257,7 +258,7 @@ def output_names(files: Sequence[Path]) -> list[str]:
     for members in groups.values():
         if len(members) < 2:
             continue
-        resolved = [Path(files[i]).resolve() for i in members]
+        resolved = [Path(os.path.abspath(files[i])) for i in members]  # links keep their own folder
         common = Path(os.path.commonpath([str(r.parent) for r in resolved]))
         candidates = []
         for i, r in zip(members, resolved, strict=True):
@@ -271,7 +272,7 @@ def output_names(files: Sequence[Path]) -> list[str]:
             names[i] = candidates[k]
     # Last resort: anything still clashing (including with another file's plain stem).
     used: set[str] = set()
-    order = sorted(range(len(files)), key=lambda i: Path(files[i]).resolve().as_posix())
+    order = sorted(range(len(files)), key=lambda i: Path(os.path.abspath(files[i])).as_posix())
     for i in order:
         base, n = names[i], 1
         while names[i].casefold() in used:
@@ -790,6 +791,7 @@ def run_batch(
     config: Any = None,
     progress: bool = False,
     on_outcome: Callable[[JobOutcome], None] | None = None,
+    keep_results: bool = False,
     task: Task = analyse_file,
     writer: Writer | None = None,
     dask_timeout_s: float = 10.0,
@@ -808,7 +810,9 @@ def run_batch(
     chunk_s : seconds of signal read and analysed at a time (bounds memory).
     progress : show a tqdm bar with ETA on stderr (by bytes of input, so big files weigh more).
     on_outcome : called in this process after each recording (in completion order), e.g. to
-        print a line or write the journal.
+        print a line or write the journal; ``outcome.result`` is set for analysed recordings.
+    keep_results : keep each ``AnalysisResult`` in the returned outcomes. Off by default so a
+        batch of thousands of recordings holds only their summaries in memory.
     task, writer : the per-recording function and the output writer (tests inject others).
 
     A failure of one recording (bad file, error, crashed worker, unwritable output) is recorded
@@ -840,7 +844,7 @@ def run_batch(
                 continue
         todo.append(job)
 
-    if dask is not None:
+    if dask is not None and todo:
         backend = "dask"
         stream = _iter_dask(todo, task, chunk_s, config, dask, n_workers, dask_timeout_s)
     elif n_workers == 1 or len(todo) <= 1:
@@ -865,11 +869,11 @@ def run_batch(
         try:
             for job, out, err, dt in stream:
                 outcome = _finish(job, out, err, dt, out_dir, cfg_sha, writer)
-                outcomes[job.index] = outcome
+                outcomes[job.index] = outcome if keep_results else dataclasses.replace(outcome, result=None)
                 n_done += 1
                 n_failed += outcome.status == STATUS_FAILED
-                bar.update(job.size_bytes)
                 bar.set_postfix_str(f"{n_done}/{len(todo)} recordings, {n_failed} failed", refresh=False)
+                bar.update(job.size_bytes)
                 if on_outcome is not None:
                     on_outcome(outcome)
         finally:

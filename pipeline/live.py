@@ -285,7 +285,16 @@ async def run_monitor(
     scanner_kwargs: dict[str, Any] = {}
     client_kwargs: dict[str, Any] = {}
     if emulate is not None:
-        from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
+        try:
+            from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
+        except ImportError as exc:
+            from pipeline.errors import UserError
+
+            raise UserError(
+                f"the emulated sensor needs the bumble BLE stack ({exc}); install it with "
+                "'pip install bumble==0.0.236'",
+                1,
+            ) from None
 
         air = VirtualAir()
         sensor = EmulatedSensor(air, emulate, sensor_config or SensorConfig())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -125,13 +123,3 @@ def test_journal_gets_each_analysed_recording_unless_no_journal(tmp_path, capsys
                  "--no-journal"]) == 0
     assert not other.exists()
 
-
-def test_the_installed_command_runs_as_a_subprocess(tmp_path):
-    rec = write_csv(tmp_path / "calf.csv", seed=4, duration_s=5)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "analyse", str(rec), "--out", str(tmp_path / "o"),
-         "--no-journal", "--quiet"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "" and (tmp_path / "o" / "calf" / "events.csv").is_file()

@@ -16,7 +16,14 @@ from bleak_retry_connector import establish_connection
 
 from drivers import Recording
 from drivers.ble import profile_v1 as pv1
-from drivers.ble.client import LinkItem, SensorLink, SensorNotFoundError, find_sensor, scan
+from drivers.ble.client import (
+    LinkFailedError,
+    LinkItem,
+    SensorLink,
+    SensorNotFoundError,
+    find_sensor,
+    scan,
+)
 from drivers.ble.codec import Decoder, parse_packet
 from drivers.ble.emulator import (
     BumbleClient,
@@ -194,6 +201,35 @@ def test_bleak_public_api_against_the_sensor():
     assert seqs == list(range(len(seqs)))  # resumed where it stopped: no gap, no restart
     assert n_before >= 20 and stats.starts == [pv1.START_NEW, pv1.START_RESUME]
     assert parse_packet(got[-1]).stream_id == pv1.STREAM_STATUS
+
+
+def test_link_given_up_keeps_what_was_received():
+    """The sensor vanishes for good: the supervisor retries, then says so; nothing is lost."""
+
+    async def go():
+        air = VirtualAir()
+        sensor = EmulatedSensor(air, recording(6.0), SensorConfig(speed=None))
+        await sensor.start()
+        queue: asyncio.Queue[LinkItem] = asyncio.Queue()
+        sk, ck = bleak_kwargs(air, timeout_s=1.0)
+        link = SensorLink(None, queue, scanner_kwargs=sk, client_kwargs=ck, scan_timeout_s=0.2,
+                          max_reconnects=2, backoff_s=(0.01, 0.02))
+        task = asyncio.create_task(link.run())
+        packets = 0
+        while packets < 30:
+            item = await queue.get()
+            packets += item.kind == "packet"
+        await sensor.stop()  # switched off mid-stream: it will not be found again
+        with pytest.raises(LinkFailedError, match="after 2 attempts"):
+            await task
+        kinds = []
+        while not queue.empty():
+            kinds.append(queue.get_nowait().kind)
+        return packets, kinds, link
+
+    packets, kinds, link = run(go())
+    assert packets == 30 and "disconnected" in kinds and link.drops == 1
+    assert link.target is not None  # it looked for the same sensor, not any sensor
 
 
 def test_absent_sensor_gives_up_quickly_and_clearly():

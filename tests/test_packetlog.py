@@ -95,6 +95,11 @@ def test_lost_packets_in_the_log_become_nan_gaps(tmp_path):
     assert len(rec.emg_uv) == len(emg)
     assert rec.meta["packets"]["lost"] == 2
     assert int(np.isnan(rec.emg_uv).sum()) == rec.meta["packets"]["samples_lost_by_stream"]["emg"] > 0
+    with open_recording(path) as src:  # chunk edges fall inside and beside the gap
+        chunks = list(src.iter_chunks(0.07))
+    assert len(chunks) == 29 and all(len(c.emg_uv) == 70 for c in chunks[:-1])
+    np.testing.assert_array_equal(np.concatenate([c.emg_uv for c in chunks]), rec.emg_uv)
+    np.testing.assert_array_equal(np.concatenate([c.acc_g for c in chunks]), rec.acc_g)
 
 
 def test_a_log_cut_anywhere_in_its_last_frame_reads_up_to_the_frame_before(tmp_path):

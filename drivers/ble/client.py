@@ -267,6 +267,8 @@ class SensorLink:
                     raise LinkFailedError(f"could not connect to the sensor ({exc})") from exc
                 await self._sleep(min(self.backoff_s[1], self.backoff_s[0] * 2 ** (failures - 1)))
                 continue
+            if first and self.target is None:
+                self.target = client.address  # reconnect to this sensor, not any other one
             first = False
             failures = 0
             stop_wait = asyncio.ensure_future(self._stop.wait())

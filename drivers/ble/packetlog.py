@@ -27,16 +27,25 @@ import time
 import warnings
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from drivers.ble.codec import Decoder
+from drivers.ble.codec import Block, Decoder
 from drivers.ble.profile_v1 import decode_info
 from drivers.errors import RecordingError
+from drivers.readers.base import (
+    Chunk,
+    ReaderWarning,
+    RecordingInfo,
+    RecordingSource,
+    chunk_bounds,
+    n_chunks_for,
+)
+from drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
 
@@ -223,18 +232,6 @@ def iter_frames(path: str | Path, tail: list[LogTail] | None = None) -> Iterator
         fh.close()
 
 
-@dataclass
-class DecodedLog:
-    """A whole log decoded: per-stream samples with NaN gaps, device info, events, stats."""
-
-    emg_uv: np.ndarray | None
-    acc_g: np.ndarray | None
-    fs_emg_hz: float | None
-    fs_acc_hz: float | None
-    start_time: str | None
-    meta: dict[str, Any]
-
-
 def start_time_of(decoder: Decoder) -> str | None:
     """ISO-8601 local time of sample 0: the device's own (Info ``start_time``) if it sent one,
     else the device clock mapped to the host wall clock."""
@@ -247,69 +244,33 @@ def start_time_of(decoder: Decoder) -> str | None:
     return datetime.fromtimestamp(host_s).astimezone().isoformat(timespec="milliseconds")
 
 
-def decode_log(path: str | Path) -> DecodedLog:
-    """Read and decode a whole packet log (see :func:`open_packet_log` for the source API)."""
-    path = Path(path)
-    tails: list[LogTail] = []
+@dataclass
+class _Walk:
+    """What a walk through a log found besides samples."""
+
     decoder: Decoder | None = None
-    parts: dict[str, list[np.ndarray]] = {"emg": [], "acc": []}
-    events: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
-    for fr in iter_frames(path, tails):
+    tails: list[LogTail] = field(default_factory=list)
+
+
+def _blocks(path: Path, walk: _Walk) -> Iterator[Block]:
+    """Decode the log's frames in order, yielding sample blocks; fills ``walk`` as it goes."""
+    for fr in iter_frames(path, walk.tails):
         if fr.frame_type == FRAME_INFO:
-            if decoder is None:
-                decoder = Decoder(decode_info(fr.payload, where=f"{path}: device info frame"))
+            if walk.decoder is None:
+                walk.decoder = Decoder(decode_info(fr.payload, where=f"{path}: device info frame"))
         elif fr.frame_type == FRAME_PACKET:
-            if decoder is None:
+            if walk.decoder is None:
                 raise RecordingError("a packet precedes the device info frame", path,
                                      f"byte {fr.offset}")
-            for block in decoder.feed(fr.payload, fr.host_time_ns / 1e9):
-                parts[block.kind].append(block.values)
+            yield from walk.decoder.feed(fr.payload, fr.host_time_ns / 1e9)
         elif fr.frame_type == FRAME_EVENT:
-            events.append(_json(fr.payload))
+            walk.events.append(_json(fr.payload))
         else:
-            end = _json(fr.payload)
-    tail = tails[0] if tails else None
-    if decoder is None:
+            walk.end = _json(fr.payload)
+    if walk.decoder is None:
         raise RecordingError("the packet log holds no device info frame (nothing was recorded)", path)
-    if tail is not None and tail.problem:
-        from drivers.readers.base import ReaderWarning
-
-        warnings.warn(
-            f"{path}: the log ends with an {tail.problem} at byte {tail.valid_bytes} of "
-            f"{tail.file_bytes} (the recorder was stopped abruptly); read the "
-            f"{tail.frames} complete frames before it",
-            ReaderWarning,
-            stacklevel=3,
-        )
-    info = decoder.info
-    emg_st, acc_st = info.stream("emg"), info.stream("acc")
-    emg = acc = None
-    if emg_st is not None:
-        emg = np.concatenate(parts["emg"])[:, 0] if parts["emg"] else np.empty(0)
-    if acc_st is not None:
-        acc = np.concatenate(parts["acc"])[:, :3] if parts["acc"] else np.empty((0, 3))
-    session = next((e for e in events if e.get("event") == "session"), {})
-    packets = decoder.stats.as_summary()
-    packets["disconnects"] = sum(1 for e in events if e.get("event") == "disconnected")
-    meta: dict[str, Any] = {
-        "path": str(path),
-        "format": "ttlog",
-        "packets": packets,
-        "device": {"model": info.model, "firmware": info.firmware, "boot_id": info.boot_id},
-        "session": session,
-        "events": events,
-        "clean_end": bool(tail and tail.clean),
-        "end": end,
-    }
-    return DecodedLog(
-        emg_uv=emg,
-        acc_g=acc,
-        fs_emg_hz=emg_st.fs_hz if emg_st else None,
-        fs_acc_hz=acc_st.fs_hz if acc_st else None,
-        start_time=start_time_of(decoder),
-        meta=meta,
-    )
 
 
 def _json(payload: bytes) -> dict[str, Any]:
@@ -320,33 +281,118 @@ def _json(payload: bytes) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {"event": "unreadable"}
 
 
-def open_packet_log(path: str | Path):
-    """Open a ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (architecture.md).
+class _Fifo:
+    """Samples of one stream waiting to be cut into chunks."""
 
-    The log is decoded once on opening (packets are small: an hour of 2 kHz EMG is about
-    15 MB of log); chunks are then slices of the decoded streams. ``info.meta["packets"]``
-    holds the link accounting (``received``, ``lost``, ``duplicated``, ``samples_lost``,
-    ``loss_fraction``) for the summary.
+    def __init__(self, width: int):
+        self.width = width
+        self.parts: list[np.ndarray] = []
+        self.start = 0  # stream index of the first sample held
+        self.end = 0  # stream index after the last sample held
+
+    def push(self, values: np.ndarray) -> None:
+        self.parts.append(values[:, : self.width])
+        self.end += len(values)
+
+    def pop_to(self, index: int) -> np.ndarray:
+        arr = np.concatenate(self.parts) if self.parts else np.empty((0, self.width))
+        n = index - self.start
+        out, rest = arr[:n], arr[n:]
+        self.parts = [rest] if len(rest) else []
+        self.start += len(out)
+        return out
+
+
+class PacketLogSource(RecordingSource):
+    """A ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (architecture.md).
+
+    Opening walks the log once to count samples and collect the link statistics (only counts
+    are kept); :meth:`iter_chunks` walks it again and yields time-aligned chunks, so a log
+    longer than memory reads in bounded memory. ``info.meta["packets"]`` holds the link
+    accounting (``received``, ``lost``, ``duplicated``, ``samples_lost``, ``loss_fraction``,
+    ...) for the summary.
     """
-    from drivers.readers.base import ArraySource
-    from drivers.recording import Recording
 
-    path = Path(path)
-    log = decode_log(path)
-    if (log.emg_uv is None or not len(log.emg_uv)) and (log.acc_g is None or not len(log.acc_g)):
-        raise RecordingError("the packet log holds no samples", path)
-    rec = Recording(
-        emg_uv=log.emg_uv,
-        fs_emg_hz=log.fs_emg_hz,
-        acc_g=log.acc_g,
-        fs_acc_hz=log.fs_acc_hz,
-        name=path.name[: -len(path.suffix)] if path.suffix else path.name,
-        start_time=log.start_time,
-        meta=log.meta,
-    )
-    return ArraySource(rec)
+    def __init__(self, path: str | Path):
+        self.path = path = Path(path)
+        walk = _Walk()
+        for _ in _blocks(path, walk):
+            pass
+        tail = walk.tails[0] if walk.tails else None
+        if tail is not None and tail.problem:
+            warnings.warn(
+                f"{path}: the log ends with an {tail.problem} at byte {tail.valid_bytes} of "
+                f"{tail.file_bytes} (the recorder was stopped abruptly); read the "
+                f"{tail.frames} complete frames before it",
+                ReaderWarning,
+                stacklevel=3,
+            )
+        dec = walk.decoder
+        assert dec is not None
+        info = dec.info
+        emg_st, acc_st = info.stream("emg"), info.stream("acc")
+        if acc_st is not None and acc_st.channels < 3:
+            acc_st = None
+        self._streams = {k: st for k, st in (("emg", emg_st), ("acc", acc_st)) if st is not None}
+        n = {k: dec.samples_seen(k) for k in self._streams}
+        if not any(n.values()):
+            raise RecordingError("the packet log holds no samples", path)
+        packets = dec.stats.as_summary()
+        packets["disconnects"] = sum(1 for e in walk.events if e.get("event") == "disconnected")
+        meta: dict[str, Any] = {
+            "path": str(path),
+            "format": "ttlog",
+            "packets": packets,
+            "device": {"model": info.model, "firmware": info.firmware, "boot_id": info.boot_id},
+            "session": next((e for e in walk.events if e.get("event") == "session"), {}),
+            "events": walk.events,
+            "clean_end": bool(tail and tail.clean),
+            "end": walk.end,
+        }
+        self.info = RecordingInfo(
+            name=path.name[: -len(path.suffix)] if path.suffix else path.name,
+            fs_emg_hz=emg_st.fs_hz if emg_st else None,
+            fs_acc_hz=acc_st.fs_hz if acc_st else None,
+            n_emg=n.get("emg", 0),
+            n_acc=n.get("acc", 0),
+            duration_s=max(n[k] / st.fs_hz for k, st in self._streams.items()),
+            start_time=start_time_of(dec),
+            meta=meta,
+        )
+
+    def iter_chunks(self, chunk_s: float = 60.0) -> Iterator[Chunk]:
+        info = self.info
+        k_total = n_chunks_for(info.duration_s, chunk_s)
+        bounds = {
+            "emg": chunk_bounds(info.n_emg, info.fs_emg_hz or 1.0, chunk_s, k_total),
+            "acc": chunk_bounds(info.n_acc, info.fs_acc_hz or 1.0, chunk_s, k_total),
+        }
+        fifo = {k: _Fifo(1 if k == "emg" else 3) for k in self._streams}
+        k = 0
+
+        def chunk(k: int) -> Chunk:
+            emg = fifo["emg"].pop_to(bounds["emg"][k + 1])[:, 0] if "emg" in fifo else None
+            acc = fifo["acc"].pop_to(bounds["acc"][k + 1]) if "acc" in fifo else None
+            return Chunk(emg_uv=emg, acc_g=acc, start_s=k * chunk_s)
+
+        for block in _blocks(self.path, _Walk()):
+            if block.kind not in fifo:
+                continue
+            fifo[block.kind].push(block.values)
+            while k < k_total and all(f.end >= bounds[kd][k + 1] for kd, f in fifo.items()):
+                yield chunk(k)
+                k += 1
+        while k < k_total:  # only if the file changed between the two walks
+            yield chunk(k)
+            k += 1
 
 
-def read_packet_log(path: str | Path):
+def open_packet_log(path: str | Path) -> PacketLogSource:
+    """Open a ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (see
+    :class:`PacketLogSource`); ``drivers.readers`` registers it for the ``.ttlog`` suffix."""
+    return PacketLogSource(path)
+
+
+def read_packet_log(path: str | Path) -> Recording:
     """The whole log as a :class:`drivers.Recording`."""
     return open_packet_log(path).read()

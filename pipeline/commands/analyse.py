@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     report = batch.run_batch(
         jobs, out_dir, workers=args.workers, dask=args.dask, resume=args.resume,
         chunk_s=args.chunk_s, progress=not args.quiet and sys.stderr.isatty(),
-        on_outcome=on_outcome,
+        on_outcome=on_outcome, keep_results=single,
     )
 
     if single:

@@ -191,7 +191,13 @@ def ask_questions(stream: TextIO, out: TextIO, sensor: dict | None = None) -> tu
     """
     from models.answers import AnswersError
     from models.escalation import escalate
-    from models.questionnaire import load_questions, parse_reply, question_text, set_answer, should_ask
+    from models.questionnaire import (
+        load_questions,
+        parse_reply,
+        question_text,
+        set_answer,
+        should_ask,
+    )
 
     answers: dict = {}
     n_answered = 0
@@ -249,6 +255,8 @@ def render(result: dict) -> str:
         lines.append("Possible causes (less important than getting help now):")
     else:
         lines.append("Most likely causes:")
+    lines.append("  (how well each cause fits your answers, among the 11 causes toetwitch knows;")
+    lines.append("   not the chance of having an illness)")
     for c in result["causes"][:3]:
         lines.append(f"  {c['probability'] * 100:5.1f}%  {c.get('name', c['cause'])} ({c['cause']})")
         if c.get("why"):

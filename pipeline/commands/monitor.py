@@ -140,7 +140,12 @@ def run(args: argparse.Namespace) -> int:
                           lsl=lsl)
     sensor_config = None
     if rec is not None:
-        from drivers.ble.emulator import SensorConfig
+        try:
+            from drivers.ble.emulator import SensorConfig
+        except ImportError as exc:
+            _close(writer)
+            raise UserError(f"--emulate needs the bumble BLE stack ({exc}): "
+                            "pip install bumble==0.0.236", 1) from None
 
         sensor_config = SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
                                      seed=args.seed, disconnect_every=args.drop_every)
@@ -155,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(str(exc), 1) from None
         print(f"toetwitch: {exc}; ending the session with what was received", file=sys.stderr)
         outcome = None
+    except BaseException:  # a hard second Ctrl-C, a bad sensor: keep what the log holds
+        _close(writer)
+        raise
     finally:
         if lsl is not None:
             lsl.close()

@@ -34,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
         if args.emulate is None:
             return await scan(args.timeout)
         from drivers import read_recording
-        from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
+
+        try:
+            from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
+        except ImportError as exc:
+            raise UserError(f"--emulate needs the bumble BLE stack ({exc}): "
+                            "pip install bumble==0.0.236", 1) from None
 
         air = VirtualAir()
         sensor = EmulatedSensor(air, read_recording(args.emulate), SensorConfig(name="TT-EMU"))

@@ -29,6 +29,12 @@ __all__ = [
 ]
 
 
-def bleak_kwargs(air: VirtualAir, mtu: int = 247) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(scanner_kwargs, client_kwargs)`` that route bleak through ``air``."""
-    return {"backend": BumbleScanner, "air": air}, {"backend": BumbleClient, "air": air, "mtu": mtu}
+def bleak_kwargs(
+    air: VirtualAir, mtu: int = 247, timeout_s: float = 5.0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(scanner_kwargs, client_kwargs)`` that route bleak through ``air``; connecting to
+    a virtual sensor takes milliseconds, so the connect timeout is short."""
+    return (
+        {"backend": BumbleScanner, "air": air},
+        {"backend": BumbleClient, "air": air, "mtu": mtu, "timeout": timeout_s},
+    )

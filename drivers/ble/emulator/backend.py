@@ -29,7 +29,7 @@ from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback,
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bleak.uuids import normalize_uuid_str
-from bumble import att, hci
+from bumble import att, core, hci
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Advertisement, Connection, Device, Peer
@@ -83,9 +83,14 @@ class VirtualAir:
         return device, controller
 
     def unplug(self, controller: Controller) -> None:
-        """Take a controller off the link (keep the Controller object: host.controller is a pipe)."""
+        """Take a controller off the air, as if switched off or out of range.
+
+        (Keep the Controller object to do this: ``host.controller`` is only a pipe.) It also
+        gets a private empty link: a bumble controller keeps advertising on its own timer
+        after its host powers off, and those packets must reach no one."""
         if controller in self.link.controllers:
             self.link.remove_controller(controller)
+        controller.link = LocalLink()
 
 
 def bleak_uuid(uuid: UUID) -> str:
@@ -234,38 +239,47 @@ class BumbleClient(BaseBleakClient):
         return self._conn is not None and not self._gone.is_set()
 
     async def connect(self, pair: bool = False, **kwargs: Any) -> None:
+        # bleak-retry-connector passes its own timeout (20 s); the client's may be shorter
+        timeout = min(float(kwargs.get("timeout") or self._timeout), float(self._timeout))
         self._device, self._controller = self._air.new_device("toetwitch-central")
-        await self._device.power_on()
         try:
             # bumble's own connect timeout can hang on LocalLink (the virtual controller never
-            # completes the cancel): wait outside it and throw the central away on timeout.
-            conn = await asyncio.wait_for(
-                self._device.connect(hci.Address(self.address), timeout=None), self._timeout
-            )
+            # completes the cancel): bound the whole setup here and throw the central away
+            await asyncio.wait_for(self._connect_and_discover(), timeout)
         except TimeoutError:
-            self._cleanup()
-            raise BleakDeviceNotFoundError(
-                self.address, f"device {self.address} not found on the virtual air"
-            ) from None
-        except Exception:
-            self._cleanup()
+            found = self._conn is not None
+            self._abandon()
+            if not found:
+                raise BleakDeviceNotFoundError(
+                    self.address, f"device {self.address} not found on the virtual air"
+                ) from None
+            raise TimeoutError(f"GATT setup with {self.address} timed out") from None
+        except BaseException:
+            self._abandon()
             raise
+
+    async def _connect_and_discover(self) -> None:
+        assert self._device is not None
+        await self._device.power_on()
+        conn = await self._device.connect(hci.Address(self.address), timeout=None)
         self._conn = conn
         self._gone = asyncio.Event()
         conn.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
-        try:
-            peer = Peer(conn)
-            self._peer = peer
-            await peer.request_mtu(self._mtu_request)
-            await peer.discover_services()
-            for service in peer.services:
-                await service.discover_characteristics()
-                for char in service.characteristics:
-                    await char.discover_descriptors()
-            self.services = self._collection(peer)
-        except Exception:
-            await self.disconnect()
-            raise
+        peer = Peer(conn)
+        self._peer = peer
+        await peer.request_mtu(self._mtu_request)
+        await peer.discover_services()
+        for service in peer.services:
+            await service.discover_characteristics()
+            for char in service.characteristics:
+                await char.discover_descriptors()
+        self.services = self._collection(peer)
+
+    def _abandon(self) -> None:
+        """Forget a half-made connection: unplug our virtual controller (no HCI exchange)."""
+        self._gone.set()
+        self._conn = None
+        self._cleanup()
 
     def _collection(self, peer: Peer) -> BleakGATTServiceCollection:
         col = BleakGATTServiceCollection()
@@ -304,12 +318,14 @@ class BumbleClient(BaseBleakClient):
             return
         self._disconnecting = True
         try:
-            await conn.disconnect()
-            await asyncio.wait_for(self._gone.wait(), 5.0)
-        except (TimeoutError, hci.HCI_Error):
-            self._gone.set()
-            self._conn = None
-            self._cleanup()
+            # bounded: if the peer's controller vanished the command is never answered
+            await asyncio.wait_for(self._disconnect(conn), 2.0)
+        except (TimeoutError, hci.HCI_Error, core.BaseBumbleError):
+            self._abandon()
+
+    async def _disconnect(self, conn: Connection) -> None:
+        await conn.disconnect()
+        await self._gone.wait()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("the emulated sensor needs no pairing")

@@ -5,7 +5,8 @@ Run from the repository root::
     .venv/bin/python bench/detection.py [--seed N] [--only KIND ...] [--set key=value ...]
                                         [--no-peers] [--json PATH] [--markdown]
 
-Recordings (1-2 min each, seeded, deterministic):
+Recordings (EMG 3 min, accelerometer 2 min, backgrounds lengthened with time-reversed copies;
+seeded, deterministic):
 
 * real backgrounds from ``../shared/data``: BioSPPy ``emg.txt`` (rest with two stretches of real
   tonic firing), PLUX ``emg_1000_hz_16_bits_solo`` (rest + real voluntary contractions),
@@ -17,6 +18,10 @@ Recordings (1-2 min each, seeded, deterministic):
   mains at 50 and 60 Hz; low SNR (20 µV twitches on the ~4.6 µV-noise ``emg_1``); 2 kHz EMG
   (``resample_poly``); accelerometer-only recordings;
 * twitches at known times, only at rest (>= 1 s from every active span) and >= 300 ms apart.
+
+Scoring (``bench/common.py``): false positives overall and inside active spans (injected
+confounders and the backgrounds' own activity); detections of lone real background discharges are
+counted apart, neither TP nor FP.
 
 Detectors: toetwitch (``pipeline.analyse``, rows of type ``fasciculation``); a naive 5×MAD
 detector (20-450 Hz, peaks of |x| > 5 σ_MAD, 60 ms merge); NeuroKit2 ``emg_process`` and

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.config import DetectorConfig
 from pipeline.filters import StreamingSOS, design_bandpass
-from pipeline.potentials import FloatArray, cluster_indices, rolling_quantile
+from pipeline.potentials import FloatArray, Growing, cluster_indices, rolling_quantile
 
 
 @dataclass
@@ -43,10 +43,12 @@ class AccPath:
         self.n_done = 0
         self.last_valid = np.zeros(3)
         self.level_hist = np.full(self.hist_n + self.level_every - 1, np.nan)
-        self.block_level: list[FloatArray] = []  # quiet level (median |a|), mg
-        self.block_rms: list[FloatArray] = []  # movement envelope, mg
-        self.block_thr: list[FloatArray] = []
-        self.block_nan: list[np.ndarray] = []
+        self.block_level = Growing()  # quiet level (median |a|), mg
+        self.block_rms = Growing()  # movement envelope, mg
+        self.block_thr = Growing()
+        self.block_nan = Growing(bool)
+        #: keep transients (only the accelerometer-only path turns them into events)
+        self.keep_transients = True
         self.buf_start = 0
         self.m_buf = np.empty(0)  # dynamic acceleration magnitude, mg
         self.open_cluster: tuple[int, int] | None = None
@@ -115,6 +117,8 @@ class AccPath:
             self._add_transient(s, e)
 
     def _add_transient(self, s: int, e: int) -> None:
+        if not self.keep_transients:
+            return
         seg = self.m_buf[s - self.buf_start: e + 1 - self.buf_start]
         k = int(np.argmax(seg))
         self.transients.append(Transient(s, e, s + k, float(seg[k])))
@@ -124,14 +128,9 @@ class AccPath:
         """Has the accelerometer been processed up to time ``t_s`` (or has it ended)?"""
         return self.final or self.n_done / self.fs_hz >= t_s
 
-    def _blocks(self, parts: list) -> np.ndarray:
-        if len(parts) > 1:
-            parts[:] = [np.concatenate(parts)]
-        return parts[0] if parts else np.empty(0)
-
     def moving_fraction(self, t0_s: float, t1_s: float) -> float:
         """Share of blocks overlapping [t0, t1] whose movement envelope exceeds ``acc_move_mg``."""
-        rms = self._blocks(self.block_rms)
+        rms = self.block_rms.view()
         b0 = max(int(np.floor(t0_s * self.fs_hz / self.block_n)), 0)
         b1 = min(int(np.floor(t1_s * self.fs_hz / self.block_n)) + 1, len(rms))
         seg = rms[b0:b1]
@@ -145,7 +144,7 @@ class AccPath:
             return float("nan"), False
         seg = self.m_buf[i0 - self.buf_start: i1 - self.buf_start]
         k = int(np.argmax(seg))
-        thr = self._blocks(self.block_thr)
+        thr = self.block_thr.view()
         return float(seg[k]), bool(seg[k] > thr[(i0 + k) // self.block_n])
 
     def trim(self, keep_from_s: float) -> None:
@@ -162,4 +161,4 @@ class AccPath:
 
     def records(self) -> tuple[FloatArray, FloatArray, np.ndarray]:
         """Per-block quiet level (mg), movement envelope (mg) and gap flags."""
-        return self._blocks(self.block_level), self._blocks(self.block_rms), self._blocks(self.block_nan)
+        return self.block_level.view(), self.block_rms.view(), self.block_nan.view()

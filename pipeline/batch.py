@@ -109,13 +109,15 @@ class TaskOutput:
 
     ``result`` is the ``pipeline.AnalysisResult``; ``notes`` are the warnings raised while
     reading or analysing (re-logged by the parent with the file name); ``peak_rss_mb`` is the
-    peak resident memory of the process that ran the task, in MB.
+    peak resident memory of the process that ran the task, in MB; ``cpu_s`` the CPU seconds
+    the task used (independent of other load on the machine).
     """
 
     result: Any
     fingerprint: SourceFingerprint
     notes: tuple[str, ...] = ()
     peak_rss_mb: float = float("nan")
+    cpu_s: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class JobOutcome:
     result: Any = None
     elapsed_s: float = 0.0
     peak_rss_mb: float = float("nan")
+    cpu_s: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -428,7 +431,7 @@ def run_task(task: Task, path: str, chunk_s: float, config: Any) -> tuple[TaskOu
     Warnings raised inside are collected into ``output.notes`` (the parent logs them with the
     file name) rather than printed from a worker or turned into errors.
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -438,7 +441,9 @@ def run_task(task: Task, path: str, chunk_s: float, config: Any) -> tuple[TaskOu
         except Exception as exc:  # noqa: BLE001 - per-file failure isolation
             return None, _describe(exc), time.perf_counter() - t0
     notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    out = dataclasses.replace(out, notes=out.notes + notes, peak_rss_mb=_peak_rss_mb())
+    out = dataclasses.replace(
+        out, notes=out.notes + notes, peak_rss_mb=_peak_rss_mb(), cpu_s=time.process_time() - cpu0
+    )
     return out, None, time.perf_counter() - t0
 
 
@@ -454,7 +459,19 @@ def _describe(exc: BaseException) -> str:
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    """Peak resident memory of this process in MB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this process's own memory
+    (``ru_maxrss`` would also carry the peak of a parent that started it by fork + exec).
+    Elsewhere ``ru_maxrss`` (KiB, bytes on macOS); NaN when neither exists.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
@@ -916,7 +933,8 @@ def _finish(
         except Exception as exc:  # noqa: BLE001 - disk full, permissions: fail this file only
             return JobOutcome(job, STATUS_FAILED, error=f"cannot write outputs to {out_dir / job.name}: {exc}")
     return JobOutcome(
-        job, STATUS_OK, summary=summary, result=out.result, elapsed_s=dt, peak_rss_mb=out.peak_rss_mb,
+        job, STATUS_OK, summary=summary, result=out.result, elapsed_s=dt,
+        peak_rss_mb=out.peak_rss_mb, cpu_s=out.cpu_s,
     )
 
 

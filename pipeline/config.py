@@ -46,6 +46,17 @@ class DetectorConfig:
         longer than 250 ms; potentials in denser trains are tonic/voluntary firing.
     unit_amplitude_ratio : the isolation rule concerns one unit's discharges; with one surface
         channel, a neighbour more than this factor larger or smaller is another unit.
+    unit_window_s, unit_min_repeats, unit_correlation : fasciculations are sporadic; a unit that
+        fires again (same shape: waveform correlation >= ``unit_correlation``, size within
+        ``unit_amplitude_ratio``) ``unit_min_repeats`` or more times within ``unit_window_s`` is
+        firing tonically or voluntarily (template matching as in Kleine 2012 and
+        Jahanmiri-Nezhad 2014). Doublets (within ``doublet_ms``) are not repeats. A loose
+        correlation (0.6) because small potentials in noise correlate poorly with themselves;
+        chosen on bench/detection.py's real motor-unit shapes (EMG F1 0.70 -> 0.76, false
+        positives 3.0 -> 1.9 per minute, sensitivity unchanged).
+    unit_look_ahead : look for repeats after the potential too (``unit_window_s`` of delay
+        before a twitch is reported live); False looks back only, which reports sooner and
+        misses the first discharges of a tonic unit.
     doublet_ms : Kleine 2012: the same unit firing twice within 10-110 ms (F-wave-like pairs)
         counts as one fasciculation marked ``doublet``. A second potential in that window smaller
         than ``doublet_min_ratio`` of the first is the first one's after-wave, not a discharge.
@@ -114,6 +125,10 @@ class DetectorConfig:
     doublet_ms: float = 110.0
     doublet_min_ratio: float = 0.5
     unit_amplitude_ratio: float = 1.5
+    unit_window_s: float = 2.0
+    unit_min_repeats: int = 2
+    unit_correlation: float = 0.6
+    unit_look_ahead: bool = True
     train_gap_ms: float = 800.0
     train_min_groups: int = 4
     train_amplitude_ratio: float = 1.5

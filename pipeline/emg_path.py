@@ -16,6 +16,7 @@ from pipeline.config import DetectorConfig
 from pipeline.filters import StreamingSOS, cascade, design_bandpass, design_notches, detect_mains_hz
 from pipeline.potentials import (
     FloatArray,
+    Growing,
     block_rms,
     block_sigma,
     cluster_indices,
@@ -23,6 +24,7 @@ from pipeline.potentials import (
     potential_features,
     rolling_quantile,
     runs,
+    shape_similarity,
 )
 
 #: Block flag bits.
@@ -47,6 +49,7 @@ class Potential:
     sigma_uv: float = np.nan
     core_fraction: float = np.nan
     artifact: str | None = None
+    shape: FloatArray | None = None  # ±core window around the peak, for unit matching
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Fasciculation:
     phases: int
     snr: float
     doublet: bool
+    shape: FloatArray | None = None
 
 
 @dataclass
@@ -95,6 +99,8 @@ class EmgPath:
         self.iso_n = round(cfg.isolation_ms * ms)
         self.doublet_n = round(cfg.doublet_ms * ms)
         self.chain_n = round(cfg.train_gap_ms * ms)
+        self.unit_n = round(cfg.unit_window_s * fs)
+        self.unit_lag_n = max(1, round(2.0 * ms))
         self.flat_n = max(3, round(cfg.flat_ms * ms))
         self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
         self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
@@ -112,9 +118,9 @@ class EmgPath:
         self.have_valid = False
         self.sig_hist = np.full(self.hist_n + self.level_every - 1, np.nan)
         # whole-recording block records (compact: 3 numbers per 0.25 s)
-        self.block_sigma: list[FloatArray] = []
-        self.block_thr_sigma: list[FloatArray] = []
-        self.block_flags: list[np.ndarray] = []
+        self.block_sigma = Growing()
+        self.block_thr_sigma = Growing()
+        self.block_flags = Growing(np.uint8)
         # recent buffers for features and activity checks
         self.buf_start = 0
         self.y_buf = np.empty(0)
@@ -129,6 +135,8 @@ class EmgPath:
         # closed bursts whose gaps are <= train_gap: (last peak, max p2p, Fasciculation or None)
         self.chain: list[tuple[int, float, Fasciculation | None]] = []
         self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
+        # recent discharges (peak, p2p, shape) for the repeating-unit check
+        self.discharges: list[tuple[int, float, FloatArray]] = []
         self.rejected: dict[str, int] = {}
         #: (time_s, reason) of rejected potentials, for inspection and the report's signal plot
         self.keep_rejections = False
@@ -329,8 +337,9 @@ class EmgPath:
         p.p2p_uv, p.duration_n, p.phases, p.lf_p2p_uv, p.core_fraction = potential_features(
             self.y_buf, self.lf_buf, i, self.half_n, self.core_n
         )
+        p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
         b = p.peak // self.block_n
-        flags, thr_sigma = self.block_flag(b), self.block_value(self.block_thr_sigma, b)
+        flags, thr_sigma = int(self.block_flags[b]), float(self.block_thr_sigma[b])
         p.sigma_uv = thr_sigma
         if flags & FLAG_NAN:
             p.artifact = "signal_loss"
@@ -354,6 +363,8 @@ class EmgPath:
         if not self.burst and self.chain and p.peak - self.chain[-1][0] > self.chain_n:
             self._flush_chain()
         self.burst.append(p)
+        if p.artifact is None and p.shape is not None:
+            self.discharges.append((p.peak, p.p2p_uv, p.shape))
 
     def _close_burst(self) -> None:
         """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
@@ -398,6 +409,7 @@ class EmgPath:
                     phases=burst[i].phases,
                     snr=float(big.p2p_uv / 2 / big.sigma_uv) if big.sigma_uv > 0 else np.inf,
                     doublet=doublet,
+                    shape=burst[i].shape,
                 )))
         rest = [p for k, p in enumerate(burst) if not used[k]]
         if rest:
@@ -443,6 +455,47 @@ class EmgPath:
 
     _final_seen: bool = False
 
+    def earliest_pending_s(self) -> float:
+        """Time of the earliest potential or activity span not yet decided (or now)."""
+        k = self.n_done
+        for lst in (self.unfeatured[:1], self.burst[:1]):
+            for p in lst:
+                k = min(k, p.start)
+        if self.open_cluster is not None:
+            k = min(k, self.open_cluster[0])
+        k = min([k, *[f.peak for f in self.ready[:1]], *[c[0] for c in self.chain[:1]]])
+        t = k / self.fs_hz
+        if self.span_open:
+            t = min(t, self.sub_time_s(self.span_start))
+        return t - self.cfg.doublet_ms / 1000  # a doublet's first potential may sit before
+
+    def known_until(self) -> int:
+        """Every discharge peaking before this sample index has been seen."""
+        k = self.n_done
+        if self.unfeatured:
+            k = min(k, self.unfeatured[0].peak)
+        if self.open_cluster is not None:
+            k = min(k, self.open_cluster[0])
+        return k
+
+    def unit_repeats(self, f: Fasciculation) -> int:
+        """How many other discharges of the same unit (same shape, similar size) fire within
+        ``unit_window_s`` of this one. Fasciculations are sporadic; a unit firing again and
+        again within a second or two is tonic or voluntary firing."""
+        if f.shape is None:
+            return 0
+        r = self.cfg.unit_amplitude_ratio
+        n = 0
+        for peak, p2p, shape in self.discharges:
+            if peak > f.peak and not self.cfg.unit_look_ahead:
+                continue
+            d = abs(peak - f.peak)
+            if d <= self.doublet_n or d > self.unit_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
+                continue
+            if shape_similarity(f.shape, shape, self.unit_lag_n) >= self.cfg.unit_correlation:
+                n += 1
+        return n
+
     def sub_of(self, i: int) -> int:
         """Envelope sub-block holding sample ``i``."""
         return (i // self.block_n) * self.subs_per_block + min((i % self.block_n) // self.sub_n, self.subs_per_block - 1)
@@ -468,13 +521,16 @@ class EmgPath:
         out = []
         while self.ready:
             frac = self.activity_fraction(self.ready[0].peak)
-            if frac is None:
+            ahead = self.unit_n if self.cfg.unit_look_ahead else 0
+            if frac is None or not (final or self.known_until() > self.ready[0].peak + ahead):
                 break
             f = self.ready.pop(0)
             if frac >= self.cfg.activity_fraction:
                 self._reject("voluntary_activity", at=[f.peak])
             elif self.after_activity(f.peak):
                 self._reject("after_activity", at=[f.peak])
+            elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
+                self._reject("repeating_unit", at=[f.peak])
             else:
                 out.append((f, frac))
         self._trim()
@@ -485,18 +541,6 @@ class EmgPath:
         return spans
 
     # ------------------------------------------------------------------ bookkeeping
-    def block_flag(self, b: int) -> int:
-        return int(self.block_value(self.block_flags, b))
-
-    def block_value(self, parts: list, b: int) -> float:
-        # blocks are appended in groups; walk back from the newest group (recent lookups)
-        n = sum(len(a) for a in parts)
-        for a in reversed(parts):
-            n -= len(a)
-            if b >= n:
-                return a[b - n]
-        raise IndexError(b)
-
     def _trim(self) -> None:
         """Drop buffered samples no pending decision can need."""
         keep_from = self.n_done - (self.iso_n + self.half_n + self.merge_n + self.block_n)
@@ -513,20 +557,16 @@ class EmgPath:
         # envelope: keep what activity windows of pending potentials need
         first_peak = min([f.peak for f in self.ready] + [p.peak for p in self.burst[:1] + self.unfeatured[:1]]
                          + [f.peak for _, _, f in self.chain if f is not None] + [self.n_done])
+        oldest = first_peak - self.unit_n - 1
+        if self.discharges and self.discharges[0][0] < oldest:
+            self.discharges = [d for d in self.discharges if d[0] >= oldest]
         keep_sub = self.sub_of(first_peak) - round(self.cfg.post_activity_s * 1000 / self.cfg.envelope_ms) - 2
         cut_s = keep_sub - self.env_start
         if cut_s > 8 * self.subs_per_block:
             self.env_buf = self.env_buf[cut_s:].copy()
             self.on_buf = self.on_buf[cut_s:].copy()
             self.env_start = keep_sub
-        if len(self.block_flags) > 64:  # consolidate the block records now and then
-            self.block_sigma = [np.concatenate(self.block_sigma)]
-            self.block_thr_sigma = [np.concatenate(self.block_thr_sigma)]
-            self.block_flags = [np.concatenate(self.block_flags)]
 
     def records(self) -> tuple[FloatArray, FloatArray, np.ndarray]:
         """Per-block σ, threshold σ and flags for the whole recording."""
-        def cat(parts: list) -> np.ndarray:
-            return np.concatenate(parts) if parts else np.empty(0)
-
-        return cat(self.block_sigma), cat(self.block_thr_sigma), cat(self.block_flags).astype(np.uint8)
+        return self.block_sigma.view(), self.block_thr_sigma.view(), self.block_flags.view()

@@ -13,6 +13,37 @@ IntArray = NDArray[np.int64]
 MAD_TO_SIGMA = 1.0 / 0.6745
 
 
+class Growing:
+    """A 1-D array that grows by appending, with amortised doubling (no copy per append).
+
+    Holds the per-block records of a whole recording: 24 h of 0.25 s blocks is 345,600
+    values, and appending group by group must not copy them all each time.
+    """
+
+    def __init__(self, dtype: type | np.dtype = np.float64):
+        self._data = np.empty(1024, dtype=dtype)
+        self._n = 0
+
+    def append(self, values: np.ndarray) -> None:
+        k = len(values)
+        if self._n + k > len(self._data):
+            grown = np.empty(max(2 * len(self._data), self._n + k), dtype=self._data.dtype)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n: self._n + k] = values
+        self._n += k
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int | slice) -> np.ndarray:
+        return self.view()[i]
+
+    def view(self) -> np.ndarray:
+        """The values so far (a view: valid until the next append)."""
+        return self._data[: self._n]
+
+
 def block_sigma(y: FloatArray, block_n: int) -> FloatArray:
     """Robust noise σ of each complete block: median(|y|)/0.6745. ``y`` length is k·block_n."""
     a = np.abs(y.reshape(-1, block_n))
@@ -129,6 +160,24 @@ def potential_features(
     big = seg[np.abs(seg) > 0.1 * a]
     phases = int(np.count_nonzero(np.diff(np.sign(big)) != 0)) + 1
     return p2p, float(above[-1] - above[0] + 1), phases, lf_p2p, core_frac
+
+
+def shape_similarity(a: FloatArray, b: FloatArray, max_lag: int) -> float:
+    """Largest normalised cross-correlation of two waveforms over lags of ±``max_lag`` samples.
+
+    1.0 = the same shape (any scale), negative = opposite polarity. Used to tell whether two
+    potentials come from the same motor unit (Kleine 2012 and Jahanmiri-Nezhad 2014 sort
+    units by template).
+    """
+    best = -1.0
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    for lag in range(-max_lag, max_lag + 1):
+        x, y = (a[lag:], b[: n - lag]) if lag >= 0 else (a[:lag], b[-lag:])
+        den = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
+        if den > 0:
+            best = max(best, float(np.dot(x, y)) / den)
+    return best
 
 
 def runs(mask: NDArray[np.bool_]) -> tuple[IntArray, IntArray]:

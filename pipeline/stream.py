@@ -112,6 +112,8 @@ class StreamingAnalyser:
         self.start_time = start_time
         self.emg = EmgPath(float(fs_emg_hz), self.cfg) if fs_emg_hz else None
         self.acc = AccPath(float(fs_acc_hz), self.cfg) if fs_acc_hz else None
+        if self.acc is not None and self.emg is not None:
+            self.acc.keep_transients = False  # with EMG, motion is read from the magnitude
         self.n_emg_in = 0
         self.n_acc_in = 0
         self._rows: list[dict[str, Any]] = []
@@ -183,7 +185,7 @@ class StreamingAnalyser:
             if self.emg is not None:
                 pend = [f.peak / self.emg.fs_hz for f, _ in self._pending_fasc]
                 pend += [self.emg.sub_time_s(s.start_sub) for s in self._pending_spans]
-                horizon = min([horizon, self.emg.t_done_s - 2.0, *pend])
+                horizon = min([horizon, self.emg.earliest_pending_s(), *pend])
             self.acc.trim(max(horizon - 1.0, 0.0))
         self._rows.extend(new)
         return events_frame(new)

@@ -18,7 +18,9 @@ def test_rest_twitches_are_found_at_their_times(fs_emg_hz):
     rec, truth = simulate_recording(60.0, fs_emg_hz, 100.0, seed=21, twitch_rate_per_min=20)
     result = analyse(rec)
     tp, fp, miss = match_events(truth_times(truth), result.twitches["time_s"], 0.02)
-    assert tp >= 0.9 * len(truth_times(truth))
+    # the simulator's twitches share a few Hermite shapes: now and then three of one size fall
+    # within 2 s and read as one unit firing repeatedly (the repeating-unit rule)
+    assert tp >= 0.85 * len(truth_times(truth))
     assert fp <= 1
     assert result.summary["fs_emg_hz"] == fs_emg_hz
     # features carry units and plausible values
@@ -134,3 +136,34 @@ def test_config_changes_are_reported_in_the_summary():
     rec, _ = simulate_recording(10.0, 1000.0, 100.0, seed=1, twitch_rate_per_min=10)
     result = analyse(rec, DetectorConfig(episode_gap_s=12.5))
     assert result.summary["config"]["episode_gap_s"] == 12.5
+
+
+def test_a_unit_firing_again_and_again_is_not_counted_but_sporadic_units_are():
+    """Tonic firing at ~1 Hz escapes the 250 ms isolation rule and the train rule; the
+    repeating-unit rule catches it by shape. Different units at the same times are kept."""
+    from drivers.simulate import inject_twitches, muap_template
+
+    fs = 1000.0
+    rng = np.random.default_rng(5)
+    noise = rng.normal(0, 2.0, int(40 * fs))
+    times = np.arange(5.0, 35.0, 0.9)  # one unit, every 0.9 s
+    tonic = inject_twitches(noise, fs, times, 60.0, rng=rng, template=muap_template(fs, 12.0, 3))
+    assert len(analyse(Recording(emg_uv=tonic, fs_emg_hz=fs)).twitches) <= 2
+    # the same times, each discharge from another unit: a different shape or size each time
+    sporadic = noise.copy()
+    for k, t in enumerate(times):
+        tpl = muap_template(fs, 8.0 + (k % 5) * 2.0, 2 + k % 4) * (1 if k % 2 else -1)
+        sporadic = inject_twitches(sporadic, fs, [t], 30.0 * 1.7 ** (k % 4), rng=rng, template=tpl)
+    found = analyse(Recording(emg_uv=sporadic, fs_emg_hz=fs)).twitches
+    tp, fp, _ = match_events(times, found["time_s"], 0.02)
+    assert tp >= 0.8 * len(times) and fp == 0
+
+
+def test_shape_similarity_tells_shapes_apart():
+    from drivers.simulate import muap_template
+    from pipeline.potentials import shape_similarity
+
+    a = muap_template(1000.0, 12.0, 3)
+    assert shape_similarity(a, 3.0 * a, 2) == pytest.approx(1.0)
+    assert shape_similarity(a, -a, 0) < 0
+    assert shape_similarity(a, muap_template(1000.0, 12.0, 5), 2) < 0.7

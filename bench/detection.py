@@ -170,21 +170,10 @@ def add_acc_movement(acc_g: FloatArray, fs_hz: float, span: Span, rng: np.random
 
 def add_acc_transient(acc_g: FloatArray, fs_hz: float, t_s: float, mg: float,
                       rng: np.random.Generator) -> float:
-    """Twitch transient (decaying 5-30 Hz oscillation, 100-300 ms, random direction, starting
-    10 ms after the EMG peak, as ``drivers.simulate``). Returns the time of its largest
-    sample in s (the accelerometer truth time)."""
-    dur = rng.uniform(0.1, 0.3)
-    f = rng.uniform(5.0, min(30.0, 0.4 * fs_hz))
-    k = max(2, int(round(dur * fs_hz)))
-    tt = np.arange(k) / fs_hz
-    tr = np.sin(2 * np.pi * f * tt) * np.exp(-tt / (dur / 3))
-    tr = tr / np.max(np.abs(tr)) * mg * 1e-3
-    d = rng.normal(size=3)
-    d /= np.linalg.norm(d)
-    onset = int(round((t_s + 0.01) * fs_hz))
-    seg = acc_g[onset : onset + k]
-    seg += tr[: len(seg), None] * d
-    return (onset + int(np.argmax(np.abs(tr)))) / fs_hz
+    """Twitch transient, as ``drivers.simulate`` models it. Returns the accelerometer truth time."""
+    from drivers.simulate import add_acc_transient as add
+
+    return add(acc_g, fs_hz, t_s, mg, rng)
 
 
 def twitch_times(duration_s: float, busy: list[Span], rng: np.random.Generator,

@@ -262,19 +262,30 @@ def add_acc_twitches(
         if rng.uniform() >= fraction:
             continue
         mg = rng.uniform(lo, hi)
-        dur = rng.uniform(0.1, 0.3)
-        f = rng.uniform(5.0, min(30.0, 0.4 * fs_acc_hz))
-        k = max(2, int(round(dur * fs_acc_hz)))
-        tt = np.arange(k) / fs_acc_hz
-        tr = np.sin(2 * np.pi * f * tt) * np.exp(-tt / (dur / 3))
-        tr = tr / np.max(np.abs(tr)) * mg * 1e-3
-        direction = rng.normal(size=3)
-        direction /= np.linalg.norm(direction)
-        onset = int(round((t + 0.01) * fs_acc_hz))
-        seg = acc_g[onset : onset + k]
-        seg += tr[: len(seg), None] * direction
+        add_acc_transient(acc_g, fs_acc_hz, t, mg, rng)
         peaks[i] = mg
     return peaks
+
+
+def add_acc_transient(acc_g: FloatArray, fs_hz: float, t_s: float, mg: float,
+                      rng: np.random.Generator) -> float:
+    """Add one twitch transient in place: a decaying 5-30 Hz oscillation of 100-300 ms in a
+    random direction, ``mg`` at its largest, starting 10 ms after the EMG peak at ``t_s``.
+
+    Returns the time (s) of its largest sample.
+    """
+    dur = rng.uniform(0.1, 0.3)
+    f = rng.uniform(5.0, min(30.0, 0.4 * fs_hz))
+    k = max(2, int(round(dur * fs_hz)))
+    tt = np.arange(k) / fs_hz
+    tr = np.sin(2 * np.pi * f * tt) * np.exp(-tt / (dur / 3))
+    tr = tr / np.max(np.abs(tr)) * mg * 1e-3
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction)
+    onset = int(round((t_s + 0.01) * fs_hz))
+    seg = acc_g[onset : onset + k]
+    seg += tr[: len(seg), None] * direction
+    return (onset + int(np.argmax(np.abs(tr)))) / fs_hz
 
 
 def add_movement(

@@ -12,7 +12,13 @@ import numpy as np
 
 from pipeline.config import DetectorConfig
 from pipeline.filters import StreamingSOS, design_bandpass
-from pipeline.potentials import FloatArray, Growing, cluster_indices, rolling_quantile
+from pipeline.potentials import (
+    FloatArray,
+    Growing,
+    carry_clusters,
+    cluster_indices,
+    rolling_quantile,
+)
 
 
 @dataclass
@@ -101,18 +107,9 @@ class AccPath:
         cand = np.flatnonzero(mb > thr[:, None]) + self.n_done
         self.m_buf = np.concatenate([self.m_buf, m])
         self.n_done += len(x_mg)
-        starts, ends = cluster_indices(cand, self.merge_n)
-        if self.open_cluster is not None:
-            s0, e0 = self.open_cluster
-            self.open_cluster = None
-            if len(starts) and starts[0] - e0 <= self.merge_n:
-                starts[0] = s0
-            else:
-                starts = np.concatenate([[s0], starts]).astype(np.int64)
-                ends = np.concatenate([[e0], ends]).astype(np.int64)
-        if len(starts) and ends[-1] + self.merge_n >= self.n_done:
-            self.open_cluster = (int(starts[-1]), int(ends[-1]))
-            starts, ends = starts[:-1], ends[:-1]
+        starts, ends, self.open_cluster = carry_clusters(
+            *cluster_indices(cand, self.merge_n), self.open_cluster, self.merge_n, self.n_done
+        )
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             self._add_transient(s, e)
 

@@ -19,6 +19,7 @@ from pipeline.potentials import (
     Growing,
     block_rms,
     block_sigma,
+    carry_clusters,
     cluster_indices,
     flat_runs_mask,
     potential_features,
@@ -243,18 +244,9 @@ class EmgPath:
         return filled
 
     def _clusters(self, cand: np.ndarray) -> None:
-        starts, ends = cluster_indices(cand, self.merge_n)
-        if self.open_cluster is not None:
-            s0, e0 = self.open_cluster
-            self.open_cluster = None
-            if len(starts) and starts[0] - e0 <= self.merge_n:
-                starts[0] = s0  # the carried cluster continues into this group
-            else:
-                starts = np.concatenate([[s0], starts]).astype(np.int64)
-                ends = np.concatenate([[e0], ends]).astype(np.int64)
-        if len(starts) and ends[-1] + self.merge_n >= self.n_done:
-            self.open_cluster = (int(starts[-1]), int(ends[-1]))
-            starts, ends = starts[:-1], ends[:-1]
+        starts, ends, self.open_cluster = carry_clusters(
+            *cluster_indices(cand, self.merge_n), self.open_cluster, self.merge_n, self.n_done
+        )
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
             self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))

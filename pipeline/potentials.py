@@ -132,6 +132,28 @@ def cluster_indices(idx: IntArray, merge_n: int) -> tuple[IntArray, IntArray]:
     return starts.astype(np.int64), ends.astype(np.int64)
 
 
+def carry_clusters(starts: IntArray, ends: IntArray, open_cluster: tuple[int, int] | None,
+                   merge_n: int, n_done: int) -> tuple[IntArray, IntArray, tuple[int, int] | None]:
+    """Join this group's clusters with the one left open by the previous group.
+
+    Returns the closed clusters (starts, ends) and the cluster still open at the end: one
+    whose last sample is within ``merge_n`` of ``n_done`` (more samples may extend it).
+    """
+    if open_cluster is not None:
+        s0, e0 = open_cluster
+        if len(starts) and starts[0] - e0 <= merge_n:
+            starts = starts.copy()
+            starts[0] = s0  # the carried cluster continues into this group
+        else:
+            starts = np.concatenate([[s0], starts]).astype(np.int64)
+            ends = np.concatenate([[e0], ends]).astype(np.int64)
+    still_open = None
+    if len(starts) and ends[-1] + merge_n >= n_done:
+        still_open = (int(starts[-1]), int(ends[-1]))
+        starts, ends = starts[:-1], ends[:-1]
+    return starts, ends, still_open
+
+
 def potential_features(
     y: FloatArray, lf: FloatArray, peak: int, half_n: int, core_n: int
 ) -> tuple[float, float, int, float, float]:

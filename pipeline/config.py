@@ -41,7 +41,8 @@ class DetectorConfig:
     post_activity_s, post_activity_min_s : units keep firing for a moment as a muscle relaxes;
         a potential within ``post_activity_s`` after at least ``post_activity_min_s`` of
         sustained envelope activity is that firing, not a fasciculation (AVID's lesson that
-        voluntary activity must be excluded before counting).
+        voluntary activity must be excluded before counting). Likewise units recruited in the
+        ``pre_activity_s`` before sustained activity starts.
     isolation_ms : Sleutjes 2016: a discharge is isolated when the interval before and after is
         longer than 250 ms; potentials in denser trains are tonic/voluntary firing.
     unit_amplitude_ratio : the isolation rule concerns one unit's discharges; with one surface
@@ -120,6 +121,7 @@ class DetectorConfig:
     min_core_energy_fraction: float = 0.7
     post_activity_s: float = 1.0
     post_activity_min_s: float = 0.2
+    pre_activity_s: float = 0.5
     feature_half_window_ms: float = 25.0
     isolation_ms: float = 250.0
     doublet_ms: float = 110.0

@@ -461,6 +461,23 @@ class EmgPath:
             t = min(t, self.sub_time_s(self.span_start))
         return t - self.cfg.doublet_ms / 1000  # a doublet's first potential may sit before
 
+    def before_activity(self, peak: int) -> bool:
+        """Does sustained activity (``post_activity_min_s`` of 'on' sub-blocks) start within
+        ``pre_activity_s`` after this potential? Units are recruited before the envelope rises."""
+        if self.cfg.pre_activity_s <= 0:
+            return False
+        env_ms = self.cfg.envelope_ms
+        sub = self.sub_of(peak)
+        lo = sub + self.act_half_subs + 1  # the activity window already covers the nearer part
+        hi = sub + round(self.cfg.pre_activity_s * 1000 / env_ms) + 1
+        need = max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms))
+        lo_i = max(lo, self.env_start) - self.env_start
+        seg = self.on_buf[lo_i: max(hi + need, self.env_start) - self.env_start]
+        if len(seg) == 0:
+            return False
+        starts, ends = runs(seg)
+        return bool((((ends - starts) >= need) & (starts < hi - lo)).any())
+
     def known_until(self) -> int:
         """Every discharge peaking before this sample index has been seen."""
         k = self.n_done
@@ -521,6 +538,8 @@ class EmgPath:
                 self._reject("voluntary_activity", at=[f.peak])
             elif self.after_activity(f.peak):
                 self._reject("after_activity", at=[f.peak])
+            elif self.before_activity(f.peak):
+                self._reject("before_activity", at=[f.peak])
             elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
                 self._reject("repeating_unit", at=[f.peak])
             else:

@@ -102,6 +102,8 @@ class EmgPath:
         self.chain_n = round(cfg.train_gap_ms * ms)
         self.unit_n = round(cfg.unit_window_s * fs)
         self.unit_lag_n = max(1, round(2.0 * ms))
+        # samples after a potential that the pre-activity check reads
+        self.pre_n = round((cfg.pre_activity_s + cfg.post_activity_min_s + 2 * cfg.envelope_ms / 1000) * fs)
         self.flat_n = max(3, round(cfg.flat_ms * ms))
         self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
         self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
@@ -530,7 +532,7 @@ class EmgPath:
         out = []
         while self.ready:
             frac = self.activity_fraction(self.ready[0].peak)
-            ahead = self.unit_n if self.cfg.unit_look_ahead else 0
+            ahead = max(self.unit_n if self.cfg.unit_look_ahead else 0, self.pre_n)
             if frac is None or not (final or self.known_until() > self.ready[0].peak + ahead):
                 break
             f = self.ready.pop(0)

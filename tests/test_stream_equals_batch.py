@@ -10,10 +10,10 @@ from drivers.simulate import simulate_recording
 from pipeline import StreamingAnalyser, analyse
 
 
-def _stream(rec, emg_chunk: int, acc_chunk: int | None = None):
+def _stream(rec, emg_chunk: int, acc_chunk: int | None = None, config=None):
     sa = StreamingAnalyser(rec.fs_emg_hz if rec.emg_uv is not None else None,
                            rec.fs_acc_hz if rec.acc_g is not None else None,
-                           name=rec.name)
+                           config, name=rec.name)
     n_e = len(rec.emg_uv) if rec.emg_uv is not None else 0
     n_a = len(rec.acc_g) if rec.acc_g is not None else 0
     # interleave the two streams as a sensor would: in time order, each in its own chunks
@@ -95,3 +95,15 @@ def test_no_event_is_invented_inside_a_gap():
     result = analyse(Recording(emg_uv=emg, fs_emg_hz=1000.0))
     assert len(result.twitches) == 0
     assert result.summary["artifact_reasons"]["signal_loss"] >= 1.0
+
+
+def test_low_latency_settings_also_stream_like_batch(recording):
+    """Looking back only (the live low-latency option) must not make chunking matter."""
+    from pipeline import DetectorConfig
+
+    rec, _ = recording
+    cfg = DetectorConfig(unit_look_ahead=False, train_gap_ms=300.0)
+    whole = analyse(rec, cfg)
+    for chunk in (17, 250):
+        streamed, reported = _stream(rec, chunk, config=cfg)
+        pd.testing.assert_frame_equal(streamed.events, whole.events)

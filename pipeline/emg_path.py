@@ -8,6 +8,7 @@ events are the same whatever chunks the samples arrive in (tested with chunk siz
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,6 +141,7 @@ class EmgPath:
         self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
         # recent discharges (peak, p2p, shape) for the repeating-unit check
         self.discharges: list[tuple[int, float, FloatArray]] = []
+        self.discharge_peaks: list[int] = []  # the same peaks, sorted, for bisection
         self.rejected: dict[str, int] = {}
         #: (time_s, reason) of rejected potentials, for inspection and the report's signal plot
         self.keep_rejections = False
@@ -359,6 +361,7 @@ class EmgPath:
         self.burst.append(p)
         if p.artifact is None and p.shape is not None:
             self.discharges.append((p.peak, p.p2p_uv, p.shape))
+            self.discharge_peaks.append(p.peak)
 
     def _close_burst(self) -> None:
         """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
@@ -497,7 +500,9 @@ class EmgPath:
             return 0
         r = self.cfg.unit_amplitude_ratio
         n = 0
-        for peak, p2p, shape in self.discharges:
+        lo = bisect.bisect_left(self.discharge_peaks, f.peak - self.unit_n)
+        hi = bisect.bisect_right(self.discharge_peaks, f.peak + self.unit_n)
+        for peak, p2p, shape in self.discharges[lo:hi]:
             if peak > f.peak and not self.cfg.unit_look_ahead:
                 continue
             d = abs(peak - f.peak)
@@ -571,8 +576,9 @@ class EmgPath:
         first_peak = min([f.peak for f in self.ready] + [p.peak for p in self.burst[:1] + self.unfeatured[:1]]
                          + [f.peak for _, _, f in self.chain if f is not None] + [self.n_done])
         oldest = first_peak - self.unit_n - 1
-        if self.discharges and self.discharges[0][0] < oldest:
-            self.discharges = [d for d in self.discharges if d[0] >= oldest]
+        if self.discharge_peaks and self.discharge_peaks[0] < oldest:
+            k = bisect.bisect_left(self.discharge_peaks, oldest)
+            del self.discharges[:k], self.discharge_peaks[:k]
         keep_sub = self.sub_of(first_peak) - round(self.cfg.post_activity_s * 1000 / self.cfg.envelope_ms) - 2
         cut_s = keep_sub - self.env_start
         if cut_s > 8 * self.subs_per_block:

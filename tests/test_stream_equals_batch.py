@@ -102,7 +102,7 @@ def test_low_latency_settings_also_stream_like_batch(recording):
     from pipeline import DetectorConfig
 
     rec, _ = recording
-    cfg = DetectorConfig(unit_look_ahead=False, train_gap_ms=300.0)
+    cfg = DetectorConfig(unit_look_ahead=False, train_gap_ms=300.0, pre_activity_s=0.0)
     whole = analyse(rec, cfg)
     for chunk in (17, 250):
         streamed, reported = _stream(rec, chunk, config=cfg)

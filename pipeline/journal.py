@@ -376,7 +376,14 @@ class Journal:
 
     def _check_identity(self) -> None:
         conn = self.conn
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        # read the header and the table count from one snapshot: another process may be
+        # creating this journal right now, between the two reads
+        conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
         if app_id == APPLICATION_ID:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -385,7 +392,6 @@ class Journal:
                     f"this one knows {SCHEMA_VERSION}); upgrade toetwitch. The file was left untouched.", 1)
             self._quick_check()
             return
-        n_objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id == 0 and n_objects == 0:
             return  # a new, empty file: migrate() claims it
         raise UserError(

@@ -310,7 +310,7 @@ class EmgPath:
             p = self.unfeatured.pop(0)
             self._features(p)
             if p.artifact is None and p.core_fraction < self.cfg.min_core_energy_fraction:
-                self._reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
+                self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
                 continue
             self._group(p)
         # 2. close the current burst, then the train chain, once no potential can join them
@@ -374,7 +374,7 @@ class EmgPath:
         burst, self.burst = self.burst, []
         bad = next((p.artifact for p in burst if p.artifact), None)
         if bad:
-            self._reject(bad, len(burst), at=[p.peak for p in burst])
+            self.reject(bad, len(burst), at=[p.peak for p in burst])
             self.chain.append((burst[-1].peak, max(p.p2p_uv for p in burst), None))
             return
         r = self.cfg.unit_amplitude_ratio
@@ -410,7 +410,7 @@ class EmgPath:
                 )))
         rest = [p for k, p in enumerate(burst) if not used[k]]
         if rest:
-            self._reject("train", len(rest), at=[p.peak for p in rest])
+            self.reject("train", len(rest), at=[p.peak for p in rest])
             self.chain.append((rest[-1].peak, max(p.p2p_uv for p in rest), None))
         self.chain.sort(key=lambda c: c[0])
 
@@ -425,46 +425,46 @@ class EmgPath:
         r = self.cfg.train_amplitude_ratio
         for f in cands:
             if med / r <= f.p2p_uv <= med * r:
-                self._reject("tonic_train", at=[f.peak])
+                self.reject("tonic_train", at=[f.peak])
             else:
                 self.ready.append(f)
 
-    def _reject(self, reason: str, n: int = 1, at: list[int] | None = None) -> None:
+    def reject(self, reason: str, n: int = 1, at: list[int] | None = None) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + n
         if self.keep_rejections and at:
             self.rejection_log.extend((i / self.fs_hz, reason) for i in at)
 
-    def activity_fraction(self, peak: int) -> float | None:
+    def activity_fraction(self, peak: int, final: bool) -> float | None:
         """Share of envelope sub-blocks 'on' within ±activity_window/2 of ``peak``.
 
-        None when the window has not been processed yet.
+        None when the window has not been processed yet (and the stream has not ended).
         """
-        sub = (peak // self.block_n) * self.subs_per_block + min(
-            (peak % self.block_n) // self.sub_n, self.subs_per_block - 1
-        )
+        sub = self.sub_of(peak)
         lo, hi = sub - self.act_half_subs, sub + self.act_half_subs + 1
         n_subs = (self.n_done // self.block_n) * self.subs_per_block
-        if hi > n_subs and not self._final_seen:
+        if hi > n_subs and not final:
             return None
         lo_i, hi_i = max(lo, self.env_start) - self.env_start, min(hi, n_subs) - self.env_start
         seg = self.on_buf[lo_i:hi_i]
         return float(seg.mean()) if len(seg) else 0.0
 
-    _final_seen: bool = False
+    def _earliest_pending(self) -> int:
+        """Sample index before which no undecided potential starts (n_done when none)."""
+        k = self.n_done
+        for p in self.unfeatured[:1] + self.burst[:1]:
+            k = min(k, p.start)
+        if self.open_cluster is not None:
+            k = min(k, self.open_cluster[0])
+        # a chain entry is keyed by its group's last peak; a doublet's first potential sits before
+        k = min([k, *[f.peak for f in self.ready[:1]], *[c[0] - self.doublet_n for c in self.chain[:1]]])
+        return k
 
     def earliest_pending_s(self) -> float:
         """Time of the earliest potential or activity span not yet decided (or now)."""
-        k = self.n_done
-        for lst in (self.unfeatured[:1], self.burst[:1]):
-            for p in lst:
-                k = min(k, p.start)
-        if self.open_cluster is not None:
-            k = min(k, self.open_cluster[0])
-        k = min([k, *[f.peak for f in self.ready[:1]], *[c[0] for c in self.chain[:1]]])
-        t = k / self.fs_hz
+        t = self._earliest_pending() / self.fs_hz
         if self.span_open:
             t = min(t, self.sub_time_s(self.span_start))
-        return t - self.cfg.doublet_ms / 1000  # a doublet's first potential may sit before
+        return t
 
     def before_activity(self, peak: int) -> bool:
         """Does sustained activity (``post_activity_min_s`` of 'on' sub-blocks) start within
@@ -533,22 +533,21 @@ class EmgPath:
 
     def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
         """Isolated potentials whose activity window is complete, with their activity fraction."""
-        self._final_seen = final
         out = []
         while self.ready:
-            frac = self.activity_fraction(self.ready[0].peak)
+            frac = self.activity_fraction(self.ready[0].peak, final)
             ahead = max(self.unit_n if self.cfg.unit_look_ahead else 0, self.pre_n)
             if frac is None or not (final or self.known_until() > self.ready[0].peak + ahead):
                 break
             f = self.ready.pop(0)
             if frac >= self.cfg.activity_fraction:
-                self._reject("voluntary_activity", at=[f.peak])
+                self.reject("voluntary_activity", at=[f.peak])
             elif self.after_activity(f.peak):
-                self._reject("after_activity", at=[f.peak])
+                self.reject("after_activity", at=[f.peak])
             elif self.before_activity(f.peak):
-                self._reject("before_activity", at=[f.peak])
+                self.reject("before_activity", at=[f.peak])
             elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
-                self._reject("repeating_unit", at=[f.peak])
+                self.reject("repeating_unit", at=[f.peak])
             else:
                 out.append((f, frac))
         self._trim()
@@ -573,8 +572,7 @@ class EmgPath:
             self.lf_buf = self.lf_buf[cut:].copy()
             self.buf_start = keep_from
         # envelope: keep what activity windows of pending potentials need
-        first_peak = min([f.peak for f in self.ready] + [p.peak for p in self.burst[:1] + self.unfeatured[:1]]
-                         + [f.peak for _, _, f in self.chain if f is not None] + [self.n_done])
+        first_peak = self._earliest_pending()
         oldest = first_peak - self.unit_n - 1
         if self.discharge_peaks and self.discharge_peaks[0] < oldest:
             k = bisect.bisect_left(self.discharge_peaks, oldest)

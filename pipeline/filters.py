@@ -105,9 +105,9 @@ def detect_mains_hz(x_uv: FloatArray, fs_hz: float, candidates: Sequence[float] 
     picks the strongest candidate whose ratio exceeds ``min_ratio`` (6 dB), else None.
     Pure function of the probe window, so batch and streaming choose the same.
     """
-    x = np.nan_to_num(np.asarray(x_uv, dtype=np.float64) - np.nanmean(x_uv)) if len(x_uv) else x_uv
-    if len(x) < int(0.5 * fs_hz):
+    if len(x_uv) < int(0.5 * fs_hz):
         return None
+    x = np.nan_to_num(np.asarray(x_uv, dtype=np.float64) - np.nanmean(x_uv))
     nper = int(min(len(x), 2 ** int(np.log2(fs_hz))))  # ~1 Hz resolution
     f, p = signal.welch(x, fs=fs_hz, nperseg=nper)
     band = (f >= 20) & (f <= min(450, 0.45 * fs_hz))

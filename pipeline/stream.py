@@ -204,7 +204,7 @@ class StreamingAnalyser:
                     break
                 if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
                     self._pending_fasc.pop(0)
-                    self.emg._reject("motion", at=[f.peak])
+                    self.emg.reject("motion", at=[f.peak])
                     continue
                 acc_peak, corroborated = self.acc.peak_in(t + lo_ms / 1000, t + hi_ms / 1000)
             self._pending_fasc.pop(0)

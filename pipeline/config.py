@@ -22,7 +22,8 @@ class DetectorConfig:
         sections): higher orders ring for 30+ ms after a potential, which a 5 σ detector
         would count again.
     mains : ``"auto"`` picks 50 or 60 Hz from the first ``mains_probe_s`` of EMG (or none when
-        neither stands out); ``50``/``60`` force one; ``"off"`` disables the notches.
+        neither stands out), and notches those of its harmonics that stand out in the same
+        window; ``50``/``60`` force one (every harmonic notched); ``"off"`` disables the notches.
     block_s : the detector works in fixed blocks aligned to the first sample, which is what makes
         any chunking give the same events. Also the noise-estimate resolution.
     noise_history_s, noise_quantile : the threshold uses the ``noise_quantile`` of the per-block

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.config import DetectorConfig
-from pipeline.filters import StreamingSOS, cascade, design_bandpass, design_notches, detect_mains_hz
+from pipeline.filters import (
+    StreamingSOS,
+    cascade,
+    design_bandpass,
+    design_notches,
+    detect_mains_harmonics,
+    detect_mains_hz,
+    mains_harmonics,
+)
 from pipeline.potentials import (
     FloatArray,
     Growing,
@@ -23,7 +31,7 @@ from pipeline.potentials import (
     carry_clusters,
     cluster_indices,
     flat_runs_mask,
-    potential_features,
+    potential_features_many,
     rolling_quantile,
     runs,
     shape_similarity,
@@ -35,6 +43,11 @@ FLAG_FLAT = 2
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
+
+
+def _append(buf: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``buf`` followed by ``new``; no copy when ``buf`` is empty (``new`` is ours already)."""
+    return np.concatenate([buf, new]) if len(buf) else new
 
 
 @dataclass
@@ -104,12 +117,15 @@ class EmgPath:
         self.unit_n = round(cfg.unit_window_s * fs)
         self.unit_lag_n = max(1, round(2.0 * ms))
         # samples after a potential that the pre-activity check reads
-        self.pre_n = round((cfg.pre_activity_s + cfg.post_activity_min_s + 2 * cfg.envelope_ms / 1000) * fs)
+        self.pre_n = round((cfg.pre_activity_s + cfg.post_activity_min_s + 2 * cfg.envelope_ms / 1000) * fs
+                           ) if cfg.pre_activity_s > 0 else 0
         self.flat_n = max(3, round(cfg.flat_ms * ms))
         self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
         self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
         self.probe_n = round(cfg.mains_probe_s * fs) if cfg.mains == "auto" else 0
         self.mains_hz: float | None = None if cfg.mains in ("auto", "off") else float(cfg.mains)
+        #: notched frequencies (None = every harmonic: mains forced by the configuration)
+        self.mains_harmonics_hz: list[float] | None = None
         self.filters_ready = cfg.mains != "auto"
         self._bp: StreamingSOS | None = None
         self._lf: StreamingSOS | None = None
@@ -161,11 +177,20 @@ class EmgPath:
         cfg = self.cfg
         sos = cascade(
             design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order),
-            design_notches(self.mains_hz, self.fs_hz, cfg.emg_band_hz[1], cfg.notch_q),
+            design_notches(self.mains_hz, self.fs_hz, cfg.emg_band_hz[1], cfg.notch_q,
+                           self.mains_harmonics_hz),
         )
         self._bp = StreamingSOS(sos)
         self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
         self.filters_ready = True
+
+    def notched_hz(self) -> list[float]:
+        """Frequencies the mains notches remove (empty when no mains was found or set)."""
+        if self.mains_hz is None:
+            return []
+        if self.mains_harmonics_hz is not None:
+            return list(self.mains_harmonics_hz)
+        return mains_harmonics(self.mains_hz, self.fs_hz, self.cfg.emg_band_hz[1])
 
     # ------------------------------------------------------------------ input
     def push(self, x_uv: FloatArray) -> None:
@@ -188,7 +213,11 @@ class EmgPath:
             if len(self.pending) < self.probe_n and not final:
                 return
             probe = self.pending[: self.probe_n]
-            self.mains_hz = detect_mains_hz(probe[np.isfinite(probe)], self.fs_hz)
+            clean = probe[np.isfinite(probe)]
+            self.mains_hz = detect_mains_hz(clean, self.fs_hz)
+            if self.mains_hz is not None:
+                self.mains_harmonics_hz = detect_mains_harmonics(
+                    clean, self.fs_hz, self.mains_hz, self.cfg.emg_band_hz[1])
             self._design()
         nb = len(self.pending) // self.block_n
         if nb:
@@ -209,7 +238,8 @@ class EmgPath:
             x = self._fill_gaps(x, nan)
         elif len(x):
             self.last_valid, self.have_valid = float(x[-1]), True
-        flags |= np.where(flat_runs_mask(np.where(nan, np.nan, x), bn, self.flat_n), FLAG_FLAT, 0).astype(np.uint8)
+        flat = flat_runs_mask(np.where(nan, np.nan, x) if flags.any() else x, bn, self.flat_n)
+        flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         y = self._bp(x)
         lf = self._lf(x)
         sig = block_sigma(y, bn)
@@ -230,10 +260,10 @@ class EmgPath:
         above_off = env > rest + np.maximum(self.cfg.activity_off_uv, 0.5 * rest)
         sub0 = (self.n_done // bn) * self.subs_per_block
         self._spans(above_off, on, env, sub0)
-        self.env_buf = np.concatenate([self.env_buf, env])
-        self.on_buf = np.concatenate([self.on_buf, on])
-        self.y_buf = np.concatenate([self.y_buf, y])
-        self.lf_buf = np.concatenate([self.lf_buf, lf])
+        self.env_buf = _append(self.env_buf, env)
+        self.on_buf = _append(self.on_buf, on)
+        self.y_buf = _append(self.y_buf, y)
+        self.lf_buf = _append(self.lf_buf, lf)
         self.n_done += len(x)
         self._clusters(cand)
 
@@ -305,10 +335,12 @@ class EmgPath:
             seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
             self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
             self.open_cluster = None
-        # 1. features, once the window after the peak has been filtered
-        while self.unfeatured and (final or self.unfeatured[0].peak + self.half_n < self.n_done):
-            p = self.unfeatured.pop(0)
-            self._features(p)
+        # 1. features, once the window after the peak has been filtered (peaks are in order)
+        k = len(self.unfeatured) if final else bisect.bisect_left(
+            self.unfeatured, self.n_done - self.half_n, key=lambda p: p.peak)
+        batch, self.unfeatured = self.unfeatured[:k], self.unfeatured[k:]
+        self._features(batch)
+        for p in batch:
             if p.artifact is None and p.core_fraction < self.cfg.min_core_energy_fraction:
                 self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
                 continue
@@ -328,25 +360,33 @@ class EmgPath:
             return True
         return self.n_done <= last + gap_n + self.merge_n
 
-    def _features(self, p: Potential) -> None:
-        i = p.peak - self.buf_start
-        p.p2p_uv, p.duration_n, p.phases, p.lf_p2p_uv, p.core_fraction = potential_features(
-            self.y_buf, self.lf_buf, i, self.half_n, self.core_n
-        )
-        p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
-        b = p.peak // self.block_n
-        flags, thr_sigma = int(self.block_flags[b]), float(self.block_thr_sigma[b])
-        p.sigma_uv = thr_sigma
-        if flags & FLAG_NAN:
-            p.artifact = "signal_loss"
-        elif flags & FLAG_FLAT:
-            p.artifact = "saturation_or_flatline"
-        elif p.p2p_uv > self.cfg.max_peak_to_peak_uv:
-            p.artifact = "artifact_amplitude"
-        elif p.lf_p2p_uv > self.cfg.pop_lf_ratio * p.p2p_uv:
-            p.artifact = "artifact_pop_or_motion"
-        elif thr_sigma > self.cfg.max_noise_uv:
-            p.artifact = "noisy"
+    def _features(self, batch: list[Potential]) -> None:
+        """Waveform features and artifact labels of potentials whose windows are filtered."""
+        if not batch:
+            return
+        idx = np.array([p.peak for p in batch], dtype=np.int64) - self.buf_start
+        p2p, dur, phases, lf_p2p, core = potential_features_many(
+            self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)
+        blocks = np.array([p.peak for p in batch], dtype=np.int64) // self.block_n
+        flags_all, thr_all = self.block_flags.view()[blocks], self.block_thr_sigma.view()[blocks]
+        cfg = self.cfg
+        for j, p in enumerate(batch):
+            i = int(idx[j])
+            p.p2p_uv, p.duration_n, p.phases = float(p2p[j]), float(dur[j]), int(phases[j])
+            p.lf_p2p_uv, p.core_fraction = float(lf_p2p[j]), float(core[j])
+            p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
+            flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
+            p.sigma_uv = thr_sigma
+            if flags & FLAG_NAN:
+                p.artifact = "signal_loss"
+            elif flags & FLAG_FLAT:
+                p.artifact = "saturation_or_flatline"
+            elif p.p2p_uv > cfg.max_peak_to_peak_uv:
+                p.artifact = "artifact_amplitude"
+            elif p.lf_p2p_uv > cfg.pop_lf_ratio * p.p2p_uv:
+                p.artifact = "artifact_pop_or_motion"
+            elif thr_sigma > cfg.max_noise_uv:
+                p.artifact = "noisy"
 
     def _group(self, p: Potential) -> None:
         if self.burst:

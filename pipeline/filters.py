@@ -32,20 +32,31 @@ def design_bandpass(band_hz: tuple[float, float], fs_hz: float, order: int = 4) 
                                     fs=fs_hz, output="sos"))
 
 
-def design_notches(mains_hz: float | None, fs_hz: float, top_hz: float, q: float = 30.0) -> FloatArray:
+def design_notches(mains_hz: float | None, fs_hz: float, top_hz: float, q: float = 30.0,
+                   harmonics: Sequence[float] | None = None) -> FloatArray:
     """IIR notches at ``mains_hz`` and its harmonics up to ``top_hz`` (and below 0.45·fs).
 
-    Returns SOS of shape (n_harmonics, 6); shape (0, 6) when ``mains_hz`` is None.
+    ``harmonics`` (Hz), when given, are the only frequencies notched (see
+    :func:`detect_mains_harmonics`). Returns SOS of shape (n_notches, 6); shape (0, 6) when
+    ``mains_hz`` is None.
     """
     if mains_hz is None:
         return np.zeros((0, 6))
+    freqs = list(harmonics) if harmonics is not None else mains_harmonics(mains_hz, fs_hz, top_hz)
     sections = []
-    f = mains_hz
-    while f <= min(top_hz, 0.45 * fs_hz):
+    for f in freqs:
         b, a = signal.iirnotch(f, q, fs=fs_hz)
         sections.append(signal.tf2sos(b, a))
-        f += mains_hz
     return np.vstack(sections) if sections else np.zeros((0, 6))
+
+
+def mains_harmonics(mains_hz: float, fs_hz: float, top_hz: float) -> list[float]:
+    """``mains_hz`` and its multiples up to ``top_hz`` and below 0.45·fs."""
+    out, f = [], mains_hz
+    while f <= min(top_hz, 0.45 * fs_hz):
+        out.append(f)
+        f += mains_hz
+    return out
 
 
 def cascade(*sos: FloatArray) -> FloatArray:
@@ -107,11 +118,7 @@ def detect_mains_hz(x_uv: FloatArray, fs_hz: float, candidates: Sequence[float] 
     """
     if len(x_uv) < int(0.5 * fs_hz):
         return None
-    x = np.nan_to_num(np.asarray(x_uv, dtype=np.float64) - np.nanmean(x_uv))
-    nper = int(min(len(x), 2 ** int(np.log2(fs_hz))))  # ~1 Hz resolution
-    f, p = signal.welch(x, fs=fs_hz, nperseg=nper)
-    band = (f >= 20) & (f <= min(450, 0.45 * fs_hz))
-    floor = np.median(p[band]) if band.any() else 0.0
+    f, p, floor = _welch_floor(x_uv, fs_hz)
     if floor <= 0:
         return None
     best, best_ratio = None, min_ratio
@@ -123,3 +130,35 @@ def detect_mains_hz(x_uv: FloatArray, fs_hz: float, candidates: Sequence[float] 
         if ratio > best_ratio:
             best, best_ratio = float(c), ratio
     return best
+
+
+def _welch_floor(x_uv: FloatArray, fs_hz: float) -> tuple[FloatArray, FloatArray, float]:
+    x = np.nan_to_num(np.asarray(x_uv, dtype=np.float64) - np.nanmean(x_uv))
+    nper = int(min(len(x), 2 ** int(np.log2(fs_hz))))  # ~1 Hz resolution
+    f, p = signal.welch(x, fs=fs_hz, nperseg=nper)
+    band = (f >= 20) & (f <= min(450, 0.45 * fs_hz))
+    floor = float(np.median(p[band])) if band.any() else 0.0
+    return f, p, floor
+
+
+def detect_mains_harmonics(x_uv: FloatArray, fs_hz: float, mains_hz: float, top_hz: float,
+                           min_ratio: float = 4.0) -> list[float]:
+    """Which of ``mains_hz``'s harmonics (up to ``top_hz``) stand out in ``x_uv``.
+
+    The fundamental is always kept; a harmonic is kept when its Welch power exceeds the
+    20-450 Hz median by ``min_ratio`` (6 dB), as for the fundamental. Real hum is mostly the
+    fundamental and odd harmonics; a notch where there is no hum only removes EMG (and costs
+    a filter section), so absent harmonics get none. Pure function of the probe window.
+    """
+    freqs = mains_harmonics(mains_hz, fs_hz, top_hz)
+    if len(x_uv) < int(0.5 * fs_hz):
+        return freqs
+    f, p, floor = _welch_floor(x_uv, fs_hz)
+    if floor <= 0:
+        return freqs
+    keep = [freqs[0]] if freqs else []
+    for h in freqs[1:]:
+        near = np.abs(f - h) <= 1.0
+        if near.any() and float(p[near].max() / floor) > min_ratio:
+            keep.append(h)
+    return keep

@@ -10,7 +10,13 @@ from drivers import Recording
 from drivers.simulate import simulate_recording
 from pipeline import DetectorConfig, analyse
 from pipeline.episodes import episodes_table, plm_series
-from pipeline.filters import StreamingSOS, design_bandpass, detect_mains_hz, usable_band
+from pipeline.filters import (
+    StreamingSOS,
+    design_bandpass,
+    detect_mains_harmonics,
+    detect_mains_hz,
+    usable_band,
+)
 
 
 @pytest.mark.parametrize("fs_emg_hz", [1000.0, 2000.0])
@@ -115,6 +121,38 @@ def test_mains_detector_ignores_clean_signal():
     assert detect_mains_hz(x, 2000.0) is None
     t = np.arange(4_000) / 2000.0
     assert detect_mains_hz(x + 10 * np.sin(2 * np.pi * 60 * t), 2000.0) == 60.0
+
+
+def test_notches_go_only_where_hum_is():
+    """Hum at 50 Hz and its 3rd harmonic gets two notches, not one at every multiple."""
+    rng = np.random.default_rng(3)
+    t = np.arange(4_000) / 1000.0
+    x = rng.normal(0, 2.0, len(t)) + 10 * np.sin(2 * np.pi * 50 * t) + 3 * np.sin(2 * np.pi * 150 * t)
+    assert detect_mains_hz(x, 1000.0) == 50.0
+    assert detect_mains_harmonics(x, 1000.0, 50.0, 450.0) == [50.0, 150.0]
+    rec = Recording(emg_uv=np.tile(x, 5), fs_emg_hz=1000.0)
+    q = analyse(rec).summary["signal_quality"]
+    assert q["mains_hz"] == 50.0 and q["mains_notches_hz"] == [50.0, 150.0]
+    forced = analyse(rec, DetectorConfig(mains=60)).summary["signal_quality"]
+    assert forced["mains_notches_hz"] == [60.0 * k for k in range(1, 8)]  # forced: every one
+
+
+def test_batched_features_equal_one_by_one():
+    """The vectorised feature path gives the one-potential function's values exactly,
+    including windows cut by the buffer's edges and flat (all-zero) stretches."""
+    from pipeline.potentials import potential_features, potential_features_many
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        n = int(rng.integers(5, 300))
+        y = rng.normal(size=n) * rng.choice([1.0, 0.0], size=n, p=[0.9, 0.1])
+        lf = rng.normal(size=n)
+        half, core = int(rng.integers(2, 30)), int(rng.integers(1, 20))
+        peaks = rng.integers(0, n, size=int(rng.integers(0, 15)))
+        many = potential_features_many(y, lf, peaks, half, core)
+        for j, pk in enumerate(peaks.tolist()):
+            one = potential_features(y, lf, pk, half, core)
+            assert np.allclose([m[j] for m in many], one, rtol=0, atol=0, equal_nan=True)
 
 
 def test_episode_gap_rule_is_configurable():

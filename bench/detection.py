@@ -358,6 +358,32 @@ def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
     return ev.loc[ev["type"] == "fasciculation", "time_s"].to_numpy(float)
 
 
+def detect_toetwitch_shown(case: Case, config=None) -> FloatArray:  # noqa: ANN001
+    """What a live viewer sees first: the twitches the live display shows while they are
+    being checked (``StreamingAnalyser.take_provisional``, pushed one detector block at a
+    time), plus settled twitches that were never shown (accelerometer-only ones)."""
+    from pipeline import DetectorConfig, StreamingAnalyser
+
+    cfg = config or DetectorConfig()
+    sa = StreamingAnalyser(case.fs_emg_hz, case.fs_acc_hz, cfg, name=case.name)
+    sa.provisional = True
+    shown: list[float] = []
+    settled: list[float] = []
+    duration_s = case.duration_s
+    n_steps = int(np.ceil(duration_s / cfg.block_s))
+    for k in range(n_steps):
+        t0, t1 = k * cfg.block_s, (k + 1) * cfg.block_s
+        emg = None if case.emg_uv is None else case.emg_uv[round(t0 * case.fs_emg_hz): round(t1 * case.fs_emg_hz)]
+        acc = None if case.acc_g is None else case.acc_g[round(t0 * case.fs_acc_hz): round(t1 * case.fs_acc_hz)]
+        ev = sa.push(emg_uv=emg, acc_g=acc)
+        shown += sa.take_provisional()["time_s"].tolist()
+        settled += ev.loc[ev["type"] == "fasciculation", "time_s"].tolist()
+    ev = sa.finish().events
+    settled = ev.loc[ev["type"] == "fasciculation", "time_s"].tolist()
+    seen = set(shown)
+    return np.sort(np.array(shown + [t for t in settled if t not in seen], dtype=float))
+
+
 def miss_reasons(case: Case, detected_s: FloatArray) -> dict[str, int]:
     """Why toetwitch missed injected twitches: the rejection logged nearest to each missed
     truth (within the tolerance), else ``not_detected`` (never crossed the threshold)."""
@@ -494,6 +520,7 @@ def run(seed: int, only: list[str] | None, config_changes: dict[str, object], pe
           + (f"; DetectorConfig changes: {config_changes}" if config_changes else ""))
     detectors: dict[str, Callable[[Case], FloatArray | None] | str] = {
         "toetwitch": lambda c: detect_toetwitch(c, cfg),
+        "toetwitch, shown live first": lambda c: detect_toetwitch_shown(c, cfg),
         "naive 5×MAD": detect_mad5,
     }
     for label, mod, fn in (("NeuroKit2 emg_process", "neurokit2", detect_neurokit),

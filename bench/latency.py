@@ -69,7 +69,7 @@ def make_packets(minutes: float, seed: int, fs_emg: float, fs_acc: float):
     return info, packets, int((truth["kind"] == "fasciculation").sum())
 
 
-def run(minutes: float, seed: int, link_ms: float, block_ms: float, fs_emg: float, fs_acc: float,
+def run(minutes: float, seed: int, link_ms: float, block_ms: float | None, fs_emg: float, fs_acc: float,
         overrides: dict | None = None):
     info, packets, n_truth = make_packets(minutes, seed, fs_emg, fs_acc)
     reported: list[tuple[float, int, float, str]] = []  # (time_s, report ns, ready_s, type)
@@ -83,8 +83,16 @@ def run(minutes: float, seed: int, link_ms: float, block_ms: float, fs_emg: floa
     with tempfile.TemporaryDirectory() as tmp:
         log = PacketLogWriter(Path(tmp) / "bench.ttlog")
         config = DetectorConfig(**overrides) if overrides else None
-        session = LiveSession("bench", log, block_s=block_ms / 1000.0, on_events=on_events,
-                              config=config)
+        withdrawn: list[tuple[float, str]] = []
+        shown_at: list[tuple[float, float]] = []  # (time_s, virtual report ns)
+
+        def on_shown(new) -> None:  # noqa: ANN001
+            now = current["arrival"] + (time.perf_counter_ns() - current["t0"])
+            shown_at.extend((float(t), now) for t in new["time_s"])
+
+        session = LiveSession("bench", log, block_s=None if block_ms is None else block_ms / 1000.0,
+                              on_events=on_events, config=config,
+                              on_provisional=on_shown, on_withdrawn=withdrawn.extend)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         session.handle(LinkItem("info", pv1.encode_info(info), time.time_ns(), 0))
         link_ns = int(link_ms * 1e6)
@@ -106,8 +114,21 @@ def run(minutes: float, seed: int, link_ms: float, block_ms: float, fs_emg: floa
             lat_ms.append((rep_ns - src_arrival) / 1e6)
             ahead_ms.append((ready_s - t) * 1e3)  # signal after the twitch that settled it
     lat, ahead = np.array(lat_ms), np.array(ahead_ms)
+    # shown while being checked: from the packet that carried the twitch to it being shown
+    shown = np.array([(rep - session.arrival_of("emg", t)) / 1e6 for t, rep in shown_at])
+    n_shown = len(shown_at)
+    final_twitches = set(result.twitches["time_s"].tolist())
+    shown_kept = sum(t in final_twitches for t, _r in shown_at)
     duration_s = minutes * 60.0
     return {
+        "shown": n_shown,
+        "shown_withdrawn": len(withdrawn),
+        "shown_kept": shown_kept,
+        "twitches_not_shown_first": len(final_twitches) - shown_kept,
+        "shown_p50_ms": float(np.percentile(shown, 50)) if n_shown else float("nan"),
+        "shown_p95_ms": float(np.percentile(shown, 95)) if n_shown else float("nan"),
+        "shown_max_ms": float(shown.max()) if n_shown else float("nan"),
+        "withdrawn_reasons": {r: sum(1 for _t, x in withdrawn if x == r) for r in sorted({x for _t, x in withdrawn})},
         "minutes": minutes,
         "fs_emg_hz": fs_emg,
         "fs_acc_hz": fs_acc,
@@ -127,7 +148,7 @@ def run(minutes: float, seed: int, link_ms: float, block_ms: float, fs_emg: floa
         "cpu_s_per_hour": cpu * 3600.0 / duration_s,
         "core_percent": 100.0 * cpu / duration_s,
         "log_mb_per_hour": log_bytes / 1e6 * 3600.0 / duration_s,
-        "block_ms": block_ms,
+        "block_ms": session.feed_s * 1000.0,
         "link_ms": link_ms,
     }
 
@@ -141,9 +162,15 @@ def markdown(r: dict) -> str:
         "",
         "| figure | value | target |",
         "|---|---|---|",
-        f"| packet arrival -> twitch reported, p50 | {r['p50_ms']:.0f} ms | |",
-        f"| packet arrival -> twitch reported, p95 | {r['p95_ms']:.0f} ms | <= 500 ms |",
-        f"| worst twitch | {r['max_ms']:.0f} ms | |",
+        f"| packet arrival -> twitch shown (checking), p50 | {r['shown_p50_ms']:.0f} ms | |",
+        f"| packet arrival -> twitch shown (checking), p95 | {r['shown_p95_ms']:.0f} ms | <= 500 ms |",
+        f"| worst twitch shown | {r['shown_max_ms']:.0f} ms | |",
+        f"| shown, then not counted (later rules) | {r['shown_withdrawn']} of {r['shown']} "
+        f"({100 * r['shown_withdrawn'] / max(r['shown'], 1):.1f} %) | |",
+        f"| counted without being shown first | {r['twitches_not_shown_first']} | 0 |",
+        f"| packet arrival -> twitch settled (counted), p50 | {r['p50_ms']:.0f} ms | |",
+        f"| packet arrival -> twitch settled (counted), p95 | {r['p95_ms']:.0f} ms | |",
+        f"| worst twitch settled | {r['max_ms']:.0f} ms | |",
         f"| signal the detector needs after a twitch to settle it, p50 / p95 | "
         f"{r['ahead_p50_ms']:.0f} / {r['ahead_p95_ms']:.0f} ms | |",
         f"| CPU per hour of streaming (decode + log + detect) | {r['cpu_s_per_hour']:.1f} s "
@@ -170,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--link-ms", type=float, default=15.0)
-    ap.add_argument("--block-ms", type=float, default=200.0)
+    ap.add_argument("--block-ms", type=float, default=None,
+                    help="signal per detector call (default: the detector's block)")
     ap.add_argument("--fs-emg", type=float, default=2000.0)
     ap.add_argument("--fs-acc", type=float, default=200.0)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

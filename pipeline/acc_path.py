@@ -15,9 +15,9 @@ from pipeline.filters import StreamingSOS, design_bandpass
 from pipeline.potentials import (
     FloatArray,
     Growing,
+    RollingLevel,
     carry_clusters,
     cluster_indices,
-    rolling_quantile,
 )
 
 
@@ -48,7 +48,7 @@ class AccPath:
         self.pending = np.empty((0, 3))
         self.n_done = 0
         self.last_valid = np.zeros(3)
-        self.level_hist = np.full(self.hist_n + self.level_every - 1, np.nan)
+        self.quiet_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
         self.block_level = Growing()  # quiet level (median |a|), mg
         self.block_rms = Growing()  # movement envelope, mg
         self.block_thr = Growing()
@@ -95,9 +95,7 @@ class AccPath:
         level = np.median(mb, axis=1)
         rms = np.sqrt((mb**2).mean(axis=1))
         usable = np.where(block_nan, np.nan, level)
-        quiet = rolling_quantile(self.level_hist, usable, self.cfg.noise_quantile,
-                                 self.n_done // bn, self.hist_n, self.level_every)
-        self.level_hist = np.concatenate([self.level_hist, usable])[-len(self.level_hist):]
+        quiet = self.quiet_level(usable)
         thr = np.maximum(self.cfg.acc_threshold_k * quiet, self.cfg.acc_min_mg)
         thr = np.where(block_nan, np.inf, thr)
         self.block_level.append(level)

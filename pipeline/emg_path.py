@@ -26,13 +26,14 @@ from pipeline.filters import (
 from pipeline.potentials import (
     FloatArray,
     Growing,
+    RollingLevel,
     block_rms,
     block_sigma,
     carry_clusters,
     cluster_indices,
     flat_runs_mask,
+    has_run,
     potential_features_many,
-    rolling_quantile,
     runs,
     shape_similarity,
 )
@@ -78,6 +79,8 @@ class Fasciculation:
     snr: float
     doublet: bool
     shape: FloatArray | None = None
+    #: provisional display: None = not looked at yet, True = shown, False = not shown
+    shown: bool | None = None
 
 
 @dataclass
@@ -136,8 +139,8 @@ class EmgPath:
         self.n_done = 0
         self.last_valid = 0.0
         self.have_valid = False
-        self.sig_hist = np.full(self.hist_n + self.level_every - 1, np.nan)
-        # whole-recording block records (compact: 3 numbers per 0.25 s)
+        self.noise_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
+        # whole-recording block records (compact: 3 numbers per block)
         self.block_sigma = Growing()
         self.block_thr_sigma = Growing()
         self.block_flags = Growing(np.uint8)
@@ -159,6 +162,8 @@ class EmgPath:
         self.discharges: list[tuple[int, float, FloatArray]] = []
         self.discharge_peaks: list[int] = []  # the same peaks, sorted, for bisection
         self.rejected: dict[str, int] = {}
+        #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
+        self.withdrawn: list[tuple[int, str]] = []
         #: (time_s, reason) of rejected potentials, for inspection and the report's signal plot
         self.keep_rejections = False
         self.rejection_log: list[tuple[float, str]] = []
@@ -244,9 +249,7 @@ class EmgPath:
         lf = self._lf(x)
         sig = block_sigma(y, bn)
         sig_usable = np.where(flags == 0, sig, np.nan)
-        thr_sigma = rolling_quantile(self.sig_hist, sig_usable, self.cfg.noise_quantile,
-                                     self.n_done // bn, self.hist_n, self.level_every)
-        self.sig_hist = np.concatenate([self.sig_hist, sig_usable])[-len(self.sig_hist):]
+        thr_sigma = self.noise_level(sig_usable)
         self.block_sigma.append(sig)
         self.block_thr_sigma.append(thr_sigma)
         self.block_flags.append(flags)
@@ -417,6 +420,11 @@ class EmgPath:
             self.reject(bad, len(burst), at=[p.peak for p in burst])
             self.chain.append((burst[-1].peak, max(p.p2p_uv for p in burst), None))
             return
+        if len(burst) == 1:  # the common case: a lone potential is isolated by definition
+            p = burst[0]
+            self.chain.append((p.peak, p.p2p_uv, self._fasciculation(p, p, doublet=False)))
+            self.chain.sort(key=lambda c: c[0])
+            return
         r = self.cfg.unit_amplitude_ratio
         peaks = np.array([p.peak for p in burst])
         amps = np.array([p.p2p_uv for p in burst])
@@ -439,20 +447,26 @@ class EmgPath:
                 if doublet:
                     used[partners[0]] = True
                 big = max(group, key=lambda p: p.p2p_uv)
-                self.chain.append((group[-1].peak, big.p2p_uv, Fasciculation(
-                    peak=burst[i].peak,
-                    p2p_uv=big.p2p_uv,
-                    duration_n=burst[i].duration_n,
-                    phases=burst[i].phases,
-                    snr=float(big.p2p_uv / 2 / big.sigma_uv) if big.sigma_uv > 0 else np.inf,
-                    doublet=doublet,
-                    shape=burst[i].shape,
-                )))
+                self.chain.append((group[-1].peak, big.p2p_uv,
+                                   self._fasciculation(burst[i], big, doublet)))
         rest = [p for k, p in enumerate(burst) if not used[k]]
         if rest:
             self.reject("train", len(rest), at=[p.peak for p in rest])
             self.chain.append((rest[-1].peak, max(p.p2p_uv for p in rest), None))
         self.chain.sort(key=lambda c: c[0])
+
+    @staticmethod
+    def _fasciculation(first: Potential, big: Potential, doublet: bool) -> Fasciculation:
+        """A candidate twitch at ``first``'s peak, sized by the larger potential of a doublet."""
+        return Fasciculation(
+            peak=first.peak,
+            p2p_uv=big.p2p_uv,
+            duration_n=first.duration_n,
+            phases=first.phases,
+            snr=float(big.p2p_uv / 2 / big.sigma_uv) if big.sigma_uv > 0 else np.inf,
+            doublet=doublet,
+            shape=first.shape,
+        )
 
     def _flush_chain(self) -> None:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
@@ -465,9 +479,15 @@ class EmgPath:
         r = self.cfg.train_amplitude_ratio
         for f in cands:
             if med / r <= f.p2p_uv <= med * r:
-                self.reject("tonic_train", at=[f.peak])
+                self.reject_candidate(f, "tonic_train")
             else:
                 self.ready.append(f)
+
+    def reject_candidate(self, f: Fasciculation, reason: str) -> None:
+        """Reject an isolated discharge; note it as withdrawn if it was shown provisionally."""
+        self.reject(reason, at=[f.peak])
+        if f.shown:
+            self.withdrawn.append((f.peak, reason))
 
     def reject(self, reason: str, n: int = 1, at: list[int] | None = None) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + n
@@ -518,10 +538,7 @@ class EmgPath:
         need = max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms))
         lo_i = max(lo, self.env_start) - self.env_start
         seg = self.on_buf[lo_i: max(hi + need, self.env_start) - self.env_start]
-        if len(seg) == 0:
-            return False
-        starts, ends = runs(seg)
-        return bool((((ends - starts) >= need) & (starts < hi - lo)).any())
+        return has_run(seg, need, start_before=hi - lo)
 
     def known_until(self) -> int:
         """Every discharge peaking before this sample index has been seen."""
@@ -532,7 +549,7 @@ class EmgPath:
             k = min(k, self.open_cluster[0])
         return k
 
-    def unit_repeats(self, f: Fasciculation) -> int:
+    def unit_repeats(self, f: Fasciculation, look_ahead: bool | None = None) -> int:
         """How many other discharges of the same unit (same shape, similar size) fire within
         ``unit_window_s`` of this one. Fasciculations are sporadic; a unit firing again and
         again within a second or two is tonic or voluntary firing."""
@@ -543,7 +560,7 @@ class EmgPath:
         lo = bisect.bisect_left(self.discharge_peaks, f.peak - self.unit_n)
         hi = bisect.bisect_right(self.discharge_peaks, f.peak + self.unit_n)
         for peak, p2p, shape in self.discharges[lo:hi]:
-            if peak > f.peak and not self.cfg.unit_look_ahead:
+            if peak > f.peak and not (self.cfg.unit_look_ahead if look_ahead is None else look_ahead):
                 continue
             d = abs(peak - f.peak)
             if d <= self.doublet_n or d > self.unit_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
@@ -565,11 +582,7 @@ class EmgPath:
         hi = sub - self.act_half_subs  # the activity window already covers the nearer part
         lo_i, hi_i = max(lo, self.env_start) - self.env_start, max(hi, self.env_start) - self.env_start
         seg = self.on_buf[lo_i:hi_i]
-        if len(seg) == 0:
-            return False
-        starts, ends = runs(seg)
-        need = max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms))
-        return bool(((ends - starts) >= need).any())
+        return has_run(seg, max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms)))
 
     def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
         """Isolated potentials whose activity window is complete, with their activity fraction."""
@@ -581,16 +594,38 @@ class EmgPath:
                 break
             f = self.ready.pop(0)
             if frac >= self.cfg.activity_fraction:
-                self.reject("voluntary_activity", at=[f.peak])
+                self.reject_candidate(f, "voluntary_activity")
             elif self.after_activity(f.peak):
-                self.reject("after_activity", at=[f.peak])
+                self.reject_candidate(f, "after_activity")
             elif self.before_activity(f.peak):
-                self.reject("before_activity", at=[f.peak])
+                self.reject_candidate(f, "before_activity")
             elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
-                self.reject("repeating_unit", at=[f.peak])
+                self.reject_candidate(f, "repeating_unit")
             else:
                 out.append((f, frac))
         self._trim()
+        return out
+
+    def take_provisional(self) -> list[Fasciculation]:
+        """Isolated discharges that pass every rule looking back, before the rules that look
+        ahead (a unit firing again, a tonic chain, activity starting) have settled them.
+
+        For the live display only: each is returned once, as soon as its activity window is
+        in; later it is either returned by :meth:`take_ready` (same peak) or listed in
+        :attr:`withdrawn`. Which discharges are shown does not depend on the chunking.
+        """
+        out = []
+        cands = self.ready + [f for _, _, f in self.chain if f is not None]
+        for f in cands:
+            if f.shown is not None:
+                continue
+            frac = self.activity_fraction(f.peak, final=False)
+            if frac is None:
+                continue
+            f.shown = not (frac >= self.cfg.activity_fraction or self.after_activity(f.peak)
+                           or self.unit_repeats(f, look_ahead=False) >= self.cfg.unit_min_repeats)
+            if f.shown:
+                out.append(f)
         return out
 
     def take_spans(self) -> list[Span]:

@@ -3,10 +3,14 @@
 :class:`LiveSession` consumes :class:`drivers.ble.client.LinkItem` objects (from a real
 sensor or the emulated one): it appends every notification to the packet log first (so a
 crash loses nothing already received), decodes it, and feeds the decoded samples to the one
-detector, :class:`pipeline.StreamingAnalyser`, in blocks of ``block_s`` seconds. Blocks of
-about 0.2 s keep the per-call filter overhead (~50-80 µs per ``sosfilt`` call) negligible
-while adding little to the ~250 ms look-ahead the isolation rule needs anyway
-(docs/style-and-speed.md B4).
+detector, :class:`pipeline.StreamingAnalyser`, one detector block at a time (``block_s``,
+by default the detector's own 0.1 s): the detector sees a potential only when its block is
+complete, so pushing more at once only adds delay, and at 10 pushes a second the per-call
+filter overhead (~50-80 µs per ``sosfilt`` call) stays negligible (docs/style-and-speed.md B4).
+
+A twitch is shown as soon as the rules that look back have passed it (about 0.4 s after its
+packet) through ``on_provisional``; the rules that look ahead settle it about 2 s later: it
+then comes through ``on_events`` like every other event, or through ``on_withdrawn``.
 
 :func:`run_monitor` wires a :class:`~drivers.ble.client.SensorLink` (and, with ``emulate``,
 an :class:`~drivers.ble.emulator.EmulatedSensor` on a virtual radio) to a session and runs
@@ -37,9 +41,6 @@ from pipeline.config import DetectorConfig
 from pipeline.log import logger
 from pipeline.stream import AnalysisResult, StreamingAnalyser
 
-#: Seconds of samples per push into the detector (see module docstring).
-DEFAULT_BLOCK_S = 0.2
-
 
 @dataclass
 class LiveSession:
@@ -54,10 +55,15 @@ class LiveSession:
     profile : DeviceProfile
         How to parse the device Info.
     config : DetectorConfig, optional
-    block_s : float
-        Seconds of signal per detector call.
+    block_s : float, optional
+        Seconds of signal per detector call (default: the detector's block).
     on_events : callable, optional
-        Called with each non-empty DataFrame of newly reported events.
+        Called with each non-empty DataFrame of newly settled events.
+    on_provisional : callable, optional
+        Called with each non-empty DataFrame of twitches shown before they are settled
+        (:meth:`pipeline.StreamingAnalyser.take_provisional`).
+    on_withdrawn : callable, optional
+        Called with a list of ``(time_s, reason)`` of shown twitches the later rules rejected.
     lsl : pipeline.lsl.LslPublisher, optional
         Also publish the decoded streams and the events as LSL outlets.
     """
@@ -66,8 +72,10 @@ class LiveSession:
     log: PacketLogWriter | None = None
     profile: DeviceProfile = field(default_factory=lambda: get_profile("toetwitch-v1"))
     config: DetectorConfig | None = None
-    block_s: float = DEFAULT_BLOCK_S
+    block_s: float | None = None
     on_events: Callable[[pd.DataFrame], None] | None = None
+    on_provisional: Callable[[pd.DataFrame], None] | None = None
+    on_withdrawn: Callable[[list[tuple[float, str]]], None] | None = None
     lsl: Any = None
     decoder: Decoder | None = None
     analyser: StreamingAnalyser | None = None
@@ -82,8 +90,16 @@ class LiveSession:
     _arrivals: dict[str, tuple[list[int], list[int]]] = field(
         default_factory=lambda: {"emg": ([], []), "acc": ([], [])}
     )
+    #: (shown twitch time_s, packet arrival ns, report ns), for the bench
+    shown_latencies: list[tuple[float, int, int]] = field(default_factory=list)
     _twitches: int = 0
+    _checking: set[float] = field(default_factory=set)  # shown, not settled yet
+    _withdrawn_n: int = 0
     _fs: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.block_s is None:
+            self.block_s = (self.config or DetectorConfig()).block_s
 
     # -- input ----------------------------------------------------------------------------
     def handle(self, item: LinkItem) -> None:
@@ -134,6 +150,7 @@ class LiveSession:
         self.analyser = StreamingAnalyser(
             self._fs.get("emg"), self._fs.get("acc"), self.config, name=self.name
         )
+        self.analyser.provisional = self.on_provisional is not None or self.on_withdrawn is not None
         if self.lsl is not None:
             self.lsl.start(self._fs.get("emg"), self._fs.get("acc"),
                            source_id=str((item.detail or {}).get("address", "")))
@@ -155,7 +172,13 @@ class LiveSession:
 
     def _block_full(self) -> bool:
         kind = "emg" if "emg" in self._fs else "acc"
-        return self._pending_n[kind] >= self.block_s * self._fs[kind]
+        return self._pending_n[kind] >= self.feed_s * self._fs[kind]
+
+    @property
+    def feed_s(self) -> float:
+        """Seconds of signal per detector call."""
+        assert self.block_s is not None  # set in __post_init__
+        return self.block_s
 
     def flush(self) -> pd.DataFrame:
         """Push whatever is pending into the detector; report and return new events."""
@@ -172,14 +195,40 @@ class LiveSession:
         if emg is None and acc is None:
             return pd.DataFrame()
         new = self.analyser.push(emg_uv=emg, acc_g=acc)
+        self._report_provisional()
         self._report(new)
         return new
+
+    def _report_provisional(self) -> None:
+        """Show newly seen twitches, and say which of those shown the later rules rejected."""
+        assert self.analyser is not None
+        if not self.analyser.provisional:
+            return
+        shown = self.analyser.take_provisional()
+        if len(shown):
+            now = time.perf_counter_ns()
+            for t in shown["time_s"]:
+                self._checking.add(float(t))
+                arrived = self.arrival_of("emg", float(t))
+                if arrived is not None:
+                    self.shown_latencies.append((float(t), arrived, now))
+            if self.on_provisional is not None:
+                self.on_provisional(shown)
+        gone = self.analyser.take_withdrawn()
+        if gone:
+            for t, _ in gone:
+                self._checking.discard(t)
+            self._withdrawn_n += len(gone)
+            if self.on_withdrawn is not None:
+                self.on_withdrawn(gone)
 
     def _report(self, new: pd.DataFrame) -> None:
         if not len(new):
             return
         now = time.perf_counter_ns()
         self._twitches += int((new["type"] == "fasciculation").sum())
+        if self._checking:
+            self._checking.difference_update(new["time_s"].tolist())
         for t, src in zip(new["time_s"], new["source"], strict=True):
             kind = "acc" if src == "acc" else "emg"
             arrived = self.arrival_of(kind, float(t))
@@ -217,8 +266,9 @@ class LiveSession:
         rate = self._twitches / (secs / 60) if secs >= 10 else None
         stats = self.decoder.stats if self.decoder else None
         link = "-" if stats is None else f"{100 * (1 - stats.loss_fraction):.1f} % ({stats.lost} lost)"
+        checking = f" (+{len(self._checking)} checking)" if self._checking else ""
         return (
-            f"{int(secs // 60):02d}:{int(secs % 60):02d}  twitches {self._twitches}  ·  "
+            f"{int(secs // 60):02d}:{int(secs % 60):02d}  twitches {self._twitches}{checking}  ·  "
             + (f"{rate:.1f}/min" if rate is not None else "-/min")
             + f"  ·  link {link}  ·  {'connected' if connected else 'reconnecting'}"
         )
@@ -242,6 +292,7 @@ class LiveSession:
         self.flush()
         self.analyser.start_time = start_time_of(self.decoder)
         result = self.analyser.finish()
+        self._report_provisional()  # withdrawals that only the end of the stream settled
         if len(self.analyser.flushed_events):
             self._report(self.analyser.flushed_events)
         summary = dict(result.summary)
@@ -326,7 +377,7 @@ async def run_monitor(
     try:
         while True:
             get = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({get, link_task}, timeout=session.block_s,
+            done, _ = await asyncio.wait({get, link_task}, timeout=session.feed_s,
                                          return_when=asyncio.FIRST_COMPLETED)
             if get in done:
                 item = get.result()

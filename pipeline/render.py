@@ -92,3 +92,20 @@ def render_event(row: Any) -> str:
     else:
         extra = f" {row['duration_ms'] / 1000:.1f} s"
     return f"  {row['time_s']:9.3f} s  {row['type']:<14} {row['source']:<8}{extra}"
+
+
+#: Why a twitch shown while it was being checked was not counted after all.
+WITHDRAWN_REASONS = {
+    "repeating_unit": "the same unit fired again: tonic firing, not a twitch",
+    "tonic_train": "part of a regular train of discharges",
+    "before_activity": "a muscle contraction started right after it",
+    "after_activity": "it followed a muscle contraction",
+    "voluntary_activity": "inside a muscle contraction",
+    "motion": "the foot was moving",
+}
+
+
+def render_withdrawn(time_s: float, reason: str) -> str:
+    """One live line for a shown twitch that the later rules rejected."""
+    why = WITHDRAWN_REASONS.get(reason, reason.replace("_", " "))
+    return f"  {time_s:9.3f} s  {'not counted':<14} {'':<8} ({why})"

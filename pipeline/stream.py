@@ -131,6 +131,10 @@ class StreamingAnalyser:
         self._rows: list[dict[str, Any]] = []
         self._pending_fasc: list[tuple[Any, float]] = []
         self._pending_spans: list[Any] = []
+        self._provisional: list[Any] = []  # shown-but-unsettled twitches not yet taken
+        #: collect provisional twitches for :meth:`take_provisional` (a live display turns
+        #: this on; batch analysis has no use for them)
+        self.provisional = False
         self._finished: AnalysisResult | None = None
         self._progress = (0, 0)
         self.rejected: dict[str, int] = {}
@@ -175,6 +179,37 @@ class StreamingAnalyser:
         self._finished = AnalysisResult(events, episodes, self._summary(events, episodes))
         return self._finished
 
+    def take_provisional(self) -> pd.DataFrame:
+        """Twitches seen but not settled yet, for a live display (``EVENT_COLUMNS``).
+
+        An isolated EMG discharge is shown once it passes every rule that looks back (about
+        250 ms after it, the isolation and activity windows); the rules that look ahead (the
+        same unit firing again within ``unit_window_s``, a tonic chain, activity starting,
+        movement on the accelerometer) settle it later: it then comes out of :meth:`push`
+        with the same ``time_s``, or :meth:`take_withdrawn` names it. ``source`` is ``emg``
+        and ``acc_peak_mg`` NaN here (the accelerometer is read when it is settled). Each
+        twitch is returned once; none without EMG (accelerometer-only twitches are settled
+        by their own context window).
+        """
+        if self.emg is None or not self._provisional:
+            return _EMPTY
+        fs = self.emg.fs_hz
+        shown, self._provisional = self._provisional, []
+        return events_frame([
+            {"time_s": f.peak / fs, "source": "emg", "type": "fasciculation",
+             "duration_ms": f.duration_n / fs * 1000, "peak_to_peak_uv": f.p2p_uv,
+             "phases": f.phases, "snr": f.snr, "acc_peak_mg": np.nan, "doublet": f.doublet,
+             "envelope_peak_uv": np.nan}
+            for f in shown
+        ])
+
+    def take_withdrawn(self) -> list[tuple[float, str]]:
+        """(time_s, reason) of provisionally shown twitches rejected since the last call."""
+        if self.emg is None:
+            return []
+        out, self.emg.withdrawn = self.emg.withdrawn, []
+        return [(peak / self.emg.fs_hz, reason) for peak, reason in out]
+
     def events_so_far(self) -> pd.DataFrame:
         return events_frame(self._rows)
 
@@ -186,6 +221,8 @@ class StreamingAnalyser:
     def _resolve(self, final: bool) -> pd.DataFrame:
         new: list[dict[str, Any]] = []
         if self.emg is not None:
+            if self.provisional and not final:  # before take_ready can settle them: each is shown first
+                self._provisional.extend(self.emg.take_provisional())
             self._pending_fasc.extend(self.emg.take_ready(final))
             self._pending_spans.extend(self.emg.take_spans())
             new += self._resolve_fasciculations(final)
@@ -216,7 +253,7 @@ class StreamingAnalyser:
                     break
                 if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
                     self._pending_fasc.pop(0)
-                    self.emg.reject("motion", at=[f.peak])
+                    self.emg.reject_candidate(f, "motion")
                     continue
                 acc_peak, corroborated = self.acc.peak_in(t + lo_ms / 1000, t + hi_ms / 1000)
             self._pending_fasc.pop(0)

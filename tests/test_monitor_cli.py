@@ -71,6 +71,24 @@ def test_monitor_emulate_reports_exactly_what_analyse_does(recording_file, tmp_p
     pd.testing.assert_frame_equal(events(again), ev)
 
 
+def test_monitor_shows_twitches_while_checking_them(recording_file, tmp_path, capsys):
+    """--provisional on: each EMG twitch is printed once as 'checking', those the later rules
+    reject get a 'not counted' line, and what is left is exactly what is counted."""
+    out = tmp_path / "out"
+    assert main(["monitor", "--emulate", str(recording_file), "--speed", "max", "--provisional", "on",
+                 "--out", str(out), "--no-journal", "--no-log"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    checking = [float(ln.split()[0]) for ln in lines if ln.endswith("(checking)")]
+    dropped = [float(ln.split()[0]) for ln in lines if ln.split()[2:4] == ["not", "counted"]]
+    reprinted = [ln for ln in lines if ln.split()[2:3] == ["fasciculation"] and not ln.endswith("(checking)")]
+    assert len(checking) == len(set(checking)) >= 5
+    assert set(dropped) <= set(checking)
+    assert not reprinted  # a settled twitch is not printed a second time
+    counted = np.sort(events(out).query("type == 'fasciculation'")["time_s"].to_numpy())
+    kept = np.sort(list(set(checking) - set(dropped)))  # same printed strings, same floats
+    assert len(kept) == len(counted) and np.allclose(kept, counted, rtol=0, atol=1e-3)
+
+
 def test_drops_reconnect_and_resume_without_losing_anything(recording_file, tmp_path, capsys):
     out = tmp_path / "out"
     batch = tmp_path / "batch"

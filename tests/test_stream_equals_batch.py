@@ -107,3 +107,76 @@ def test_low_latency_settings_also_stream_like_batch(recording):
     for chunk in (17, 250):
         streamed, reported = _stream(rec, chunk, config=cfg)
         pd.testing.assert_frame_equal(streamed.events, whole.events)
+
+
+def test_rolling_noise_level_is_the_same_in_any_chunks():
+    """The cached streaming noise level equals the pure function on the whole block series,
+    across gaps (NaN blocks), the empty first windows and a gap longer than the window."""
+    from pipeline.potentials import RollingLevel, rolling_quantile
+
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(size=3_000)
+    values[rng.random(len(values)) < 0.05] = np.nan
+    values[1_000:1_400] = np.nan  # longer than the window: the level falls back to the block
+    window, every = 240, 4
+    whole = rolling_quantile(np.full(window + every - 1, np.nan), values, 0.25, 0, window, every)
+    for sizes in ([1], [3], [1, 2, 5, 17, 400]):
+        level, out, i, k = RollingLevel(0.25, window, every), [], 0, 0
+        while i < len(values):
+            n = sizes[k % len(sizes)]
+            out.append(level(values[i: i + n]))
+            i, k = i + n, k + 1
+        np.testing.assert_array_equal(np.concatenate(out), whole)
+
+
+def _stream_shown(rec, emg_chunk: int):
+    """Stream with the live display's provisional twitches on; returns (shown, withdrawn,
+    settled twitch times) and the final result."""
+    sa = StreamingAnalyser(rec.fs_emg_hz, rec.fs_acc_hz, name=rec.name)
+    sa.provisional = True
+    acc_chunk = max(1, round(emg_chunk * rec.fs_acc_hz / rec.fs_emg_hz))
+    shown, withdrawn, settled = [], [], []
+    for k in range(int(np.ceil(len(rec.emg_uv) / emg_chunk))):
+        ev = sa.push(emg_uv=rec.emg_uv[k * emg_chunk:(k + 1) * emg_chunk],
+                     acc_g=rec.acc_g[k * acc_chunk:(k + 1) * acc_chunk])
+        shown += sa.take_provisional()["time_s"].tolist()
+        withdrawn += [t for t, _ in sa.take_withdrawn()]
+        settled += ev.loc[ev["type"] == "fasciculation", "time_s"].tolist()
+    result = sa.finish()
+    withdrawn += [t for t, _ in sa.take_withdrawn()]
+    settled += result.twitches["time_s"].tolist()[len(settled):]
+    return shown, withdrawn, settled, result
+
+
+@pytest.fixture(scope="module")
+def slow_train():
+    """Rest with twitches, plus one unit firing every 0.6 s five times: its first discharge
+    looks isolated until the unit fires again."""
+    from drivers import Recording
+    from drivers.simulate import muap_template
+
+    rec, _ = simulate_recording(40.0, 1000.0, 100.0, seed=8, twitch_rate_per_min=20)
+    emg = rec.emg_uv.copy()
+    w = 80.0 * muap_template(1000.0, 10.0, 3) / np.ptp(muap_template(1000.0, 10.0, 3))
+    for k in range(5):
+        i = 31_000 + 600 * k
+        emg[i: i + len(w)] += w
+    return Recording(emg_uv=emg, fs_emg_hz=1000.0, acc_g=rec.acc_g, fs_acc_hz=100.0, name="slow")
+
+
+@pytest.mark.parametrize("chunk", [17, 100, 1000])
+def test_shown_twitches_are_settled_or_withdrawn_exactly_once(slow_train, chunk):
+    """The live display's early twitches: every counted EMG twitch was shown first, every
+    shown one is then counted or withdrawn (never both, never twice), what is shown does
+    not depend on the chunking, and showing them changes nothing in the result."""
+    rec = slow_train
+    shown, withdrawn, settled, result = _stream_shown(rec, chunk)
+    assert len(shown) == len(set(shown)) and len(withdrawn) == len(set(withdrawn))
+    assert set(settled) == set(result.twitches["time_s"])
+    assert set(shown) == set(settled) | set(withdrawn)
+    assert not set(settled) & set(withdrawn)
+    assert len(withdrawn) >= 1  # the slow train added to the recording is shown, then not counted
+    whole = analyse(rec)
+    pd.testing.assert_frame_equal(result.events, whole.events)
+    first, *_ = _stream_shown(rec, 100)
+    assert sorted(shown) == sorted(first)

@@ -60,8 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="publish the raw streams and twitch events as Lab Streaming Layer outlets")
     parser.add_argument("--scan-timeout", type=float, default=10.0, metavar="S",
                         help="seconds to look for the sensor (default 10)")
-    parser.add_argument("--block-ms", type=float, default=200.0, metavar="MS",
-                        help="milliseconds of signal per detector call (default 200)")
+    parser.add_argument("--block-ms", type=float, default=None, metavar="MS",
+                        help="milliseconds of signal per detector call (default: the detector's "
+                             "100-ms block; more only delays what is shown)")
+    parser.add_argument("--provisional", choices=("auto", "on", "off"), default="auto",
+                        help="show each twitch as soon as it is seen (~0.4 s), marked 'checking', "
+                             "and say so if the rules that look 2 s ahead reject it; without this "
+                             "only settled events are printed (auto: on when output is a terminal)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     try:
         from pipeline.journal import add_journal_arguments
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.errors import UserError
     from pipeline.live import LiveSession, default_log_path, run_monitor
     from pipeline.outputs import write_outputs
-    from pipeline.render import render_event, render_summary
+    from pipeline.render import render_event, render_summary, render_withdrawn
 
     if args.emulate is not None and args.target is not None:
         raise UserError("give a sensor ADDRESS|NAME or --emulate FILE, not both", 2)
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--speed, --loss and --drop-every apply to --emulate only", 2)
     if args.drop_every < 0:
         raise UserError("--drop-every must be 0 (never) or a positive number of packets", 2)
-    if not 20.0 <= args.block_ms <= 2000.0:
+    if args.block_ms is not None and not 20.0 <= args.block_ms <= 2000.0:
         raise UserError("--block-ms must be between 20 and 2000", 2)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder", 2)
@@ -113,13 +118,34 @@ def run(args: argparse.Namespace) -> int:
 
     tty = sys.stderr.isatty() and not args.quiet
 
+    provisional = not args.quiet and (
+        args.provisional == "on" or (args.provisional == "auto" and sys.stdout.isatty()))
+    shown: set[float] = set()  # twitches printed as 'checking' (settled ones are not reprinted)
+
     def on_events(events) -> None:  # noqa: ANN001
         if args.quiet:
             return
         if tty:
             sys.stderr.write("\r\033[K")
         for _, row in events.iterrows():
+            if row["time_s"] in shown:
+                shown.discard(row["time_s"])
+                continue
             print(render_event(row), flush=True)
+
+    def on_provisional(events) -> None:  # noqa: ANN001
+        if tty:
+            sys.stderr.write("\r\033[K")
+        for _, row in events.iterrows():
+            shown.add(row["time_s"])
+            print(render_event(row) + "  (checking)", flush=True)
+
+    def on_withdrawn(items: list[tuple[float, str]]) -> None:
+        if tty:
+            sys.stderr.write("\r\033[K")
+        for t, reason in items:
+            shown.discard(t)
+            print(render_withdrawn(t, reason), flush=True)
 
     def on_status(line: str) -> None:
         if tty:
@@ -136,8 +162,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"packet log: {log_path}", file=sys.stderr, flush=True)
 
     writer = PacketLogWriter(log_path) if log_path is not None else None
-    session = LiveSession(name, writer, block_s=args.block_ms / 1000.0, on_events=on_events,
-                          lsl=lsl)
+    session = LiveSession(name, writer,
+                          block_s=None if args.block_ms is None else args.block_ms / 1000.0,
+                          on_events=on_events, lsl=lsl,
+                          on_provisional=on_provisional if provisional else None,
+                          on_withdrawn=on_withdrawn if provisional else None)
     sensor_config = None
     if rec is not None:
         try:

@@ -36,6 +36,7 @@ from pipeline.potentials import (
     potential_features_many,
     runs,
     shape_similarity,
+    small_discharges,
 )
 
 #: Block flag bits.
@@ -119,6 +120,8 @@ class EmgPath:
         self.chain_n = round(cfg.train_gap_ms * ms)
         self.unit_n = round(cfg.unit_window_s * fs)
         self.unit_lag_n = max(1, round(2.0 * ms))
+        self.busy_n = round(cfg.busy_window_s * fs)
+        self.busy_gap_n = round(0.1 * fs)  # a potential's own side waves are not neighbours
         # samples after a potential that the pre-activity check reads
         self.pre_n = round((cfg.pre_activity_s + cfg.post_activity_min_s + 2 * cfg.envelope_ms / 1000) * fs
                            ) if cfg.pre_activity_s > 0 else 0
@@ -161,6 +164,13 @@ class EmgPath:
         # recent discharges (peak, p2p, shape) for the repeating-unit check
         self.discharges: list[tuple[int, float, FloatArray]] = []
         self.discharge_peaks: list[int] = []  # the same peaks, sorted, for bisection
+        #: recent sub-threshold discharges (peak sample index of each), for the low-level
+        #: firing rule; those whose window is filtered also carry p2p and shape, so that a
+        #: unit firing on under the threshold is recognised by the repeating-unit rule
+        self.small = np.empty(0, np.int64)
+        self.small_featured = 0  # self.small[:small_featured] have p2p and shape
+        self.small_p2p = np.empty(0)
+        self.small_shape = np.empty((0, 2 * self.core_n + 1))
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
@@ -256,6 +266,8 @@ class EmgPath:
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
         cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
+        small = small_discharges(y, thr, self.cfg.busy_k * thr_sigma, bn, self.merge_n)
+        self.small = _append(self.small, small + self.n_done)
         # envelope and activity flags per sub-block
         env = block_rms(y, self.sub_n, self.subs_per_block, bn)
         rest = np.repeat(thr_sigma, self.subs_per_block)
@@ -348,6 +360,7 @@ class EmgPath:
                 self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
                 continue
             self._group(p)
+        self._feature_small(final)
         # 2. close the current burst, then the train chain, once no potential can join them
         if self.burst and (final or not self._can_follow(self.burst[-1].peak, self.iso_n)):
             self._close_burst()
@@ -390,6 +403,19 @@ class EmgPath:
                 p.artifact = "artifact_pop_or_motion"
             elif thr_sigma > cfg.max_noise_uv:
                 p.artifact = "noisy"
+
+    def _feature_small(self, final: bool) -> None:
+        """Size and shape of the sub-threshold discharges whose windows are filtered."""
+        k0 = self.small_featured
+        k1 = len(self.small) if final else int(np.searchsorted(self.small, self.n_done - self.half_n))
+        if k1 <= k0:
+            return
+        idx = self.small[k0:k1] - self.buf_start
+        p2p = potential_features_many(self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)[0]
+        cols = np.clip(idx[:, None] + np.arange(-self.core_n, self.core_n + 1), 0, len(self.y_buf) - 1)
+        self.small_p2p = _append(self.small_p2p, p2p)
+        self.small_shape = np.concatenate([self.small_shape, self.y_buf[cols]])
+        self.small_featured = k1
 
     def _group(self, p: Potential) -> None:
         if self.burst:
@@ -567,7 +593,24 @@ class EmgPath:
                 continue
             if shape_similarity(f.shape, shape, self.unit_lag_n) >= self.cfg.unit_correlation:
                 n += 1
+        # the same unit firing on under the detection threshold (sub-threshold discharges)
+        ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
+        lo, hi = np.searchsorted(self.small[: self.small_featured],
+                                 [f.peak - self.unit_n, (f.peak + self.unit_n if ahead else f.peak) + 1])
+        if hi > lo:
+            d = np.abs(self.small[lo:hi] - f.peak)
+            p2p = self.small_p2p[lo:hi]
+            ok = (d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r)
+            for j in np.flatnonzero(ok).tolist():
+                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= self.cfg.unit_correlation:
+                    n += 1
         return n
+
+    def small_around(self, peak: int) -> int:
+        """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
+        lo, hi = np.searchsorted(self.small, [peak - self.busy_n, peak + self.busy_n + 1])
+        d = np.abs(self.small[lo:hi] - peak)
+        return int(np.count_nonzero(d > self.busy_gap_n))
 
     def sub_of(self, i: int) -> int:
         """Envelope sub-block holding sample ``i``."""
@@ -589,7 +632,8 @@ class EmgPath:
         out = []
         while self.ready:
             frac = self.activity_fraction(self.ready[0].peak, final)
-            ahead = max(self.unit_n if self.cfg.unit_look_ahead else 0, self.pre_n)
+            # + half_n: the sub-threshold discharges in the window need their features too
+            ahead = max(self.unit_n if self.cfg.unit_look_ahead else 0, self.pre_n, self.busy_n) + self.half_n
             if frac is None or not (final or self.known_until() > self.ready[0].peak + ahead):
                 break
             f = self.ready.pop(0)
@@ -601,6 +645,8 @@ class EmgPath:
                 self.reject_candidate(f, "before_activity")
             elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
                 self.reject_candidate(f, "repeating_unit")
+            elif self.small_around(f.peak) >= self.cfg.busy_min_discharges:
+                self.reject_candidate(f, "low_level_firing")
             else:
                 out.append((f, frac))
         self._trim()
@@ -640,6 +686,8 @@ class EmgPath:
             keep_from = min(keep_from, p.start - self.half_n)
         if self.open_cluster is not None:
             keep_from = min(keep_from, self.open_cluster[0] - self.half_n)
+        if self.small_featured < len(self.small):
+            keep_from = min(keep_from, int(self.small[self.small_featured]) - self.half_n)
         keep_from = max(keep_from, self.buf_start)
         cut = keep_from - self.buf_start
         if cut > 4 * self.block_n:
@@ -652,6 +700,13 @@ class EmgPath:
         if self.discharge_peaks and self.discharge_peaks[0] < oldest:
             k = bisect.bisect_left(self.discharge_peaks, oldest)
             del self.discharges[:k], self.discharge_peaks[:k]
+        k = min(int(np.searchsorted(self.small, first_peak - max(self.busy_n, self.unit_n) - 1)),
+                self.small_featured)
+        if k > 1024:
+            self.small = self.small[k:].copy()
+            self.small_p2p = self.small_p2p[k:].copy()
+            self.small_shape = self.small_shape[k:].copy()
+            self.small_featured -= k
         keep_sub = self.sub_of(first_peak) - round(self.cfg.post_activity_s * 1000 / self.cfg.envelope_ms) - 2
         cut_s = keep_sub - self.env_start
         if cut_s > 8 * self.subs_per_block:

@@ -189,6 +189,32 @@ def carry_clusters(starts: IntArray, ends: IntArray, open_cluster: tuple[int, in
     return starts, ends, still_open
 
 
+def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: int,
+                     merge_n: int) -> IntArray:
+    """Sub-threshold discharges: clusters of samples with ``low < |y|`` whose peak stays at or
+    under the detection threshold ``thr``.
+
+    ``thr`` and ``low`` are per block (µV), ``y`` holds whole blocks. Clusters (gaps <=
+    ``merge_n``) are cut at block edges, which keeps the answer independent of the chunking
+    (a discharge across an edge may count twice; the rule using this counts many).
+    Returns the index of each cluster's largest |y|, shape (k,), relative to ``y[0]``.
+    """
+    ay = np.abs(y).reshape(-1, block_n)
+    idx = np.flatnonzero(ay > low[:, None])
+    if len(idx) == 0:
+        return np.empty(0, np.int64)
+    new_cluster = np.ones(len(idx), dtype=bool)
+    new_cluster[1:] = (np.diff(idx) > merge_n) | (np.diff(idx // block_n) != 0)
+    starts = np.flatnonzero(new_cluster)
+    vals = ay.ravel()[idx]
+    peak = np.maximum.reduceat(vals, starts)
+    counts = np.diff(np.append(starts, len(idx)))
+    at_max = np.flatnonzero(vals == np.repeat(peak, counts))
+    _, first_max = np.unique(np.searchsorted(starts, at_max, side="right") - 1, return_index=True)
+    peaks = idx[at_max[first_max]]
+    return peaks[peak <= thr[peaks // block_n]].astype(np.int64)
+
+
 def potential_features(
     y: FloatArray, lf: FloatArray, peak: int, half_n: int, core_n: int
 ) -> tuple[float, float, int, float, float]:

@@ -147,6 +147,8 @@ class EmgPath:
         self.block_sigma = Growing()
         self.block_thr_sigma = Growing()
         self.block_flags = Growing(np.uint8)
+        #: sub-threshold discharges per block (for time at rest vs low-level firing)
+        self.block_small = Growing(np.uint16)
         # recent buffers for features and activity checks
         self.buf_start = 0
         self.y_buf = np.empty(0)
@@ -263,6 +265,7 @@ class EmgPath:
         self.block_sigma.append(sig)
         self.block_thr_sigma.append(thr_sigma)
         self.block_flags.append(flags)
+        self.block_small.append(np.zeros(len(flags), dtype=np.uint16))
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
         cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
@@ -414,6 +417,8 @@ class EmgPath:
         p2p = potential_features_many(self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)[0]
         cols = np.clip(idx[:, None] + np.arange(-self.core_n, self.core_n + 1), 0, len(self.y_buf) - 1)
         self.small_p2p = _append(self.small_p2p, p2p)
+        counts = self.block_small.view()
+        np.add.at(counts, self.small[k0:k1] // self.block_n, 1)
         self.small_shape = np.concatenate([self.small_shape, self.y_buf[cols]])
         self.small_featured = k1
 
@@ -608,7 +613,7 @@ class EmgPath:
 
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
-        lo, hi = np.searchsorted(self.small, [peak - self.busy_n, peak + self.busy_n + 1])
+        lo, hi = np.searchsorted(self.small[: self.small_featured], [peak - self.busy_n, peak + self.busy_n + 1])
         d = np.abs(self.small[lo:hi] - peak)
         return int(np.count_nonzero(d > self.busy_gap_n))
 
@@ -717,3 +722,13 @@ class EmgPath:
     def records(self) -> tuple[FloatArray, FloatArray, np.ndarray]:
         """Per-block σ, threshold σ and flags for the whole recording."""
         return self.block_sigma.view(), self.block_thr_sigma.view(), self.block_flags.view()
+
+    def low_level_firing_blocks(self) -> np.ndarray:
+        """Per block: is it inside low-level firing (the rule of :meth:`small_around`: at least
+        ``busy_min_discharges`` sub-threshold discharges within ``busy_window_s``)?"""
+        counts = self.block_small.view().astype(np.int64)
+        half = round(self.cfg.busy_window_s * self.fs_hz / self.block_n)
+        c = np.concatenate([[0], np.cumsum(counts)])
+        i = np.arange(len(counts))
+        lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, len(counts))
+        return (c[hi] - c[lo]) >= self.cfg.busy_min_discharges

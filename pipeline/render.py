@@ -50,7 +50,10 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
     if len(result.episodes) > 5:
         lines.append(f"     ... and {len(result.episodes) - 5} more (episodes.csv)")
     lines.append(
-        f"   time: at rest {_fmt_s(s['time_rest_s'])}, active {_fmt_s(s['time_active_s'])}, "
+        f"   time: at rest {_fmt_s(s['time_rest_s'])}, active {_fmt_s(s['time_active_s'])}"
+        + (f" (low-level firing {_fmt_s(s['time_low_level_firing_s'])})"
+           if s.get("time_low_level_firing_s") else "")
+        + ", "
         f"artifact {_fmt_s(s['time_artifact_s'])}"
         + (
             " (" + ", ".join(f"{k.replace('_', ' ')} {_fmt_s(v)}" for k, v in s["artifact_reasons"].items()) + ")"

@@ -132,6 +132,7 @@ class StreamingAnalyser:
         self._pending_fasc: list[tuple[Any, float]] = []
         self._pending_spans: list[Any] = []
         self._provisional: list[Any] = []  # shown-but-unsettled twitches not yet taken
+        self._low_level_firing_s = 0.0
         #: collect provisional twitches for :meth:`take_provisional` (a live display turns
         #: this on; batch analysis has no use for them)
         self.provisional = False
@@ -397,6 +398,8 @@ class StreamingAnalyser:
             "time_rest_s": round(rest_s, 3),
             "time_active_s": round(active_s, 3),
             "time_artifact_s": round(artifact_s, 3),
+            #: part of time_active_s: stretches of low-level motor-unit firing (DetectorConfig.busy_*)
+            "time_low_level_firing_s": round(self._low_level_firing_s, 3),
             "artifact_reasons": {k: round(v, 3) for k, v in sorted(reasons.items())},
             "twitches": int(len(fasc)),
             "twitches_per_min_rest": round(len(fasc) / (rest_s / 60), 3) if rest_s > 0 else None,
@@ -444,6 +447,9 @@ class StreamingAnalyser:
                     ab = self.acc.block_n / self.acc.fs_hz
                     idx = np.minimum((t_block / ab).astype(np.int64), len(rms) - 1)
                     state[rms[idx] > cfg.acc_move_mg] = 1
+            low_level = self.emg.low_level_firing_blocks() & (state == 0)
+            self._low_level_firing_s = float(low_level.sum() * bs)
+            state[low_level] = 1  # not rest: twitches there cannot be told from that firing
             lost = (flags & FLAG_NAN) > 0
             flat = ((flags & FLAG_FLAT) > 0) & ~lost
             noisy = (thr_sig > cfg.max_noise_uv) & (state == 0) & ~lost & ~flat

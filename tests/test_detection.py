@@ -205,3 +205,58 @@ def test_shape_similarity_tells_shapes_apart():
     assert shape_similarity(a, 3.0 * a, 2) == pytest.approx(1.0)
     assert shape_similarity(a, -a, 0) < 0
     assert shape_similarity(a, muap_template(1000.0, 12.0, 5), 2) < 0.7
+
+
+def _quiet_with(units: list[tuple[float, float, float, int]], big_at_s: float, big_uv: float,
+                seed: int = 11) -> Recording:
+    """60 s of 2 µV noise at 1 kHz, plus small units firing (rate_hz, p2p_uv, from_s, n) and
+    one larger discharge of the same shape at ``big_at_s``."""
+    from drivers.simulate import muap_template
+
+    rng = np.random.default_rng(seed)
+    fs = 1000.0
+    x = rng.normal(0.0, 2.0, int(60 * fs))
+    w = muap_template(fs, 10.0, 3)
+    for rate_hz, p2p, t0, n in units:
+        for k in range(n):
+            i = int((t0 + k / rate_hz + rng.uniform(-0.02, 0.02)) * fs)
+            x[i: i + len(w)] += p2p * w
+    i = int(big_at_s * fs)
+    x[i: i + len(w)] += big_uv * w
+    return Recording(emg_uv=x, fs_emg_hz=fs, name="units")
+
+
+def test_a_discharge_inside_low_level_firing_is_not_a_twitch():
+    """A potential over the threshold in a stream of small discharges under it (a muscle
+    that is not relaxed) is rejected as low-level firing, and that stretch is not counted
+    as rest; the same potential on a silent baseline is a twitch."""
+    # a unit at 8 Hz, 13 µV p2p, from 30 to 36 s: its discharges peak around 4.5-6 σ
+    busy = _quiet_with([(8.0, 13.0, 30.0, 48)], big_at_s=33.1, big_uv=60.0)
+    quiet = _quiet_with([], big_at_s=33.1, big_uv=60.0)
+    r_busy, r_quiet = analyse(busy), analyse(quiet)
+    assert np.isclose(r_quiet.twitches["time_s"], 33.1, atol=0.02).sum() == 1
+    assert not np.isclose(r_busy.twitches["time_s"], 33.1, atol=0.02).any()
+    assert r_busy.summary["rejected"].get("low_level_firing", 0) >= 1
+    assert r_busy.summary["time_low_level_firing_s"] >= 4.0
+    assert r_quiet.summary["time_low_level_firing_s"] == 0.0
+    assert r_busy.summary["time_rest_s"] < r_quiet.summary["time_rest_s"] - 4.0
+
+
+def test_a_unit_firing_under_the_threshold_counts_as_repeating():
+    """One discharge of a unit just over the threshold, its other discharges (same shape and
+    size, 1.5 s apart: no tonic train, no busy stretch) just under it: the repeating-unit rule
+    sees the sub-threshold repeats, so the discharge is not a twitch."""
+    # 13 µV p2p peaks at ~5 σ after filtering, 17 µV at ~6.5 σ; 2 Hz is too slow for a tonic
+    # chain of detected potentials and too sparse for the low-level firing rule
+    rec = _quiet_with([(2.0, 13.0, 30.0, 16)], big_at_s=33.8, big_uv=17.0, seed=12)
+    alone = _quiet_with([], big_at_s=33.8, big_uv=17.0, seed=12)
+    assert np.isclose(analyse(alone).twitches["time_s"], 33.8, atol=0.02).sum() == 1
+    r = analyse(rec)
+    assert not np.isclose(r.twitches["time_s"], 33.8, atol=0.02).any()
+    assert r.summary["rejected"].get("repeating_unit", 0) >= 1
+    assert "low_level_firing" not in r.summary["rejected"]
+    # without the sub-threshold repeats the same discharge would count
+    from pipeline.config import DetectorConfig as Cfg
+
+    blind = analyse(rec, Cfg(busy_k=6.0))  # sub-threshold band empty: no small discharges
+    assert np.isclose(blind.twitches["time_s"], 33.8, atol=0.02).sum() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.stream import AnalysisResult
@@ -112,3 +113,60 @@ def render_withdrawn(time_s: float, reason: str) -> str:
     """One live line for a shown twitch that the later rules rejected."""
     why = WITHDRAWN_REASONS.get(reason, reason.replace("_", " "))
     return f"  {time_s:9.3f} s  {'not counted':<14} {'':<8} ({why})"
+
+
+class LiveDisplay:
+    """What ``monitor`` and ``replay`` print while a session runs.
+
+    Settled events (``events``) print one line each. With ``provisional`` on, a twitch is
+    printed as soon as it is seen, marked ``(checking)`` (``shown``); if the later rules
+    reject it a ``not counted`` line follows (``withdrawn``); when it is settled it is not
+    printed again. ``before_line`` runs before every line (the monitor clears its status
+    line there).
+    """
+
+    def __init__(self, provisional: bool, quiet: bool = False,
+                 before_line: Callable[[], None] | None = None):
+        self.provisional = provisional and not quiet
+        self.quiet = quiet
+        self.before_line = before_line
+        self._checking: set[float] = set()
+
+    def _print(self, line: str) -> None:
+        if self.before_line is not None:
+            self.before_line()
+        print(line, flush=True)
+
+    def events(self, events: Any) -> None:
+        if self.quiet:
+            return
+        for _, row in events.iterrows():
+            if row["time_s"] in self._checking:
+                self._checking.discard(row["time_s"])
+                continue
+            self._print(render_event(row))
+
+    def shown(self, events: Any) -> None:
+        for _, row in events.iterrows():
+            self._checking.add(row["time_s"])
+            self._print(render_event(row) + "  (checking)")
+
+    def withdrawn(self, items: list[tuple[float, str]]) -> None:
+        for t, reason in items:
+            self._checking.discard(t)
+            self._print(render_withdrawn(t, reason))
+
+    def callbacks(self) -> dict[str, Any]:
+        """``on_events``, ``on_provisional`` and ``on_withdrawn`` for a live session or replay."""
+        return {
+            "on_events": self.events,
+            "on_provisional": self.shown if self.provisional else None,
+            "on_withdrawn": self.withdrawn if self.provisional else None,
+        }
+
+
+def provisional_wanted(setting: str, quiet: bool) -> bool:
+    """``--provisional on|off|auto``: auto shows twitches early when stdout is a terminal."""
+    import sys
+
+    return not quiet and (setting == "on" or (setting == "auto" and sys.stdout.isatty()))

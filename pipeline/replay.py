@@ -37,13 +37,18 @@ def replay(
     config: DetectorConfig | None = None,
     on_events: Callable[[pd.DataFrame], None] | None = None,
     packet_s: float = PACKET_S,
+    on_provisional: Callable[[pd.DataFrame], None] | None = None,
+    on_withdrawn: Callable[[list[tuple[float, str]]], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AnalysisResult:
     """Stream ``rec`` through :class:`StreamingAnalyser` packet by packet.
 
     ``speed`` is the multiple of real time (None = as fast as possible). ``on_events`` is called
-    with each non-empty batch of newly finalised events, as the live monitor reports them.
+    with each non-empty batch of newly finalised events, as the live monitor reports them;
+    ``on_provisional`` / ``on_withdrawn`` with twitches shown before they are settled and
+    those later rejected (:meth:`StreamingAnalyser.take_provisional`), as the monitor's
+    display shows them.
     """
     sa = StreamingAnalyser(
         rec.fs_emg_hz if rec.emg_uv is not None else None,
@@ -52,6 +57,16 @@ def replay(
         name=rec.name,
         start_time=rec.start_time,
     )
+    sa.provisional = on_provisional is not None or on_withdrawn is not None
+
+    def early() -> None:
+        shown = sa.take_provisional()
+        if on_provisional is not None and len(shown):
+            on_provisional(shown)
+        gone = sa.take_withdrawn()
+        if on_withdrawn is not None and gone:
+            on_withdrawn(gone)
+
     start = clock()
     for t_end, emg, acc in packets(rec, packet_s):
         if speed:
@@ -59,9 +74,13 @@ def replay(
             if wait > 0:
                 sleep(wait)
         new = sa.push(emg_uv=emg, acc_g=acc)
+        if sa.provisional:
+            early()
         if on_events is not None and len(new):
             on_events(new)
     result = sa.finish()
+    if sa.provisional:
+        early()
     if on_events is not None and len(sa.flushed_events):
         on_events(sa.flushed_events)
     if "packets" in rec.meta:

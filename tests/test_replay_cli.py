@@ -80,3 +80,22 @@ def test_every_bundled_sample_replays_like_it_analyses():
             continue
         rec = read_recording(f)
         pd.testing.assert_frame_equal(replay(rec).events, analyse(rec).events)
+
+
+def test_replay_shows_twitches_while_checking_them(tmp_path, capsys):
+    """--provisional on: as in the live monitor, a twitch is printed once as 'checking', the
+    ones the look-ahead rules reject get a 'not counted' line with the reason, settled twitches
+    are not printed again, and what is left is exactly what is counted."""
+    out = tmp_path / "out"
+    assert main(["replay", str(SAMPLES / "rest_and_voluntary.edf"), "--speed", "max",
+                 "--provisional", "on", "--out", str(out), "--no-journal"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    checking = [float(ln.split()[0]) for ln in lines if ln.endswith("(checking)")]
+    dropped = [ln for ln in lines if ln.split()[2:4] == ["not", "counted"]]
+    reprinted = [ln for ln in lines if ln.split()[2:3] == ["fasciculation"] and not ln.endswith("(checking)")]
+    assert dropped and all(ln.rstrip().endswith(")") for ln in dropped)  # a reason in words
+    assert not reprinted
+    counted = pd.read_csv(out / "rest_and_voluntary" / "events.csv").query("type == 'fasciculation'")
+    kept = sorted(set(checking) - {float(ln.split()[0]) for ln in dropped})
+    assert len(kept) == len(counted)
+    assert max(abs(a - b) for a, b in zip(kept, sorted(counted["time_s"]), strict=True)) < 1e-3

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.errors import UserError
     from pipeline.live import LiveSession, default_log_path, run_monitor
     from pipeline.outputs import write_outputs
-    from pipeline.render import render_event, render_summary, render_withdrawn
+    from pipeline.render import LiveDisplay, provisional_wanted, render_summary
 
     if args.emulate is not None and args.target is not None:
         raise UserError("give a sensor ADDRESS|NAME or --emulate FILE, not both", 2)
@@ -118,34 +118,11 @@ def run(args: argparse.Namespace) -> int:
 
     tty = sys.stderr.isatty() and not args.quiet
 
-    provisional = not args.quiet and (
-        args.provisional == "on" or (args.provisional == "auto" and sys.stdout.isatty()))
-    shown: set[float] = set()  # twitches printed as 'checking' (settled ones are not reprinted)
-
-    def on_events(events) -> None:  # noqa: ANN001
-        if args.quiet:
-            return
+    def clear_status() -> None:
         if tty:
             sys.stderr.write("\r\033[K")
-        for _, row in events.iterrows():
-            if row["time_s"] in shown:
-                shown.discard(row["time_s"])
-                continue
-            print(render_event(row), flush=True)
 
-    def on_provisional(events) -> None:  # noqa: ANN001
-        if tty:
-            sys.stderr.write("\r\033[K")
-        for _, row in events.iterrows():
-            shown.add(row["time_s"])
-            print(render_event(row) + "  (checking)", flush=True)
-
-    def on_withdrawn(items: list[tuple[float, str]]) -> None:
-        if tty:
-            sys.stderr.write("\r\033[K")
-        for t, reason in items:
-            shown.discard(t)
-            print(render_withdrawn(t, reason), flush=True)
+    display = LiveDisplay(provisional_wanted(args.provisional, args.quiet), args.quiet, clear_status)
 
     def on_status(line: str) -> None:
         if tty:
@@ -164,9 +141,7 @@ def run(args: argparse.Namespace) -> int:
     writer = PacketLogWriter(log_path) if log_path is not None else None
     session = LiveSession(name, writer,
                           block_s=None if args.block_ms is None else args.block_ms / 1000.0,
-                          on_events=on_events, lsl=lsl,
-                          on_provisional=on_provisional if provisional else None,
-                          on_withdrawn=on_withdrawn if provisional else None)
+                          lsl=lsl, **display.callbacks())
     sensor_config = None
     if rec is not None:
         try:

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiple of real time (default 1: as recorded), or 'max'")
     parser.add_argument("--out", "-o", type=Path, metavar="DIR", default=None,
                         help="write events.csv, episodes.csv, summary.json into DIR/<name>/")
+    parser.add_argument("--provisional", choices=("auto", "on", "off"), default="auto",
+                        help="show each twitch as soon as it is seen, marked 'checking', as the "
+                             "live monitor does (auto: on when output is a terminal)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     try:
         from pipeline.journal import add_journal_arguments
@@ -45,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from drivers import read_recording
     from pipeline.outputs import write_outputs
-    from pipeline.render import render_event, render_summary
+    from pipeline.render import LiveDisplay, provisional_wanted, render_summary
     from pipeline.replay import replay
 
     if not args.file.exists():
@@ -54,16 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.file}: no such file", exit_code=2)
     rec = read_recording(args.file)
 
-    def show(events) -> None:  # noqa: ANN001
-        if args.quiet:
-            return
-        for _, row in events.iterrows():
-            print(render_event(row), flush=True)
-
+    display = LiveDisplay(provisional_wanted(args.provisional, args.quiet), args.quiet)
     if not args.quiet:
         print(f"replaying {args.file.name} ({rec.streams}, {rec.duration_s:.0f} s) "
               f"at {'max speed' if args.speed is None else f'{args.speed:g}x'}; Ctrl-C stops", flush=True)
-    result = replay(rec, speed=args.speed, on_events=show)
+    result = replay(rec, speed=args.speed, **display.callbacks())
     print(render_summary(result))
     if args.out is not None:
         out = write_outputs(result, args.out / rec.name)

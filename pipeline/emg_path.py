@@ -269,7 +269,8 @@ class EmgPath:
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
         cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
-        small = small_discharges(y, thr, self.cfg.busy_k * thr_sigma, bn, self.merge_n)
+        low = np.where(flags == 0, self.cfg.busy_k * thr_sigma, np.inf)  # none in gaps or clipping
+        small = small_discharges(y, thr, low, bn, self.merge_n)
         self.small = _append(self.small, small + self.n_done)
         # envelope and activity flags per sub-block
         env = block_rms(y, self.sub_n, self.subs_per_block, bn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pipeline.config import DetectorConfig
@@ -26,16 +27,22 @@ def analyse(rec: Recording, config: DetectorConfig | None = None) -> AnalysisRes
     return result
 
 
-def analyse_source(source, config: DetectorConfig | None = None, chunk_s: float = 60.0) -> AnalysisResult:  # noqa: ANN001
+def analyse_source(source, config: DetectorConfig | None = None, chunk_s: float = 60.0,  # noqa: ANN001
+                   progress: Callable[[float], None] | None = None) -> AnalysisResult:
     """Analyse a :class:`drivers.readers.RecordingSource` chunk by chunk (bounded memory).
 
-    Gives the same result as :func:`analyse` on the whole recording.
+    Gives the same result as :func:`analyse` on the whole recording. ``progress``, if given,
+    is called after each chunk with the share of the recording analysed so far (0-1].
     """
     info = source.info
     sa = StreamingAnalyser(info.fs_emg_hz, info.fs_acc_hz, config, name=info.name,
                            start_time=info.start_time)
     for chunk in source.iter_chunks(chunk_s):
         sa.push(emg_uv=chunk.emg_uv, acc_g=chunk.acc_g)
+        if progress is not None and info.duration_s > 0:
+            done_s = max(sa.n_emg_in / info.fs_emg_hz if info.fs_emg_hz else 0.0,
+                         sa.n_acc_in / info.fs_acc_hz if info.fs_acc_hz else 0.0)
+            progress(min(done_s / info.duration_s, 1.0))
     result = sa.finish()
     _add_source_meta(result, dict(info.meta))
     return result

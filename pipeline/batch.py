@@ -25,7 +25,9 @@ place with its fingerprint already in it, so a killed batch never leaves a half-
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -416,7 +418,7 @@ def analyse_file(path: str, chunk_s: float = 60.0, config: Any = None) -> TaskOu
     st = os.stat(path)
     source = open_recording(path)
     try:
-        result = analyse_source(source, config=config, chunk_s=chunk_s)
+        result = analyse_source(source, config=config, chunk_s=chunk_s, progress=_progress_hook.get())
     finally:
         close = getattr(source, "close", None)
         if callable(close):
@@ -492,9 +494,21 @@ def _task_path(job: BatchJob) -> str:
     return os.path.abspath(job.path)
 
 
-def _iter_in_process(jobs: Sequence[BatchJob], task: Task, chunk_s: float, config: Any) -> Iterator[Done]:
+#: Set while a recording is analysed in this process: called with the share done (0-1), so
+#: the progress bar moves within one long recording, not only between recordings.
+_progress_hook: contextvars.ContextVar[Callable[[float], None] | None] = contextvars.ContextVar(
+    "toetwitch_progress", default=None)
+
+
+def _iter_in_process(jobs: Sequence[BatchJob], task: Task, chunk_s: float, config: Any,
+                     on_progress: Callable[[BatchJob, float], None] | None = None) -> Iterator[Done]:
     for job in jobs:
-        out, err, dt = run_task(task, _task_path(job), chunk_s, config)
+        hook = None if on_progress is None else functools.partial(on_progress, job)
+        token = _progress_hook.set(hook)
+        try:
+            out, err, dt = run_task(task, _task_path(job), chunk_s, config)
+        finally:
+            _progress_hook.reset(token)
         yield job, out, err, dt
 
 
@@ -891,7 +905,7 @@ def run_batch(
         stream = _iter_dask(todo, task, chunk_s, config, dask, n_workers, dask_timeout_s)
     elif n_workers == 1 or len(todo) <= 1:
         backend, n_workers = "in-process", 1
-        stream = _iter_in_process(todo, task, chunk_s, config)
+        stream = _iter_in_process(todo, task, chunk_s, config, lambda job, share: advance(job, share))
     else:
         backend, n_workers = "processes", min(n_workers, len(todo))
         stream = _iter_processes(todo, task, chunk_s, config, n_workers)
@@ -903,6 +917,13 @@ def run_batch(
         total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="analysing",
         file=sys.stderr, disable=not progress or not todo, leave=False, dynamic_ncols=True,
     )
+    shown: dict[int, int] = {}  # bytes already shown for a recording still being analysed
+
+    def advance(job: BatchJob, share: float) -> None:
+        step = int(job.size_bytes * share) - shown.get(job.index, 0)
+        if step > 0:
+            shown[job.index] = shown.get(job.index, 0) + step
+            bar.update(step)
     try:
         for skipped in sorted(outcomes.values(), key=lambda o: o.job.index):
             if on_outcome is not None:
@@ -915,7 +936,7 @@ def run_batch(
                 n_done += 1
                 n_failed += outcome.status == STATUS_FAILED
                 bar.set_postfix_str(f"{n_done}/{len(todo)} recordings, {n_failed} failed", refresh=False)
-                bar.update(job.size_bytes)
+                bar.update(job.size_bytes - shown.pop(job.index, 0))
                 if on_outcome is not None:
                     on_outcome(outcome)
         finally:

@@ -370,3 +370,19 @@ def test_progress_bar_goes_to_stderr_and_measures_bytes(tmp_path, capsys):
     assert captured.out == ""
     batch.run_batch(jobs, None, workers=1, progress=False, task=fake_task)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_moves_within_one_long_recording(tmp_path):
+    """The bar moves while one recording is analysed, not only when it is done: the task
+    reports the share analysed after every chunk, rising to 1."""
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "rest_and_voluntary.edf"
+    jobs = batch.plan_jobs([sample], tmp_path)
+    seen: list[tuple[str, float]] = []
+    stream = batch._iter_in_process(jobs, batch.analyse_file, 10.0, None,
+                                    lambda job, share: seen.append((job.name, share)))
+    (job, out, err, _dt), = list(stream)
+    assert err is None and out is not None
+    shares = [s for _, s in seen]
+    assert len(shares) >= 8  # 87 s in 10-s chunks
+    assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0, abs=0.02)
+    assert batch._progress_hook.get() is None  # not left set for the next task

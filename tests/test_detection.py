@@ -244,19 +244,23 @@ def test_a_discharge_inside_low_level_firing_is_not_a_twitch():
 
 def test_a_unit_firing_under_the_threshold_counts_as_repeating():
     """One discharge of a unit just over the threshold, its other discharges (same shape and
-    size, 1.5 s apart: no tonic train, no busy stretch) just under it: the repeating-unit rule
-    sees the sub-threshold repeats, so the discharge is not a twitch."""
-    # 13 µV p2p peaks at ~5 σ after filtering, 17 µV at ~6.5 σ; 2 Hz is too slow for a tonic
-    # chain of detected potentials and too sparse for the low-level firing rule
-    rec = _quiet_with([(2.0, 13.0, 30.0, 16)], big_at_s=33.8, big_uv=17.0, seed=12)
-    alone = _quiet_with([], big_at_s=33.8, big_uv=17.0, seed=12)
-    assert np.isclose(analyse(alone).twitches["time_s"], 33.8, atol=0.02).sum() == 1
-    r = analyse(rec)
-    assert not np.isclose(r.twitches["time_s"], 33.8, atol=0.02).any()
-    assert r.summary["rejected"].get("repeating_unit", 0) >= 1
-    assert "low_level_firing" not in r.summary["rejected"]
-    # without the sub-threshold repeats the same discharge would count
+    size, 0.5 s apart: no tonic chain of detected potentials, too sparse for the low-level
+    firing rule) mostly just under it: the repeating-unit rule sees the sub-threshold repeats,
+    so the discharge is not a twitch. Near the threshold noise decides single cases, so this
+    is checked over eight noise draws."""
     from pipeline.config import DetectorConfig as Cfg
 
-    blind = analyse(rec, Cfg(busy_k=6.0))  # sub-threshold band empty: no small discharges
-    assert np.isclose(blind.twitches["time_s"], 33.8, atol=0.02).sum() == 1
+    # 13 µV p2p peaks at ~5 σ after filtering, 17 µV at ~6.5 σ
+    found_alone = found_with = found_blind = 0
+    for seed in range(11, 19):
+        rec = _quiet_with([(2.0, 13.0, 30.0, 16)], big_at_s=33.8, big_uv=17.0, seed=seed)
+        alone = _quiet_with([], big_at_s=33.8, big_uv=17.0, seed=seed)
+        r = analyse(rec)
+        assert "low_level_firing" not in r.summary["rejected"]
+        found_with += int(np.isclose(r.twitches["time_s"], 33.8, atol=0.02).any())
+        found_alone += int(np.isclose(analyse(alone).twitches["time_s"], 33.8, atol=0.02).any())
+        # busy_k = threshold: no sub-threshold band, so no sub-threshold repeats to see
+        blind = analyse(rec, Cfg(busy_k=6.0))
+        found_blind += int(np.isclose(blind.twitches["time_s"], 33.8, atol=0.02).any())
+    assert found_alone >= 7 and found_blind >= 6
+    assert found_with <= 2

@@ -335,6 +335,9 @@ class StreamingAnalyser:
                 if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
                     self.rejected["motion"] = self.rejected.get("motion", 0) + 1
                     continue
+                if tr.peak_mg > self.cfg.acc_twitch_max_mg:
+                    self.rejected["jerk"] = self.rejected.get("jerk", 0) + 1
+                    continue
                 kind = "fasciculation"
             elif dur <= self.cfg.limb_movement_max_s:
                 kind = "limb_movement"

@@ -264,3 +264,21 @@ def test_a_unit_firing_under_the_threshold_counts_as_repeating():
         found_blind += int(np.isclose(blind.twitches["time_s"], 33.8, atol=0.02).any())
     assert found_alone >= 7 and found_blind >= 6
     assert found_with <= 2
+
+
+def test_accelerometer_only_counts_small_twitches_not_jerks():
+    """Without EMG, a brief transient of a few mg on a still foot is a twitch; one of 60 mg
+    is a jerk of the foot (rejected as such), and neither is a limb movement."""
+    from drivers.simulate import add_acc_transient, resting_acc
+
+    rng = np.random.default_rng(5)
+    fs = 100.0
+    acc = resting_acc(int(60 * fs), rng)
+    small = [add_acc_transient(acc, fs, t, 8.0, rng) for t in (10.0, 25.0, 40.0)]
+    jerk = add_acc_transient(acc, fs, 52.0, 60.0, rng)
+    r = analyse(Recording(acc_g=acc, fs_acc_hz=fs, name="acc"))
+    times = r.twitches["time_s"].to_numpy()
+    assert all(np.abs(times - t).min() < 0.1 for t in small)
+    assert not (np.abs(times - jerk) < 0.5).any()
+    assert r.summary["rejected"].get("jerk") == 1
+    assert not (r.events["type"] == "limb_movement").any()

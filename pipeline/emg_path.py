@@ -35,6 +35,7 @@ from pipeline.potentials import (
     has_run,
     potential_features_many,
     runs,
+    same_unit_neighbours,
     shape_similarity,
     small_discharges,
 )
@@ -457,27 +458,22 @@ class EmgPath:
             self.chain.append((p.peak, p.p2p_uv, self._fasciculation(p, p, doublet=False)))
             self.chain.sort(key=lambda c: c[0])
             return
-        r = self.cfg.unit_amplitude_ratio
         peaks = np.array([p.peak for p in burst])
-        amps = np.array([p.p2p_uv for p in burst])
-        near = np.abs(peaks[:, None] - peaks[None, :]) <= self.iso_n
-        same = near & (amps[:, None] <= r * amps[None, :]) & (amps[None, :] <= r * amps[:, None])
-        np.fill_diagonal(same, False)
-        n_same = same.sum(axis=1)
+        n_same, partner = same_unit_neighbours(
+            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio)
         used = np.zeros(len(burst), dtype=bool)
         for i in range(len(burst)):
             if used[i]:
                 continue
-            partners = np.flatnonzero(same[i])
+            j = int(partner[i])
             doublet = (
-                len(partners) == 1 and n_same[partners[0]] == 1 and partners[0] > i
-                and peaks[partners[0]] - peaks[i] <= self.doublet_n
+                n_same[i] == 1 and n_same[j] == 1 and j > i and peaks[j] - peaks[i] <= self.doublet_n
             )
             if n_same[i] == 0 or doublet:
-                group = [burst[i]] + ([burst[partners[0]]] if doublet else [])
+                group = [burst[i]] + ([burst[j]] if doublet else [])
                 used[i] = True
                 if doublet:
-                    used[partners[0]] = True
+                    used[j] = True
                 big = max(group, key=lambda p: p.p2p_uv)
                 self.chain.append((group[-1].peak, big.p2p_uv,
                                    self._fasciculation(burst[i], big, doublet)))

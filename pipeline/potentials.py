@@ -292,6 +292,42 @@ def potential_features_many(
     return p2p, dur, phases, lf_p2p, core
 
 
+def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
+                         ratio: float, dense_max: int = 64) -> tuple[IntArray, IntArray]:
+    """For each potential, how many others of a similar size lie within ``window_n`` samples.
+
+    "Similar size" means peak-to-peak amplitudes within ``ratio`` of each other (one surface
+    channel's stand-in for "the same motor unit"). ``peaks`` must be sorted. Only pairs inside
+    the window are formed, so memory grows with the density of potentials, not with the
+    square of a long burst's length.
+
+    Returns (count, partner): shape (n,) each; ``partner[i]`` is the one such neighbour when
+    ``count[i] == 1`` (otherwise -1). Up to ``dense_max`` potentials, all pairs are compared
+    in one (n, n) array instead (fewer numpy calls: most bursts hold 2-10 potentials).
+    """
+    n = len(peaks)
+    if n <= dense_max:
+        a = p2p_uv
+        same = ((np.abs(peaks[:, None] - peaks[None, :]) <= window_n)
+                & (a[:, None] <= ratio * a[None, :]) & (a[None, :] <= ratio * a[:, None]))
+        np.fill_diagonal(same, False)
+        count = same.sum(axis=1)
+        partner = np.where(count == 1, same.argmax(axis=1), -1)
+        return count.astype(np.int64), partner.astype(np.int64)
+    hi = np.searchsorted(peaks, peaks + window_n, side="right")
+    k = hi - np.arange(n) - 1  # later neighbours of each potential inside the window
+    first = np.repeat(np.arange(n), k)
+    second = first + np.arange(len(first)) - np.repeat(np.cumsum(k) - k, k) + 1
+    a, b = p2p_uv[first], p2p_uv[second]
+    same = (a <= ratio * b) & (b <= ratio * a)
+    first, second = first[same], second[same]
+    count = np.bincount(first, minlength=n) + np.bincount(second, minlength=n)
+    partner = np.full(n, -1, dtype=np.int64)
+    partner[first] = second  # for count == 1 the one pair decides either way
+    partner[second] = first
+    return count.astype(np.int64), partner
+
+
 def shape_similarity(a: FloatArray, b: FloatArray, max_lag: int) -> float:
     """Largest normalised cross-correlation of two waveforms over lags of ±``max_lag`` samples.
 

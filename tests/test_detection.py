@@ -282,3 +282,23 @@ def test_accelerometer_only_counts_small_twitches_not_jerks():
     assert not (np.abs(times - jerk) < 0.5).any()
     assert r.summary["rejected"].get("jerk") == 1
     assert not (r.events["type"] == "limb_movement").any()
+
+
+def test_same_unit_neighbours_match_the_pairwise_definition():
+    """The windowed pair count equals the all-pairs definition (|Δpeak| <= window and sizes
+    within the ratio), ties and equal peaks included, and the partner is the one neighbour."""
+    from pipeline.potentials import same_unit_neighbours
+
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        peaks = np.sort(rng.integers(0, 3000, n))
+        amps = rng.choice([10.0, 14.0, 15.0, 30.0, 50.0], n) * rng.uniform(0.9, 1.1, n)
+        near = np.abs(peaks[:, None] - peaks[None, :]) <= 250
+        same = near & (amps[:, None] <= 1.5 * amps[None, :]) & (amps[None, :] <= 1.5 * amps[:, None])
+        np.fill_diagonal(same, False)
+        for dense_max in (0, 64):  # the windowed pairs, and the small-burst (n, n) path
+            count, partner = same_unit_neighbours(peaks, amps, 250, 1.5, dense_max=dense_max)
+            np.testing.assert_array_equal(count, same.sum(axis=1))
+            for i in np.flatnonzero(count == 1):
+                assert same[i, partner[i]]

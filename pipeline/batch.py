@@ -900,16 +900,6 @@ def run_batch(
                 continue
         todo.append(job)
 
-    if dask is not None and todo:
-        backend = "dask"
-        stream = _iter_dask(todo, task, chunk_s, config, dask, n_workers, dask_timeout_s)
-    elif n_workers == 1 or len(todo) <= 1:
-        backend, n_workers = "in-process", 1
-        stream = _iter_in_process(todo, task, chunk_s, config, lambda job, share: advance(job, share))
-    else:
-        backend, n_workers = "processes", min(n_workers, len(todo))
-        stream = _iter_processes(todo, task, chunk_s, config, n_workers)
-
     from tqdm import tqdm
 
     total_bytes = sum(j.size_bytes for j in todo) or None
@@ -924,7 +914,17 @@ def run_batch(
         if step > 0:
             shown[job.index] = shown.get(job.index, 0) + step
             bar.update(step)
-    try:
+
+    if dask is not None and todo:
+        backend = "dask"
+        stream = _iter_dask(todo, task, chunk_s, config, dask, n_workers, dask_timeout_s)
+    elif n_workers == 1 or len(todo) <= 1:
+        backend, n_workers = "in-process", 1
+        stream = _iter_in_process(todo, task, chunk_s, config, advance)
+    else:
+        backend, n_workers = "processes", min(n_workers, len(todo))
+        stream = _iter_processes(todo, task, chunk_s, config, n_workers)
+    try:  # the three streams are generators: nothing starts before the loop below
         for skipped in sorted(outcomes.values(), key=lambda o: o.job.index):
             if on_outcome is not None:
                 on_outcome(skipped)

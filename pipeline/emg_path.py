@@ -19,8 +19,7 @@ from pipeline.filters import (
     cascade,
     design_bandpass,
     design_notches,
-    detect_mains_harmonics,
-    detect_mains_hz,
+    detect_mains,
     mains_harmonics,
 )
 from pipeline.potentials import (
@@ -38,6 +37,7 @@ from pipeline.potentials import (
     same_unit_neighbours,
     shape_similarity,
     small_discharges,
+    windows_around,
 )
 
 #: Block flag bits.
@@ -46,6 +46,10 @@ FLAG_FLAT = 2
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
+
+
+def _peak(discharge: tuple[int, float, FloatArray]) -> int:
+    return discharge[0]
 
 
 def _append(buf: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -126,13 +130,18 @@ class EmgPath:
         # samples after a potential that the pre-activity check reads
         self.pre_n = round((cfg.pre_activity_s + cfg.post_activity_min_s + 2 * cfg.envelope_ms / 1000) * fs
                            ) if cfg.pre_activity_s > 0 else 0
+        #: signal a discharge's look-ahead rules need after it (+ half_n: the sub-threshold
+        #: discharges in their windows need their features too)
+        self.settle_n = max(self.unit_n if cfg.unit_look_ahead else 0, self.pre_n, self.busy_n) + self.half_n
         self.flat_n = max(3, round(cfg.flat_ms * ms))
         self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
         self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
         self.probe_n = round(cfg.mains_probe_s * fs) if cfg.mains == "auto" else 0
         self.mains_hz: float | None = None if cfg.mains in ("auto", "off") else float(cfg.mains)
-        #: notched frequencies (None = every harmonic: mains forced by the configuration)
-        self.mains_harmonics_hz: list[float] | None = None
+        #: frequencies the mains notches remove: every harmonic when the mains is forced, those
+        #: that stand out in the probe when it is detected
+        self.notches_hz: list[float] = (
+            [] if self.mains_hz is None else mains_harmonics(self.mains_hz, fs, cfg.emg_band_hz[1]))
         self.filters_ready = cfg.mains != "auto"
         self._bp: StreamingSOS | None = None
         self._lf: StreamingSOS | None = None
@@ -165,8 +174,7 @@ class EmgPath:
         self.chain: list[tuple[int, float, Fasciculation | None]] = []
         self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
         # recent discharges (peak, p2p, shape) for the repeating-unit check
-        self.discharges: list[tuple[int, float, FloatArray]] = []
-        self.discharge_peaks: list[int] = []  # the same peaks, sorted, for bisection
+        self.discharges: list[tuple[int, float, FloatArray]] = []  # in peak order
         #: recent sub-threshold discharges (peak sample index of each), for the low-level
         #: firing rule; those whose window is filtered also carry p2p and shape, so that a
         #: unit firing on under the threshold is recognised by the repeating-unit rule
@@ -195,20 +203,11 @@ class EmgPath:
         cfg = self.cfg
         sos = cascade(
             design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order),
-            design_notches(self.mains_hz, self.fs_hz, cfg.emg_band_hz[1], cfg.notch_q,
-                           self.mains_harmonics_hz),
+            design_notches(self.notches_hz, self.fs_hz, cfg.notch_q),
         )
         self._bp = StreamingSOS(sos)
         self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
         self.filters_ready = True
-
-    def notched_hz(self) -> list[float]:
-        """Frequencies the mains notches remove (empty when no mains was found or set)."""
-        if self.mains_hz is None:
-            return []
-        if self.mains_harmonics_hz is not None:
-            return list(self.mains_harmonics_hz)
-        return mains_harmonics(self.mains_hz, self.fs_hz, self.cfg.emg_band_hz[1])
 
     # ------------------------------------------------------------------ input
     def push(self, x_uv: FloatArray) -> None:
@@ -231,11 +230,8 @@ class EmgPath:
             if len(self.pending) < self.probe_n and not final:
                 return
             probe = self.pending[: self.probe_n]
-            clean = probe[np.isfinite(probe)]
-            self.mains_hz = detect_mains_hz(clean, self.fs_hz)
-            if self.mains_hz is not None:
-                self.mains_harmonics_hz = detect_mains_harmonics(
-                    clean, self.fs_hz, self.mains_hz, self.cfg.emg_band_hz[1])
+            self.mains_hz, self.notches_hz = detect_mains(
+                probe[np.isfinite(probe)], self.fs_hz, self.cfg.emg_band_hz[1])
             self._design()
         nb = len(self.pending) // self.block_n
         if nb:
@@ -416,12 +412,10 @@ class EmgPath:
         if k1 <= k0:
             return
         idx = self.small[k0:k1] - self.buf_start
-        p2p = potential_features_many(self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)[0]
-        cols = np.clip(idx[:, None] + np.arange(-self.core_n, self.core_n + 1), 0, len(self.y_buf) - 1)
-        self.small_p2p = _append(self.small_p2p, p2p)
-        counts = self.block_small.view()
-        np.add.at(counts, self.small[k0:k1] // self.block_n, 1)
-        self.small_shape = np.concatenate([self.small_shape, self.y_buf[cols]])
+        w = windows_around(self.y_buf, idx, self.half_n)
+        self.small_p2p = _append(self.small_p2p, w.max(axis=1) - w.min(axis=1))
+        self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.core_n)])
+        np.add.at(self.block_small.view(), self.small[k0:k1] // self.block_n, 1)
         self.small_featured = k1
 
     def _group(self, p: Potential) -> None:
@@ -437,7 +431,6 @@ class EmgPath:
         self.burst.append(p)
         if p.artifact is None and p.shape is not None:
             self.discharges.append((p.peak, p.p2p_uv, p.shape))
-            self.discharge_peaks.append(p.peak)
 
     def _close_burst(self) -> None:
         """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
@@ -585,8 +578,8 @@ class EmgPath:
             return 0
         r = self.cfg.unit_amplitude_ratio
         n = 0
-        lo = bisect.bisect_left(self.discharge_peaks, f.peak - self.unit_n)
-        hi = bisect.bisect_right(self.discharge_peaks, f.peak + self.unit_n)
+        lo = bisect.bisect_left(self.discharges, f.peak - self.unit_n, key=_peak)
+        hi = bisect.bisect_right(self.discharges, f.peak + self.unit_n, key=_peak)
         for peak, p2p, shape in self.discharges[lo:hi]:
             if peak > f.peak and not (self.cfg.unit_look_ahead if look_ahead is None else look_ahead):
                 continue
@@ -634,9 +627,7 @@ class EmgPath:
         out = []
         while self.ready:
             frac = self.activity_fraction(self.ready[0].peak, final)
-            # + half_n: the sub-threshold discharges in the window need their features too
-            ahead = max(self.unit_n if self.cfg.unit_look_ahead else 0, self.pre_n, self.busy_n) + self.half_n
-            if frac is None or not (final or self.known_until() > self.ready[0].peak + ahead):
+            if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
                 break
             f = self.ready.pop(0)
             if frac >= self.cfg.activity_fraction:
@@ -699,9 +690,7 @@ class EmgPath:
         # envelope: keep what activity windows of pending potentials need
         first_peak = self._earliest_pending()
         oldest = first_peak - self.unit_n - 1
-        if self.discharge_peaks and self.discharge_peaks[0] < oldest:
-            k = bisect.bisect_left(self.discharge_peaks, oldest)
-            del self.discharges[:k], self.discharge_peaks[:k]
+        del self.discharges[: bisect.bisect_left(self.discharges, oldest, key=_peak)]
         k = min(int(np.searchsorted(self.small, first_peak - max(self.busy_n, self.unit_n) - 1)),
                 self.small_featured)
         if k > 1024:

@@ -6,7 +6,7 @@ calls, so feeding a signal in any chunks gives bit-identical output to feeding i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,21 +32,10 @@ def design_bandpass(band_hz: tuple[float, float], fs_hz: float, order: int = 4) 
                                     fs=fs_hz, output="sos"))
 
 
-def design_notches(mains_hz: float | None, fs_hz: float, top_hz: float, q: float = 30.0,
-                   harmonics: Sequence[float] | None = None) -> FloatArray:
-    """IIR notches at ``mains_hz`` and its harmonics up to ``top_hz`` (and below 0.45·fs).
-
-    ``harmonics`` (Hz), when given, are the only frequencies notched (see
-    :func:`detect_mains_harmonics`). Returns SOS of shape (n_notches, 6); shape (0, 6) when
-    ``mains_hz`` is None.
-    """
-    if mains_hz is None:
-        return np.zeros((0, 6))
-    freqs = list(harmonics) if harmonics is not None else mains_harmonics(mains_hz, fs_hz, top_hz)
-    sections = []
-    for f in freqs:
-        b, a = signal.iirnotch(f, q, fs=fs_hz)
-        sections.append(signal.tf2sos(b, a))
+def design_notches(freqs_hz: Sequence[float], fs_hz: float, q: float = 30.0) -> FloatArray:
+    """IIR notches at ``freqs_hz`` (mains and those harmonics to remove: see
+    :func:`mains_harmonics` and :func:`detect_mains`). Returns SOS of shape (n_notches, 6)."""
+    sections = [signal.tf2sos(*signal.iirnotch(f, q, fs=fs_hz)) for f in freqs_hz]
     return np.vstack(sections) if sections else np.zeros((0, 6))
 
 
@@ -108,6 +97,51 @@ def filter_whole(sos: FloatArray, x: FloatArray) -> FloatArray:
     return StreamingSOS(sos, 0 if x.ndim == 1 else x.shape[1])(x)
 
 
+def _hum_ratio(x_uv: FloatArray, fs_hz: float) -> Callable[[float], float] | None:
+    """Welch power within 1 Hz of a frequency over the median power of the 20-450 Hz band,
+    as a function of the frequency; None when the window is under 0.5 s or silent."""
+    if len(x_uv) < int(0.5 * fs_hz):
+        return None
+    x = np.nan_to_num(np.asarray(x_uv, dtype=np.float64) - np.nanmean(x_uv))
+    nper = int(min(len(x), 2 ** int(np.log2(fs_hz))))  # ~1 Hz resolution
+    f, p = signal.welch(x, fs=fs_hz, nperseg=nper)
+    band = (f >= 20) & (f <= min(450, 0.45 * fs_hz))
+    floor = float(np.median(p[band])) if band.any() else 0.0
+    if floor <= 0:
+        return None
+
+    def ratio(hz: float) -> float:
+        near = np.abs(f - hz) <= 1.0
+        return float(p[near].max() / floor) if near.any() else 0.0
+
+    return ratio
+
+
+def _fundamental(ratio: Callable[[float], float], fs_hz: float, candidates: Sequence[float],
+                 min_ratio: float) -> float | None:
+    best, best_ratio = None, min_ratio
+    for c in candidates:
+        if c < 0.45 * fs_hz and (r := ratio(c)) > best_ratio:
+            best, best_ratio = float(c), r
+    return best
+
+
+def _present(ratio: Callable[[float], float], freqs: list[float], min_ratio: float) -> list[float]:
+    return freqs[:1] + [h for h in freqs[1:] if ratio(h) > min_ratio]
+
+
+def detect_mains(x_uv: FloatArray, fs_hz: float, top_hz: float,
+                 candidates: Sequence[float] = (50.0, 60.0),
+                 min_ratio: float = 4.0) -> tuple[float | None, list[float]]:
+    """The mains frequency present in ``x_uv`` and the frequencies to notch (one Welch pass):
+    :func:`detect_mains_hz` and :func:`detect_mains_harmonics` together."""
+    ratio = _hum_ratio(x_uv, fs_hz)
+    hz = None if ratio is None else _fundamental(ratio, fs_hz, candidates, min_ratio)
+    if hz is None or ratio is None:
+        return None, []
+    return hz, _present(ratio, mains_harmonics(hz, fs_hz, top_hz), min_ratio)
+
+
 def detect_mains_hz(x_uv: FloatArray, fs_hz: float, candidates: Sequence[float] = (50.0, 60.0),
                     min_ratio: float = 4.0) -> float | None:
     """Which mains frequency is present in ``x_uv``, if any.
@@ -116,29 +150,8 @@ def detect_mains_hz(x_uv: FloatArray, fs_hz: float, candidates: Sequence[float] 
     picks the strongest candidate whose ratio exceeds ``min_ratio`` (6 dB), else None.
     Pure function of the probe window, so batch and streaming choose the same.
     """
-    if len(x_uv) < int(0.5 * fs_hz):
-        return None
-    f, p, floor = _welch_floor(x_uv, fs_hz)
-    if floor <= 0:
-        return None
-    best, best_ratio = None, min_ratio
-    for c in candidates:
-        if c >= 0.45 * fs_hz:
-            continue
-        near = np.abs(f - c) <= 1.0
-        ratio = float(p[near].max() / floor)
-        if ratio > best_ratio:
-            best, best_ratio = float(c), ratio
-    return best
-
-
-def _welch_floor(x_uv: FloatArray, fs_hz: float) -> tuple[FloatArray, FloatArray, float]:
-    x = np.nan_to_num(np.asarray(x_uv, dtype=np.float64) - np.nanmean(x_uv))
-    nper = int(min(len(x), 2 ** int(np.log2(fs_hz))))  # ~1 Hz resolution
-    f, p = signal.welch(x, fs=fs_hz, nperseg=nper)
-    band = (f >= 20) & (f <= min(450, 0.45 * fs_hz))
-    floor = float(np.median(p[band])) if band.any() else 0.0
-    return f, p, floor
+    ratio = _hum_ratio(x_uv, fs_hz)
+    return None if ratio is None else _fundamental(ratio, fs_hz, candidates, min_ratio)
 
 
 def detect_mains_harmonics(x_uv: FloatArray, fs_hz: float, mains_hz: float, top_hz: float,
@@ -151,14 +164,5 @@ def detect_mains_harmonics(x_uv: FloatArray, fs_hz: float, mains_hz: float, top_
     a filter section), so absent harmonics get none. Pure function of the probe window.
     """
     freqs = mains_harmonics(mains_hz, fs_hz, top_hz)
-    if len(x_uv) < int(0.5 * fs_hz):
-        return freqs
-    f, p, floor = _welch_floor(x_uv, fs_hz)
-    if floor <= 0:
-        return freqs
-    keep = [freqs[0]] if freqs else []
-    for h in freqs[1:]:
-        near = np.abs(f - h) <= 1.0
-        if near.any() and float(p[near].max() / floor) > min_ratio:
-            keep.append(h)
-    return keep
+    ratio = _hum_ratio(x_uv, fs_hz)
+    return freqs if ratio is None else _present(ratio, freqs, min_ratio)

@@ -83,18 +83,13 @@ class LiveSession:
     connects: int = 0
     drops: int = 0
     started_ns: int = field(default_factory=time.perf_counter_ns)
-    #: (reported event time_s, packet arrival ns, report ns) for each event, for the bench
-    latencies: list[tuple[float, int, int]] = field(default_factory=list)
     _pending: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"emg": [], "acc": []})
     _pending_n: dict[str, int] = field(default_factory=lambda: {"emg": 0, "acc": 0})
     _arrivals: dict[str, tuple[list[int], list[int]]] = field(
         default_factory=lambda: {"emg": ([], []), "acc": ([], [])}
     )
-    #: (shown twitch time_s, packet arrival ns, report ns), for the bench
-    shown_latencies: list[tuple[float, int, int]] = field(default_factory=list)
     _twitches: int = 0
     _checking: set[float] = field(default_factory=set)  # shown, not settled yet
-    _withdrawn_n: int = 0
     _fs: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -206,34 +201,21 @@ class LiveSession:
             return
         shown = self.analyser.take_provisional()
         if len(shown):
-            now = time.perf_counter_ns()
-            for t in shown["time_s"]:
-                self._checking.add(float(t))
-                arrived = self.arrival_of("emg", float(t))
-                if arrived is not None:
-                    self.shown_latencies.append((float(t), arrived, now))
+            self._checking.update(shown["time_s"].tolist())
             if self.on_provisional is not None:
                 self.on_provisional(shown)
         gone = self.analyser.take_withdrawn()
         if gone:
-            for t, _ in gone:
-                self._checking.discard(t)
-            self._withdrawn_n += len(gone)
+            self._checking.difference_update(t for t, _ in gone)
             if self.on_withdrawn is not None:
                 self.on_withdrawn(gone)
 
     def _report(self, new: pd.DataFrame) -> None:
         if not len(new):
             return
-        now = time.perf_counter_ns()
         self._twitches += int((new["type"] == "fasciculation").sum())
         if self._checking:
             self._checking.difference_update(new["time_s"].tolist())
-        for t, src in zip(new["time_s"], new["source"], strict=True):
-            kind = "acc" if src == "acc" else "emg"
-            arrived = self.arrival_of(kind, float(t))
-            if arrived is not None:
-                self.latencies.append((float(t), arrived, now))
         if self.lsl is not None:
             self.lsl.events(new)
         if self.on_events is not None:

@@ -33,12 +33,6 @@ class Growing:
         self._data[self._n: self._n + k] = values
         self._n += k
 
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i: int | slice) -> np.ndarray:
-        return self.view()[i]
-
     def view(self) -> np.ndarray:
         """The values so far (a view: valid until the next append)."""
         return self._data[: self._n]
@@ -46,17 +40,23 @@ class Growing:
 
 def block_sigma(y: FloatArray, block_n: int) -> FloatArray:
     """Robust noise σ of each complete block: median(|y|)/0.6745. ``y`` length is k·block_n."""
-    a = np.abs(y.reshape(-1, block_n))
+    a = np.abs(y.reshape(-1, block_n))  # partitioned in place: no second copy, unlike np.median
     mid = block_n // 2
     if block_n % 2:
-        a.partition(mid, axis=1)  # in place: no second copy, unlike np.median
+        a.partition(mid, axis=1)
         med = a[:, mid]
     else:
-        # one kth, then the lower middle is the largest value left of it: numpy's multi-kth
-        # partition is several times slower than a single one plus a max
-        a.partition(mid, axis=1)
-        med = 0.5 * (a[:, :mid].max(axis=1) + a[:, mid])
+        lower, upper = kth_and_next(a, mid - 1)
+        med = 0.5 * (lower + upper)
     return med * MAD_TO_SIGMA
+
+
+def kth_and_next(a: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
+    """The k-th and (k+1)-th smallest values of each row of the 2-D ``a`` (0-based), which is
+    partitioned in place. One kth and a min: numpy's partition with two kths is several
+    times slower."""
+    a.partition(k, axis=1)
+    return a[:, k], a[:, k + 1:].min(axis=1)
 
 
 def block_rms(y: FloatArray, sub_n: int, subs_per_block: int, block_n: int) -> FloatArray:
@@ -75,8 +75,8 @@ def rolling_quantile(history: FloatArray, new: FloatArray, q: float, first_block
 
     The level is updated once every ``every`` blocks: block b uses the window that ends just
     before ``(b // every) * every`` (once a second with 0.1 s blocks and ``every=10``), which
-    cuts the cost fourfold and, being tied to absolute block numbers, keeps chunking from
-    changing anything.
+    divides the cost by ``every`` and, being tied to absolute block numbers, keeps chunking
+    from changing anything.
 
     Parameters
     ----------
@@ -104,9 +104,11 @@ def rolling_quantile(history: FloatArray, new: FloatArray, q: float, first_block
         pos = q * (window - 1)
         lo = int(np.floor(pos))
         hi = min(lo + 1, window - 1)
-        part = np.partition(windows[full], lo, axis=1)  # one kth: see block_sigma
-        upper = part[:, hi] if hi == lo else part[:, lo + 1:].min(axis=1)
-        levels[full] = part[:, lo] + (upper - part[:, lo]) * (pos - lo)
+        if hi > lo:
+            vlo, vhi = kth_and_next(windows[full], lo)
+        else:  # a window of one block
+            vlo = vhi = windows[full][:, lo]
+        levels[full] = vlo + (vhi - vlo) * (pos - lo)
     some = ~full
     if some.any():  # windows with gaps or at the start: sort the valid values
         c = counts[some]
@@ -213,6 +215,13 @@ def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: i
     _, first_max = np.unique(np.searchsorted(starts, at_max, side="right") - 1, return_index=True)
     peaks = idx[at_max[first_max]]
     return peaks[peak <= thr[peaks // block_n]].astype(np.int64)
+
+
+def windows_around(y: FloatArray, idx: IntArray, half_n: int) -> FloatArray:
+    """``y`` over ±``half_n`` samples around each index, shape (len(idx), 2·half_n + 1);
+    windows running past an end of ``y`` repeat its end sample (max/min as if cut there)."""
+    cols = np.clip(idx[:, None] + np.arange(-half_n, half_n + 1), 0, len(y) - 1)
+    return y[cols]
 
 
 def potential_features(

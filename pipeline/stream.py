@@ -194,15 +194,8 @@ class StreamingAnalyser:
         """
         if self.emg is None or not self._provisional:
             return _EMPTY
-        fs = self.emg.fs_hz
         shown, self._provisional = self._provisional, []
-        return events_frame([
-            {"time_s": f.peak / fs, "source": "emg", "type": "fasciculation",
-             "duration_ms": f.duration_n / fs * 1000, "peak_to_peak_uv": f.p2p_uv,
-             "phases": f.phases, "snr": f.snr, "acc_peak_mg": np.nan, "doublet": f.doublet,
-             "envelope_peak_uv": np.nan}
-            for f in shown
-        ])
+        return events_frame([self._twitch_row(f, "emg", np.nan) for f in shown])
 
     def take_withdrawn(self) -> list[tuple[float, str]]:
         """(time_s, reason) of provisionally shown twitches rejected since the last call."""
@@ -258,21 +251,17 @@ class StreamingAnalyser:
                     continue
                 acc_peak, corroborated = self.acc.peak_in(t + lo_ms / 1000, t + hi_ms / 1000)
             self._pending_fasc.pop(0)
-            out.append(
-                {
-                    "time_s": t,
-                    "source": "emg+acc" if corroborated else "emg",
-                    "type": "fasciculation",
-                    "duration_ms": f.duration_n / self.emg.fs_hz * 1000,
-                    "peak_to_peak_uv": f.p2p_uv,
-                    "phases": f.phases,
-                    "snr": f.snr,
-                    "acc_peak_mg": acc_peak,
-                    "doublet": f.doublet,
-                    "envelope_peak_uv": np.nan,
-                }
-            )
+            out.append(self._twitch_row(f, "emg+acc" if corroborated else "emg", acc_peak))
         return out
+
+    def _twitch_row(self, f: Any, source: str, acc_peak_mg: float) -> dict[str, Any]:
+        """The events row of an EMG twitch (a :class:`pipeline.emg_path.Fasciculation`)."""
+        assert self.emg is not None
+        fs = self.emg.fs_hz
+        return {"time_s": f.peak / fs, "source": source, "type": "fasciculation",
+                "duration_ms": f.duration_n / fs * 1000, "peak_to_peak_uv": f.p2p_uv,
+                "phases": f.phases, "snr": f.snr, "acc_peak_mg": acc_peak_mg,
+                "doublet": f.doublet, "envelope_peak_uv": np.nan}
 
     def _resolve_spans(self, final: bool) -> list[dict[str, Any]]:
         assert self.emg is not None
@@ -423,7 +412,7 @@ class StreamingAnalyser:
                 "emg_noise_uv": None if emg_noise is None else round(emg_noise, 3),
                 "acc_noise_mg": None if acc_noise is None else round(acc_noise, 3),
                 "mains_hz": self.emg.mains_hz if self.emg else None,
-                "mains_notches_hz": self.emg.notched_hz() if self.emg else [],
+                "mains_notches_hz": list(self.emg.notches_hz) if self.emg else [],
                 "grade": grade,
             },
             "config": _jsonable(cfg.to_dict()),

@@ -22,9 +22,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from models import LEVELS
+from models.escalation import level_rank
+
 HERE = Path(__file__).resolve().parent
 VIGNETTES = HERE / "vignettes.json"
-LEVELS = ("self_care", "routine", "soon", "urgent")
 
 #: Published figures (clinical-evidence.md §3.2) beside which toetwitch's are shown.
 PUBLISHED = [
@@ -56,7 +58,7 @@ def score(vignettes: list[dict], assess: Callable[[dict, dict | None], dict]) ->
             "rules": [r["rule"] for r in result["escalation"]["reasons"]],
         })
     n = len(rows)
-    diff = [LEVELS.index(r["level"]) - LEVELS.index(r["gold_level"]) for r in rows]
+    diff = [level_rank(r["level"]) - level_rank(r["gold_level"]) for r in rows]
     by_level = {}
     for lv in LEVELS:
         sub = [r for r in rows if r["gold_level"] == lv]

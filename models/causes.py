@@ -1,6 +1,6 @@
 """The cause model: a scikit-learn Pipeline ranking the causes of contracts §4.
 
-``ColumnTransformer`` (median imputation with missing-value indicators + scaling for numbers,
+``ColumnTransformer`` (median imputation + scaling for numbers,
 one-hot for the two free categories) then ``CalibratedClassifierCV`` around a multinomial
 logistic regression. A linear model keeps explanations honest: the "why" of a cause is the
 inputs whose (standardised value × coefficient) pushed that cause up most, relative to the
@@ -30,6 +30,7 @@ from models.features import (
     CATEGORICAL_COLUMNS,
     FEATURE_LABELS,
     NUMERIC_COLUMNS,
+    _is_missing,
     answers_to_row,
     rows_to_frame,
 )
@@ -71,6 +72,12 @@ NEURO_GUARD_SYMPTOMS = (
 )
 
 
+#: Hyper-parameters of the calibrated logistic regression (also recorded in the training metadata).
+_LOGREG_C = 0.3
+_CALIBRATION_METHOD = "temperature"
+_CALIBRATION_CV = 3
+
+
 def build_pipeline(seed: int = 0):
     """An unfitted Pipeline: ColumnTransformer + calibrated multinomial logistic regression."""
     from sklearn.calibration import CalibratedClassifierCV
@@ -91,7 +98,8 @@ def build_pipeline(seed: int = 0):
         ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL_COLUMNS),
     ])
     classifier = CalibratedClassifierCV(
-        LogisticRegression(C=0.3, max_iter=5000, random_state=seed), method="temperature", cv=3,
+        LogisticRegression(C=_LOGREG_C, max_iter=5000, random_state=seed),
+        method=_CALIBRATION_METHOD, cv=_CALIBRATION_CV,
     )
     return Pipeline([("columns", columns), ("classifier", classifier)])
 
@@ -165,7 +173,8 @@ def train_model(
         "model": "toetwitch cause model",
         "classes": [str(c) for c in model.classes_],
         "pipeline": "ColumnTransformer(median impute + StandardScaler | one-hot) -> "
-                    "CalibratedClassifierCV(LogisticRegression(C=0.3), method='temperature', cv=3)",
+                    f"CalibratedClassifierCV(LogisticRegression(C={_LOGREG_C}), "
+                    f"method={_CALIBRATION_METHOD!r}, cv={_CALIBRATION_CV})",
         "seed": seed,
         "data": data,
         "test_size": test_size,
@@ -283,7 +292,7 @@ def _explain(model, z: np.ndarray, row: dict[str, Any], classes: list[str], top_
     for k, cause in enumerate(classes):
         per_input: dict[str, float] = {}
         for j, inp in enumerate(inputs):
-            if inp is None or _is_missing(row.get(inp)):
+            if _is_missing(row.get(inp)):
                 continue
             if inp.startswith(_PRESENCE_ONLY) and not row[inp]:
                 continue  # "no diuretic" or "no calf twitching" is not a reason for anything
@@ -293,14 +302,12 @@ def _explain(model, z: np.ndarray, row: dict[str, Any], classes: list[str], top_
     return out
 
 
-def _input_of_columns(columns) -> list[str | None]:
-    """For each transformed column, the model input it came from (None: a missing indicator)."""
-    inputs: list[str | None] = []
+def _input_of_columns(columns) -> list[str]:
+    """For each transformed column, the model input it came from."""
+    inputs: list[str] = []
     for nm in columns.get_feature_names_out():
         part, _, feat = nm.partition("__")
-        if feat.startswith("missingindicator_"):
-            inputs.append(None)  # "not reported" never explains a cause
-        elif part == "cat":
+        if part == "cat":
             inputs.append(next(c for c in CATEGORICAL_COLUMNS if feat.startswith(c + "_")))
         else:
             inputs.append(feat)
@@ -308,10 +315,6 @@ def _input_of_columns(columns) -> list[str | None]:
 
 
 _PRESENCE_ONLY = ("site_", "diet_", "cond_", "med_")
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 _VALUE_NAMES = {

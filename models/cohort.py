@@ -135,22 +135,19 @@ def generate_cohort(n: int | None = None, seed: int | None = None, spec: dict | 
     rates = np.array([spec["base_rates"][c] for c in CAUSES], dtype=float)
     labels_idx = rng.choice(len(CAUSES), size=n, p=rates / rates.sum())
     labels = [CAUSES[i] for i in labels_idx]
-    # Mixture components: (cause, subtype) with lookup keys most specific first.
-    components: list[tuple[str, ...]] = []
-    comp_idx = np.empty(n, dtype=np.int64)
+    # Mixture components: (lookup keys most specific first, the people drawn from it).
+    components: list[tuple[tuple[str, ...], np.ndarray]] = []
     for k, cause in enumerate(CAUSES):
         rows = np.flatnonzero(labels_idx == k)
         subs = spec.get("subtypes", {}).get(cause)
         if not subs:
-            comp_idx[rows] = len(components)
-            components.append((cause,))
+            components.append(((cause,), rows))
             continue
         names = list(subs)
         w = np.array([subs[s] for s in names], dtype=float)
         pick = rng.choice(len(names), size=rows.size, p=w / w.sum())
         for j, name in enumerate(names):
-            comp_idx[rows[pick == j]] = len(components)
-            components.append((f"{cause}/{name}", cause))
+            components.append(((f"{cause}/{name}", cause), rows[pick == j]))
     answers: list[dict] = [{} for _ in range(n)]
     sensors: list[dict] = [{} for _ in range(n)]
     has_sensor = rng.random(n) < spec["p_sensor"]
@@ -163,8 +160,7 @@ def generate_cohort(n: int | None = None, seed: int | None = None, spec: dict | 
     for field in spec["fields"]:
         path = field["path"]
         values: list[Any] = [None] * n
-        for c, keys in enumerate(components):
-            rows = np.flatnonzero(comp_idx == c)
+        for keys, rows in components:
             if rows.size:
                 for r, v in zip(rows, _draw(field, keys, rows.size, rng), strict=True):
                     values[r] = v
@@ -184,8 +180,7 @@ def generate_cohort(n: int | None = None, seed: int | None = None, spec: dict | 
 
     meds_spec = spec["medications"]
     meds: list[list[dict]] = [[] for _ in range(n)]
-    for c, keys in enumerate(components):
-        rows = np.flatnonzero(comp_idx == c)
+    for keys, rows in components:
         for r, m in zip(rows, _draw_medications(meds_spec, keys, rows.size, rng), strict=True):
             meds[r] = m
     med_missing = rng.random(n) < meds_spec["p_missing"]

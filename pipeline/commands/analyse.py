@@ -51,12 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of signal read and analysed at a time (default 60; bounds memory, not results)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="print only failures")
-    try:
-        from pipeline.journal import add_journal_arguments
-    except ImportError:
-        parser.add_argument("--no-journal", action="store_true", help="do not record the analyses in the journal")
-    else:
-        add_journal_arguments(parser)
+    from pipeline.journal import add_journal_arguments
+
+    add_journal_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -237,12 +234,9 @@ class _Journal:
         self.enabled = not getattr(args, "no_journal", False)
         self._hook = None
         if self.enabled:
-            try:
-                from pipeline.journal import journal_analysis
-            except ImportError:
-                self.enabled = False
-            else:
-                self._hook = journal_analysis
+            from pipeline.journal import journal_analysis
+
+            self._hook = journal_analysis
 
     def record(self, result: Any, source_path: str) -> None:
         if not self.enabled or self._hook is None:

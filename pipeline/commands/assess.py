@@ -44,14 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use the twitch statistics of a summary.json written by 'toetwitch analyse'")
     parser.add_argument("--model", metavar="FILE", type=Path,
                         help="a cause model written by 'toetwitch train --out DIR' (default: the shipped one)")
-    try:
-        from pipeline.journal import add_journal_arguments
-    except ImportError:
-        parser.add_argument("--journal", metavar="PATH", type=Path, default=None,
-                            help="journal to read day-by-day twitch features from")
-        parser.add_argument("--no-journal", action="store_true", help="do not write to the journal")
-    else:
-        add_journal_arguments(parser)
+    from pipeline.journal import add_journal_arguments
+
+    add_journal_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,10 +77,8 @@ def run(args: argparse.Namespace) -> int:
 def _journal(args: argparse.Namespace, answers: dict, result: dict) -> None:
     if getattr(args, "no_journal", False):
         return
-    try:
-        from pipeline import journal
-    except ImportError:
-        return
+    from pipeline import journal
+
     journal.journal_assessment(args, answers, result)
 
 
@@ -124,12 +117,9 @@ def _sensor_features(args: argparse.Namespace) -> dict:
             raise UserError(f"--summary {args.summary}: {exc}", 2) from None
     journal_path = getattr(args, "journal", None)
     if journal_path is not None:
-        try:
-            from pipeline.journal import longitudinal_features
-        except ImportError:
-            longitudinal_features = None
-        if longitudinal_features is not None:
-            sources.append(sf.from_journal(longitudinal_features(journal_path)))
+        from pipeline.journal import longitudinal_features
+
+        sources.append(sf.from_journal(longitudinal_features(journal_path)))
     return sf.merge_sensor_features(*sources)
 
 

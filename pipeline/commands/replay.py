@@ -37,12 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show each twitch as soon as it is seen, marked 'checking', as the "
                              "live monitor does (auto: on when output is a terminal)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
-    try:
-        from pipeline.journal import add_journal_arguments
+    from pipeline.journal import add_journal_arguments
 
-        add_journal_arguments(parser)
-    except ImportError:  # pragma: no cover - journal always ships
-        parser.add_argument("--no-journal", action="store_true", help="do not record in the journal")
+    add_journal_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = write_outputs(result, args.out / rec.name)
         print(f"wrote {out}", file=sys.stderr)
-    try:
-        from pipeline.journal import journal_analysis
-    except ImportError:  # pragma: no cover
-        return 0
+    from pipeline.journal import journal_analysis
+
     journal_analysis(args, result, args.file)
     return 0

@@ -137,6 +137,39 @@ def mask_to_spans(mask: NDArray[np.bool_], step_s: float) -> list[Span]:
     return [(a * step_s, b * step_s) for a, b in zip(d[::2], d[1::2], strict=True)]
 
 
+def cluster_peaks(mag: FloatArray, thr: float, merge_n: int) -> NDArray[np.intp]:
+    """Indices of the largest sample of each cluster of supra-threshold samples (gap <= merge)."""
+    idx = np.flatnonzero(mag > thr)
+    if len(idx) == 0:
+        return idx
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > merge_n) + 1)
+    return np.array([g[np.argmax(mag[g])] for g in groups])
+
+
+def peer_available(module: str) -> bool:
+    """Is an optional peer library (NeuroKit2, BioSPPy, ...) installed?"""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``key=value`` pairs for ``DetectorConfig`` (values parsed as JSON when possible, so
+    numbers, ``true``/``false`` and ``[20, 450]`` work)."""
+    import json
+
+    out: dict[str, object] = {}
+    for it in items:
+        k, _, v = it.partition("=")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+        if isinstance(out[k], list):
+            out[k] = tuple(out[k])
+    return out
+
+
 def emg_activity_spans(emg_uv: FloatArray, fs_hz: float) -> tuple[list[Span], FloatArray]:
     """Where a real EMG background is not at rest: the truth of its 'active' spans.
 
@@ -162,12 +195,7 @@ def emg_activity_spans(emg_uv: FloatArray, fs_hz: float) -> tuple[list[Span], Fl
     rms = np.sqrt(np.mean(y[: nb * w].reshape(nb, w) ** 2, axis=1))
     quiet = float(np.percentile(rms, 20))
     spans = mask_to_spans(rms > 3.0 * quiet + 2.0, 0.1)
-    mag = np.abs(y)
-    idx = np.flatnonzero(mag > 5.0 * mad_sigma(y))
-    peaks = np.empty(0)
-    if len(idx):
-        groups = np.split(idx, np.flatnonzero(np.diff(idx) > int(0.06 * fs_hz)) + 1)
-        peaks = np.array([g[np.argmax(mag[g])] for g in groups]) / fs_hz
+    peaks = cluster_peaks(np.abs(y), 5.0 * mad_sigma(y), int(0.06 * fs_hz)) / fs_hz
     gap = np.diff(peaks)
     lone = np.ones(len(peaks), dtype=bool)
     if len(peaks) > 1:

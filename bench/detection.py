@@ -55,6 +55,7 @@ from bench.common import (  # noqa: E402
     acc_activity_spans,
     add_waveform,
     bandpass,
+    cluster_peaks,
     emg_activity_spans,
     load_ax6_acc,
     load_biosppy_emg,
@@ -64,6 +65,8 @@ from bench.common import (  # noqa: E402
     merge_spans,
     mirror_extend,
     motor_unit_templates,
+    parse_sets,
+    peer_available,
     resample_uv,
     score,
     shared_data_dir,
@@ -333,15 +336,6 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
 # --------------------------------------------------------------------------------------------
 # detectors: each takes a Case and returns detection times in s (or None = not applicable)
 # --------------------------------------------------------------------------------------------
-def _cluster_peaks(mag: FloatArray, thr: float, merge_n: int) -> FloatArray:
-    """Indices of the largest sample of each cluster of supra-threshold samples (gap < merge)."""
-    idx = np.flatnonzero(mag > thr)
-    if len(idx) == 0:
-        return idx
-    groups = np.split(idx, np.flatnonzero(np.diff(idx) > merge_n) + 1)
-    return np.array([g[np.argmax(mag[g])] for g in groups])
-
-
 def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
     """toetwitch, exactly as ``pipeline.analyse`` runs it (whole arrays pushed into the
     StreamingAnalyser, then finish); rows of type ``fasciculation``. Also keeps the EMG path's
@@ -360,28 +354,21 @@ def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
 
 def detect_toetwitch_shown(case: Case, config=None) -> FloatArray:  # noqa: ANN001
     """What a live viewer sees first: the twitches the live display shows while they are
-    being checked (``StreamingAnalyser.take_provisional``, pushed one detector block at a
-    time), plus settled twitches that were never shown (accelerometer-only ones)."""
-    from pipeline import DetectorConfig, StreamingAnalyser
+    being checked (``pipeline.replay`` with ``on_provisional``, one detector block per
+    packet), plus settled twitches that were never shown (accelerometer-only ones)."""
+    from drivers import Recording
+    from pipeline import DetectorConfig
+    from pipeline.replay import replay
 
     cfg = config or DetectorConfig()
-    sa = StreamingAnalyser(case.fs_emg_hz, case.fs_acc_hz, cfg, name=case.name)
-    sa.provisional = True
+    rec = Recording(emg_uv=case.emg_uv, fs_emg_hz=case.fs_emg_hz, acc_g=case.acc_g,
+                    fs_acc_hz=case.fs_acc_hz, name=case.name)
     shown: list[float] = []
-    settled: list[float] = []
-    duration_s = case.duration_s
-    n_steps = int(np.ceil(duration_s / cfg.block_s))
-    for k in range(n_steps):
-        t0, t1 = k * cfg.block_s, (k + 1) * cfg.block_s
-        emg = None if case.emg_uv is None else case.emg_uv[round(t0 * case.fs_emg_hz): round(t1 * case.fs_emg_hz)]
-        acc = None if case.acc_g is None else case.acc_g[round(t0 * case.fs_acc_hz): round(t1 * case.fs_acc_hz)]
-        ev = sa.push(emg_uv=emg, acc_g=acc)
-        shown += sa.take_provisional()["time_s"].tolist()
-        settled += ev.loc[ev["type"] == "fasciculation", "time_s"].tolist()
-    ev = sa.finish().events
-    settled = ev.loc[ev["type"] == "fasciculation", "time_s"].tolist()
+    result = replay(rec, config=cfg, packet_s=cfg.block_s,
+                    on_provisional=lambda df: shown.extend(df["time_s"].tolist()))
     seen = set(shown)
-    return np.sort(np.array(shown + [t for t in settled if t not in seen], dtype=float))
+    settled = [t for t in result.twitches["time_s"].tolist() if t not in seen]
+    return np.sort(np.array(shown + settled, dtype=float))
 
 
 def miss_reasons(case: Case, detected_s: FloatArray) -> dict[str, int]:
@@ -412,7 +399,7 @@ def detect_mad5(case: Case) -> FloatArray:
     else:
         y = np.linalg.norm(bandpass(case.acc_g, case.fs_acc_hz, 2.0, 30.0), axis=1)
         fs, merge = case.fs_acc_hz, 0.150
-    return _cluster_peaks(y, 5.0 * mad_sigma(y), int(merge * fs)) / fs
+    return cluster_peaks(y, 5.0 * mad_sigma(y), int(merge * fs)) / fs
 
 
 def _interval_peaks(x: FloatArray, on: np.ndarray, off: np.ndarray) -> FloatArray:
@@ -455,12 +442,6 @@ def detect_biosppy(case: Case) -> FloatArray | None:
     return _interval_peaks(np.asarray(out["filtered"]), on, off) / case.fs_emg_hz
 
 
-def peer_available(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
 # --------------------------------------------------------------------------------------------
 # running and printing
 # --------------------------------------------------------------------------------------------
@@ -487,20 +468,6 @@ def table(rows: list[tuple[str, Score | str]], markdown: bool) -> str:
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
                               for i, (c, w) in enumerate(zip(r, widths, strict=True)))
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
-
-
-def parse_sets(items: list[str]) -> dict[str, object]:
-    """``key=value`` pairs for DetectorConfig (values parsed as JSON when possible)."""
-    out: dict[str, object] = {}
-    for it in items:
-        k, _, v = it.partition("=")
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-        if isinstance(out[k], list):
-            out[k] = tuple(out[k])
-    return out
 
 
 def run(seed: int, only: list[str] | None, config_changes: dict[str, object], peers: bool,

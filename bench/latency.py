@@ -39,6 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import parse_sets  # noqa: E402
 from drivers.ble import profile_v1 as pv1  # noqa: E402
 from drivers.ble.client import LinkItem  # noqa: E402
 from drivers.ble.codec import packetize  # noqa: E402
@@ -82,7 +83,7 @@ def run(minutes: float, seed: int, link_ms: float, block_ms: float | None, fs_em
 
     with tempfile.TemporaryDirectory() as tmp:
         log = PacketLogWriter(Path(tmp) / "bench.ttlog")
-        config = DetectorConfig(**overrides) if overrides else None
+        config = DetectorConfig().with_(**overrides) if overrides else None
         withdrawn: list[tuple[float, str]] = []
         shown_at: list[tuple[float, float]] = []  # (time_s, virtual report ns)
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="DetectorConfig override, e.g. --set train_gap_ms=300 (repeatable)")
     ap.add_argument("--write-docs", action="store_true", help=f"put the figures into {DOCS.name}")
     args = ap.parse_args(argv)
-    overrides = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    overrides = parse_sets(args.set)
     r = run(args.minutes, args.seed, args.link_ms, args.block_ms, args.fs_emg, args.fs_acc,
             overrides)
     text = markdown(r)

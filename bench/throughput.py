@@ -114,19 +114,6 @@ def _write_parquet(path: Path, emg, acc) -> None:  # noqa: ANN001
 # --------------------------------------------------------------------------------------------
 # measurement inside the subprocess
 # --------------------------------------------------------------------------------------------
-def vm_hwm_mb() -> float:
-    """Peak resident set size of this process so far, MB (VmHWM; getrusage as fallback)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _reset_hwm() -> None:
     """Linux lets a process reset its VmHWM to the current RSS (write 5 to clear_refs)."""
     try:
@@ -239,15 +226,17 @@ def run_case(case: str, repeats: int) -> dict:
     import pandas  # noqa: F401
     import scipy.signal  # noqa: F401
 
+    from pipeline.batch import _peak_rss_mb  # VmHWM on Linux, as docs/bench.md says
+
     fn, secs, note = _prepare(case)
     _reset_hwm()
-    base = vm_hwm_mb()
+    base = _peak_rss_mb()
     times = []
     for _ in range(repeats if case not in ("day", "neurokit", "packets_20") else 1):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    peak = vm_hwm_mb()
+    peak = _peak_rss_mb()
     rss = peak - base
     tm = None
     if case not in ("day", "packets_20", "neurokit"):  # too slow to trace; RSS is enough
@@ -349,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         if case == "day" and a.skip_day:
             continue
         mod = {"neurokit": "neurokit2", "biosppy": "biosppy"}.get(case)
-        if mod and not _installed(mod):
+        from bench.common import peer_available
+
+        if mod and not peer_available(mod):
             print(f"{mod} not installed: {label} skipped (pip install '.[bench]')")
             results.append({"case": case, "error": "not installed"})
             continue
@@ -383,12 +374,6 @@ def main(argv: list[str] | None = None) -> int:
         a.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine(),
                                       "results": results}, indent=1))
     return 0
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 def profile(top: int = 25) -> int:

@@ -38,3 +38,16 @@ def matcher():
 
 def truth_times(truth: pd.DataFrame, kind: str = "fasciculation") -> np.ndarray:
     return truth.loc[truth["kind"] == kind, "time_s"].to_numpy(float)
+
+
+def recording_table(emg: np.ndarray | None, acc: np.ndarray | None, fs_emg_hz: float = 2048.0,
+                    fs_acc_hz: float = 200.0) -> pd.DataFrame:
+    """A recording as the contracts' §1 table: ``time_s``, ``emg_uv`` and/or ``acc_x_g`` ..
+    ``acc_z_g`` rows, the two streams interleaved in time order (mixed-rate rows)."""
+    parts = []
+    if emg is not None:
+        parts.append(pd.DataFrame({"time_s": np.arange(len(emg)) / fs_emg_hz, "emg_uv": emg}))
+    if acc is not None:
+        parts.append(pd.DataFrame({"time_s": np.arange(len(acc)) / fs_acc_hz, "acc_x_g": acc[:, 0],
+                                   "acc_y_g": acc[:, 1], "acc_z_g": acc[:, 2]}))
+    return pd.concat(parts, ignore_index=True).sort_values("time_s", kind="stable")

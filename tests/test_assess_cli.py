@@ -171,8 +171,9 @@ def test_questionnaire_stops_at_the_first_urgent_answer(tmp_path):
 
 
 def test_questionnaire_full_run_on_a_pipe(tmp_path):
-    questions = [q for q in json.loads((Path(__file__).resolve().parents[1] / "models" / "kb" / "questions.json")
-                                       .read_text())["questions"]]
+    from models.questionnaire import load_questions
+
+    questions = load_questions()
     reply = {"symptoms.weakness": "none", "symptoms.numbness": "none", "symptoms.back_pain_to_leg": "none",
              "medications": "none", "recent_infection_days_ago": "", "symptoms.longest_cramp_min": "0",
              "age_years": "30", "sex": "male", "twitching_days": "4", "sites": "big_toe", "sleep_hours": "7",

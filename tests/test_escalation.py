@@ -4,7 +4,6 @@ red flags only ever raise the level, and sensor statistics never go above routin
 from __future__ import annotations
 
 import copy
-import json
 import sys
 from pathlib import Path
 
@@ -203,12 +202,18 @@ def test_sensor_only_case_is_at_most_routine(sensor):
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def test_vignette_targets():
+@pytest.fixture(scope="module")
+def bench():
+    """bench/vignettes.py as a module (it is a script, not part of a package)."""
     sys.path.insert(0, str(BENCH))
     try:
-        import vignettes as bench
+        import vignettes
     finally:
         sys.path.remove(str(BENCH))
+    return vignettes
+
+
+def test_vignette_targets(bench):
     data = bench.load_vignettes()
     levels = [v["gold_level"] for v in data]
     assert len(data) >= 40 and all(levels.count(lv) == len(data) // 4 for lv in LEVELS)
@@ -222,8 +227,8 @@ def test_vignette_targets():
     assert "toetwitch" in table and "Semigran" in table
 
 
-def test_vignette_file_is_valid_json_with_valid_answers():
-    data = json.loads((BENCH / "vignettes.json").read_text())["vignettes"]
+def test_vignette_file_is_valid_json_with_valid_answers(bench):
+    data = bench.load_vignettes()
     assert len({v["id"] for v in data}) == len(data)
     for v in data:
         validate_answers(v["answers"])

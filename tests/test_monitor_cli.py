@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import recording_table
 
 from drivers import read_recording
 from drivers.simulate import simulate_recording
@@ -31,16 +32,8 @@ def recording_file(tmp_path_factory) -> Path:
                                 twitch_rate_per_min=40.0, voluntary_bursts=1, name="foot")
     emg = np.round(rec.emg_uv * 10) / 10
     acc = np.round(rec.acc_g * 1e5) / 1e5
-    df = pd.concat(
-        [
-            pd.DataFrame({"time_s": np.arange(len(emg)) / 2000.0, "emg_uv": emg}),
-            pd.DataFrame({"time_s": np.arange(len(acc)) / 200.0, "acc_x_g": acc[:, 0],
-                          "acc_y_g": acc[:, 1], "acc_z_g": acc[:, 2]}),
-        ],
-        ignore_index=True,
-    ).sort_values("time_s", kind="stable")
     path = tmp_path_factory.mktemp("rec") / "foot.parquet"
-    df.to_parquet(path, index=False)
+    recording_table(emg, acc, 2000.0, 200.0).to_parquet(path, index=False)
     return path
 
 

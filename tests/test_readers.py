@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import recording_table
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,21 +34,7 @@ def _signals(duration_s: float = 3.0, seed: int = 0) -> tuple[np.ndarray, np.nda
 
 
 def _table(emg: np.ndarray | None, acc: np.ndarray | None, fe=FS_EMG, fa=FS_ACC) -> pd.DataFrame:
-    parts = []
-    if emg is not None:
-        parts.append(pd.DataFrame({"time_s": np.arange(len(emg)) / fe, "emg_uv": emg}))
-    if acc is not None:
-        parts.append(
-            pd.DataFrame(
-                {
-                    "time_s": np.arange(len(acc)) / fa,
-                    "acc_x_g": acc[:, 0],
-                    "acc_y_g": acc[:, 1],
-                    "acc_z_g": acc[:, 2],
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True).sort_values("time_s", kind="stable")
+    return recording_table(emg, acc, fe, fa)
 
 
 def _write_csv(path, emg, acc, **kw):

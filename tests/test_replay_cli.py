@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import recording_table
 
 from drivers import read_recording
 from drivers.simulate import simulate_recording
@@ -20,8 +21,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 def _write_csv(rec, path: Path) -> None:
-    t = pd.Series(range(len(rec.emg_uv))) / rec.fs_emg_hz
-    pd.DataFrame({"time_s": t, "emg_uv": rec.emg_uv}).to_csv(path, index=False)
+    recording_table(rec.emg_uv, None, rec.fs_emg_hz).to_csv(path, index=False)
 
 
 def test_replay_reports_what_analyse_finds(tmp_path, capsys):
@@ -75,8 +75,10 @@ def test_missing_file_is_a_usage_error():
 
 @pytest.mark.skipif(not SAMPLES.exists(), reason="sample_data not present")
 def test_every_bundled_sample_replays_like_it_analyses():
+    from drivers.readers import is_recording_file
+
     for f in sorted(SAMPLES.glob("*")):
-        if f.suffix not in {".csv", ".edf", ".parquet"} or f.name.endswith(".truth.csv"):
+        if not is_recording_file(f):
             continue
         rec = read_recording(f)
         pd.testing.assert_frame_equal(replay(rec).events, analyse(rec).events)

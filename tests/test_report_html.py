@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import recording_table
 
 from drivers.simulate import simulate_recording
 from pipeline import analyse
@@ -234,8 +235,7 @@ def test_write_report_png_files_match_page_figures(content, tmp_path):
 def test_cli_report_with_recording_file(journal_path, tmp_path, capsys):
     rec, _ = simulate_recording(30.0, fs_emg_hz=1000.0, seed=11, twitch_rate_per_min=30.0, acc=False)
     csv = tmp_path / "rest.csv"
-    t = np.arange(len(rec.emg_uv)) / rec.fs_emg_hz
-    pd.DataFrame({"time_s": t, "emg_uv": rec.emg_uv}).to_csv(csv, index=False)
+    recording_table(rec.emg_uv, None, rec.fs_emg_hz).to_csv(csv, index=False)
     out = tmp_path / "report.html"
     rc = main(["report", "--journal", str(journal_path), "--recording", str(csv), "--html", str(out),
                "--png", str(tmp_path / "figs")])
@@ -351,8 +351,7 @@ def test_cli_report_recording_only_without_journal(tmp_path, capsys):
     rec, _ = simulate_recording(20.0, fs_acc_hz=100.0, seed=5, twitch_rate_per_min=30.0, emg=False,
                                 acc_twitch_fraction=1.0)
     csv = tmp_path / "acc.csv"
-    pd.DataFrame({"time_s": np.arange(len(rec.acc_g)) / 100.0, "acc_x_g": rec.acc_g[:, 0],
-                  "acc_y_g": rec.acc_g[:, 1], "acc_z_g": rec.acc_g[:, 2]}).to_csv(csv, index=False)
+    recording_table(None, rec.acc_g, fs_acc_hz=100.0).to_csv(csv, index=False)
     out = tmp_path / "r.html"
     missing = tmp_path / "none.sqlite"
     assert main(["report", "--journal", str(missing), "--recording", str(csv), "--html", str(out)]) == 0

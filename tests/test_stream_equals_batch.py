@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,26 +159,32 @@ def slow_train():
 
     rec, _ = simulate_recording(40.0, 1000.0, 100.0, seed=8, twitch_rate_per_min=20)
     emg = rec.emg_uv.copy()
-    w = 80.0 * muap_template(1000.0, 10.0, 3) / np.ptp(muap_template(1000.0, 10.0, 3))
+    w = 80.0 * muap_template(1000.0, 10.0, 3)  # the template is 1 µV peak to peak
     for k in range(5):
         i = 31_000 + 600 * k
         emg[i: i + len(w)] += w
     return Recording(emg_uv=emg, fs_emg_hz=1000.0, acc_g=rec.acc_g, fs_acc_hz=100.0, name="slow")
 
 
+@pytest.fixture(scope="module")
+def slow_train_runs(slow_train):
+    """``analyse`` (chunk None) and ``_stream_shown`` of ``slow_train``, each run once."""
+    return functools.cache(
+        lambda chunk: analyse(slow_train) if chunk is None else _stream_shown(slow_train, chunk))
+
+
 @pytest.mark.parametrize("chunk", [17, 100, 1000])
-def test_shown_twitches_are_settled_or_withdrawn_exactly_once(slow_train, chunk):
+def test_shown_twitches_are_settled_or_withdrawn_exactly_once(slow_train_runs, chunk):
     """The live display's early twitches: every counted EMG twitch was shown first, every
     shown one is then counted or withdrawn (never both, never twice), what is shown does
     not depend on the chunking, and showing them changes nothing in the result."""
-    rec = slow_train
-    shown, withdrawn, settled, result = _stream_shown(rec, chunk)
+    shown, withdrawn, settled, result = slow_train_runs(chunk)
     assert len(shown) == len(set(shown)) and len(withdrawn) == len(set(withdrawn))
     assert set(settled) == set(result.twitches["time_s"])
     assert set(shown) == set(settled) | set(withdrawn)
     assert not set(settled) & set(withdrawn)
     assert len(withdrawn) >= 1  # the slow train added to the recording is shown, then not counted
-    whole = analyse(rec)
+    whole = slow_train_runs(None)
     pd.testing.assert_frame_equal(result.events, whole.events)
-    first, *_ = _stream_shown(rec, 100)
+    first, *_ = slow_train_runs(100)
     assert sorted(shown) == sorted(first)

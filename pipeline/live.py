@@ -161,7 +161,8 @@ class LiveSession:
 
     def _publish(self, block: Any) -> None:
         dec = self.decoder
-        if dec is not None and dec.origin_device_s is not None and dec.clock.n_pairs:
+        if (not self.lsl.has_origin and dec is not None and dec.origin_device_s is not None
+                and dec.clock.n_pairs):  # to_host fits the clock pairs: not once per packet
             self.lsl.set_origin(dec.clock.to_host(dec.origin_device_s))
         self.lsl.push(block.kind, block.start_index, block.values)
 
@@ -296,6 +297,21 @@ class MonitorOutcome:
     interrupted: bool = False
 
 
+def import_emulator() -> Any:
+    """The :mod:`drivers.ble.emulator` module; :class:`UserError` if bumble is missing."""
+    try:
+        from drivers.ble import emulator
+    except ImportError as exc:
+        from pipeline.errors import UserError
+
+        raise UserError(
+            f"the emulated sensor (--emulate) needs the bumble BLE stack ({exc}); install it "
+            "with 'pip install bumble==0.0.236'",
+            1,
+        ) from None
+    return emulator
+
+
 async def run_monitor(
     session: LiveSession,
     target: str | None = None,
@@ -318,21 +334,11 @@ async def run_monitor(
     scanner_kwargs: dict[str, Any] = {}
     client_kwargs: dict[str, Any] = {}
     if emulate is not None:
-        try:
-            from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
-        except ImportError as exc:
-            from pipeline.errors import UserError
-
-            raise UserError(
-                f"the emulated sensor needs the bumble BLE stack ({exc}); install it with "
-                "'pip install bumble==0.0.236'",
-                1,
-            ) from None
-
-        air = VirtualAir()
-        sensor = EmulatedSensor(air, emulate, sensor_config or SensorConfig())
+        emu = import_emulator()
+        air = emu.VirtualAir()
+        sensor = emu.EmulatedSensor(air, emulate, sensor_config or emu.SensorConfig())
         await sensor.start()
-        scanner_kwargs, client_kwargs = bleak_kwargs(air)
+        scanner_kwargs, client_kwargs = emu.bleak_kwargs(air)
         target = target or sensor.address
     link = SensorLink(
         target, queue, scanner_kwargs=scanner_kwargs, client_kwargs=client_kwargs,

@@ -92,6 +92,11 @@ class LslPublisher:
         self.outlets["events"] = lsl.StreamOutlet(markers)
         logger.info("LSL outlets: %s", ", ".join(self.outlets))
 
+    @property
+    def has_origin(self) -> bool:
+        """Whether ``t0`` is fixed already (later :meth:`set_origin` calls are ignored)."""
+        return self._t0_lsl is not None
+
     def set_origin(self, host_time_of_sample0_s: float) -> None:
         """Fix ``t0`` from the wall-clock time (``time.time()`` domain) of sample 0."""
         if self._t0_lsl is None:

@@ -229,6 +229,10 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
     is_twitch = (events["type"] == "fasciculation").to_numpy() if len(events) else np.zeros(0, bool)
     all_t = events["time_s"].to_numpy(float) if len(events) else np.zeros(0)
     twitch_t = all_t[is_twitch]
+    magnitude = rec.emg_uv is None  # a magnitude is never negative: no empty lower half
+    # peak-to-peak of each twitch (EMG only): both panels make room for the twitches
+    has_p2p = not magnitude and "peak_to_peak_uv" in events and len(twitch_t)
+    twitch_p2p = events.loc[is_twitch, "peak_to_peak_uv"].to_numpy(float) if has_p2p else None
     z0, z1 = densest_window(twitch_t if len(twitch_t) else all_t, duration, avoid_s=all_t[~is_twitch])
     fig, (ax_all, ax_zoom) = _new_figure(10, 6.6, nrows=2)
     te, lo, hi = _envelope(t, y)
@@ -238,14 +242,12 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
         ax_all.fill_between(te, lo, hi, color="#444", linewidth=0.3, step="post")
     finite = y[np.isfinite(y)]
     top = float(np.nanpercentile(np.abs(finite), 99.9)) * 1.15 if finite.size else 1.0
-    if rec.emg_uv is not None and "peak_to_peak_uv" in events and len(twitch_t):
+    if twitch_p2p is not None:
         # sparse twitches sit above the 99.9th percentile: make room for them, not for artefacts
-        p2p = events.loc[is_twitch, "peak_to_peak_uv"].to_numpy(float)
-        p2p = p2p[np.isfinite(p2p)]
+        p2p = twitch_p2p[np.isfinite(twitch_p2p)]
         if p2p.size:
             top = min(max(top, 0.6 * float(p2p.max())), float(np.abs(finite).max()) * 1.05)
     top = top if top > 0 else 1.0
-    magnitude = rec.emg_uv is None  # a magnitude is never negative: no empty lower half
     ax_all.set_ylim(-0.05 * top if magnitude else -top, top * 1.15)
     _mark_events(ax_all, events, 0.0, duration, top * 1.05)
     ax_all.axvspan(z0, z1, color="#ffcc80", alpha=0.35, zorder=0, label="zoomed below")
@@ -259,9 +261,9 @@ def signal_figure(rec: Any, result: Any) -> ReportFigure:
     i0, i1 = int(z0 * fs), min(int(np.ceil(z1 * fs)) + 1, len(y))
     seg = y[i0:i1][np.isfinite(y[i0:i1])]
     ztop = float(np.abs(seg).max()) * 1.1 if seg.size and np.abs(seg).max() > 0 else top
-    if rec.emg_uv is not None and "peak_to_peak_uv" in events and len(twitch_t):
+    if twitch_p2p is not None:
         # scale to the twitches in view, not to a burst of movement that would flatten them
-        in_view = events[is_twitch & (all_t >= z0) & (all_t <= z1)]["peak_to_peak_uv"].to_numpy(float)
+        in_view = twitch_p2p[(twitch_t >= z0) & (twitch_t <= z1)]
         in_view = in_view[np.isfinite(in_view)]
         if in_view.size:
             ztop = min(ztop, max(0.8 * float(in_view.max()), 5.0))

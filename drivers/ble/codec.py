@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +189,42 @@ def _parse_end(payload: bytes) -> dict[int, int]:
     }
 
 
+def next_packet(
+    streams: Iterable[StreamInfo],
+    next_index: Mapping[int, int],
+    arrays: Mapping[int, NDArray[Any]],
+    mtu: int,
+) -> tuple[StreamInfo, int, int, float] | None:
+    """The next data packet a sensor sends: ``(stream, first index, n samples, time in s its
+    last sample is taken)``, or None once every stream is sent.
+
+    Packets fill ``mtu`` and go out in the order their last sample is taken; a tie goes to
+    the stream that comes first in ``streams``. ``next_index`` and ``arrays`` are keyed by
+    stream id (next sample to send; all samples, (k, channels)).
+    """
+    best = None
+    for st in streams:
+        i, total = next_index[st.stream_id], len(arrays[st.stream_id])
+        if i >= total:
+            continue
+        n = min(max_samples_per_packet(mtu, st), total - i)
+        ready = (i + n) / st.fs_hz
+        if best is None or ready < best[3]:
+            best = (st, i, n, ready)
+    return best
+
+
+def encode_data_packet(
+    stream: StreamInfo, seq: int, first_index: int, t_first: int, values: NDArray[Any],
+    first: bool = False,
+) -> bytes:
+    """A data packet of ``values`` (physical units), flagged CLIPPED if a value was clipped
+    and DISCONTINUITY if it is the ``first`` packet of a session."""
+    payload, clipped = encode_samples(values, stream)
+    flags = (FLAG_CLIPPED if clipped else 0) | (FLAG_DISCONTINUITY if first else 0)
+    return encode_packet(stream.stream_id, seq, first_index, t_first, payload, flags)
+
+
 def packetize(
     info: DeviceInfo, arrays: dict[int, NDArray[Any]], mtu: int = 247
 ) -> Iterator[tuple[int, int, int, bytes]]:
@@ -200,26 +236,15 @@ def packetize(
     (``n_samples`` 0 for status packets). Pure: for tests, benches and offline tools.
     """
     by_id = info.by_id()
+    streams = [by_id[sid] for sid, x in arrays.items() if len(x)]
     nxt = {sid: 0 for sid in arrays}
     seq = 0
-    while True:
-        best = None
-        for sid, x in arrays.items():
-            i = nxt[sid]
-            if i < len(x):
-                n = min(max_samples_per_packet(mtu, by_id[sid]), len(x) - i)
-                ready = (i + n) / by_id[sid].fs_hz
-                if best is None or ready < best[0]:
-                    best = (ready, sid, i, n)
-        if best is None:
-            break
-        _, sid, i, n = best
-        st = by_id[sid]
-        payload, clipped = encode_samples(arrays[sid][i : i + n], st)
-        flags = (FLAG_CLIPPED if clipped else 0) | (FLAG_DISCONTINUITY if seq == 0 else 0)
+    while (best := next_packet(streams, nxt, arrays, mtu)) is not None:
+        st, i, n, _ = best
         ticks = round(i / st.fs_hz * info.clock_hz)
-        yield sid, i, n, encode_packet(sid, seq, i, ticks, payload, flags)
-        nxt[sid] = i + n
+        data = encode_data_packet(st, seq, i, ticks, arrays[st.stream_id][i : i + n], seq == 0)
+        yield st.stream_id, i, n, data
+        nxt[st.stream_id] = i + n
         seq += 1
     for payload in status_end_payloads(nxt, mtu):
         yield STREAM_STATUS, 0, 0, encode_packet(STREAM_STATUS, seq, 0, 0, payload)

@@ -42,8 +42,6 @@ from drivers.readers.base import (
     ReaderWarning,
     RecordingInfo,
     RecordingSource,
-    chunk_bounds,
-    n_chunks_for,
 )
 from drivers.recording import Recording
 
@@ -281,28 +279,6 @@ def _json(payload: bytes) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {"event": "unreadable"}
 
 
-class _Fifo:
-    """Samples of one stream waiting to be cut into chunks."""
-
-    def __init__(self, width: int):
-        self.width = width
-        self.parts: list[np.ndarray] = []
-        self.start = 0  # stream index of the first sample held
-        self.end = 0  # stream index after the last sample held
-
-    def push(self, values: np.ndarray) -> None:
-        self.parts.append(values[:, : self.width])
-        self.end += len(values)
-
-    def pop_to(self, index: int) -> np.ndarray:
-        arr = np.concatenate(self.parts) if self.parts else np.empty((0, self.width))
-        n = index - self.start
-        out, rest = arr[:n], arr[n:]
-        self.parts = [rest] if len(rest) else []
-        self.start += len(out)
-        return out
-
-
 class PacketLogSource(RecordingSource):
     """A ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (architecture.md).
 
@@ -361,30 +337,15 @@ class PacketLogSource(RecordingSource):
         )
 
     def iter_chunks(self, chunk_s: float = 60.0) -> Iterator[Chunk]:
-        info = self.info
-        k_total = n_chunks_for(info.duration_s, chunk_s)
-        bounds = {
-            "emg": chunk_bounds(info.n_emg, info.fs_emg_hz or 1.0, chunk_s, k_total),
-            "acc": chunk_bounds(info.n_acc, info.fs_acc_hz or 1.0, chunk_s, k_total),
-        }
-        fifo = {k: _Fifo(1 if k == "emg" else 3) for k in self._streams}
-        k = 0
+        from drivers.readers.table import rechunk  # local import: table pulls in pandas
 
-        def chunk(k: int) -> Chunk:
-            emg = fifo["emg"].pop_to(bounds["emg"][k + 1])[:, 0] if "emg" in fifo else None
-            acc = fifo["acc"].pop_to(bounds["acc"][k + 1]) if "acc" in fifo else None
-            return Chunk(emg_uv=emg, acc_g=acc, start_s=k * chunk_s)
+        def pieces() -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
+            for block in _blocks(self.path, _Walk()):
+                if block.kind in self._streams:
+                    emg = block.kind == "emg"
+                    yield (block.values[:, 0], None) if emg else (None, block.values[:, :3])
 
-        for block in _blocks(self.path, _Walk()):
-            if block.kind not in fifo:
-                continue
-            fifo[block.kind].push(block.values)
-            while k < k_total and all(f.end >= bounds[kd][k + 1] for kd, f in fifo.items()):
-                yield chunk(k)
-                k += 1
-        while k < k_total:  # only if the file changed between the two walks
-            yield chunk(k)
-            k += 1
+        yield from rechunk(pieces(), self.info, chunk_s)
 
 
 def open_packet_log(path: str | Path) -> PacketLogSource:

@@ -68,12 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and say so if the rules that look 2 s ahead reject it; without this "
                              "only settled events are printed (auto: on when output is a terminal)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
-    try:
-        from pipeline.journal import add_journal_arguments
+    from pipeline.journal import add_journal_arguments
 
-        add_journal_arguments(parser)
-    except ImportError:  # pragma: no cover
-        parser.add_argument("--no-journal", action="store_true", help="do not record in the journal")
+    add_journal_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from drivers.ble.client import BluetoothUnavailableError, LinkFailedError, SensorNotFoundError
     from drivers.ble.packetlog import PacketLogWriter
     from pipeline.errors import UserError
-    from pipeline.live import LiveSession, default_log_path, run_monitor
+    from pipeline.live import LiveSession, default_log_path, import_emulator, run_monitor
     from pipeline.outputs import write_outputs
     from pipeline.render import LiveDisplay, provisional_wanted, render_summary
 
@@ -145,14 +142,13 @@ def run(args: argparse.Namespace) -> int:
     sensor_config = None
     if rec is not None:
         try:
-            from drivers.ble.emulator import SensorConfig
-        except ImportError as exc:
+            emu = import_emulator()
+        except UserError:
             _close(writer)
-            raise UserError(f"--emulate needs the bumble BLE stack ({exc}): "
-                            "pip install bumble==0.0.236", 1) from None
+            raise
 
-        sensor_config = SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
-                                     seed=args.seed, disconnect_every=args.drop_every)
+        sensor_config = emu.SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
+                                         seed=args.seed, disconnect_every=args.drop_every)
     try:
         outcome = asyncio.run(
             run_monitor(session, args.target, emulate=rec, sensor_config=sensor_config,
@@ -179,10 +175,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out}", file=sys.stderr)
     if log_path is not None:
         print(f"packet log: {log_path} (replay with: toetwitch replay {log_path})", file=sys.stderr)
-    try:
-        from pipeline.journal import journal_analysis
-    except ImportError:  # pragma: no cover
-        return 0
+    from pipeline.journal import journal_analysis
+
     journal_analysis(args, result, log_path)
     return 0
 

@@ -34,18 +34,14 @@ def run(args: argparse.Namespace) -> int:
         if args.emulate is None:
             return await scan(args.timeout)
         from drivers import read_recording
+        from pipeline.live import import_emulator
 
-        try:
-            from drivers.ble.emulator import EmulatedSensor, SensorConfig, VirtualAir, bleak_kwargs
-        except ImportError as exc:
-            raise UserError(f"--emulate needs the bumble BLE stack ({exc}): "
-                            "pip install bumble==0.0.236", 1) from None
-
-        air = VirtualAir()
-        sensor = EmulatedSensor(air, read_recording(args.emulate), SensorConfig(name="TT-EMU"))
+        emu = import_emulator()
+        air = emu.VirtualAir()
+        sensor = emu.EmulatedSensor(air, read_recording(args.emulate), emu.SensorConfig(name="TT-EMU"))
         await sensor.start()
         try:
-            return await scan(args.timeout, **bleak_kwargs(air)[0])
+            return await scan(args.timeout, **emu.bleak_kwargs(air)[0])
         finally:
             await sensor.stop()
 

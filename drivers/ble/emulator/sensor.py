@@ -22,12 +22,11 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from drivers.ble import profile_v1 as pv1
 from drivers.ble.codec import (
-    FLAG_CLIPPED,
-    FLAG_DISCONTINUITY,
     decode_samples,
+    encode_data_packet,
     encode_packet,
     encode_samples,
-    max_samples_per_packet,
+    next_packet,
     status_end_payloads,
 )
 from drivers.ble.emulator.backend import VirtualAir
@@ -311,19 +310,6 @@ class EmulatedSensor:
         await conn.disconnect(reason=reason)
 
     # -- streaming ------------------------------------------------------------------------
-    def _next_packet(self, mtu: int) -> tuple[pv1.StreamInfo, int, int, float] | None:
-        """(stream, first index, n samples, time its last sample is taken) of the next packet."""
-        best = None
-        for st in self.info.streams:
-            i, total = self._next[st.stream_id], len(self._arrays[st.stream_id])
-            if i >= total:
-                continue
-            n = min(max_samples_per_packet(mtu, st), total - i)
-            ready = (i + n) / st.fs_hz
-            if best is None or ready < best[3]:
-                best = (st, i, n, ready)
-        return best
-
     def _lose(self) -> bool:
         """Random loss whose realised share stays within about one packet of ``loss``.
 
@@ -356,7 +342,7 @@ class EmulatedSensor:
         while True:
             if self._conn is not None:
                 mtu = self._conn.att_mtu
-            nxt = self._next_packet(mtu)
+            nxt = next_packet(self.info.streams, self._next, self._arrays, mtu)
             if nxt is None:
                 break
             st, i, n, ready = nxt
@@ -368,9 +354,10 @@ class EmulatedSensor:
                     await asyncio.sleep(delay)
             elif not (self._streaming and self._conn is not None):
                 await self._link_up.wait()  # virtual time stands still while the link is down
-            payload, clipped = encode_samples(self._arrays[st.stream_id][i : i + n], st)
-            flags = (FLAG_CLIPPED if clipped else 0) | (FLAG_DISCONTINUITY if self._first_packet else 0)
-            packet = encode_packet(st.stream_id, self._seq, i, self._ticks(i, st.fs_hz), payload, flags)
+            packet = encode_data_packet(
+                st, self._seq, i, self._ticks(i, st.fs_hz), self._arrays[st.stream_id][i : i + n],
+                self._first_packet,
+            )
             seq = self._seq
             self._seq += 1
             self._next[st.stream_id] = i + n

@@ -70,6 +70,8 @@ _EMPTY = _empty_events()
 
 
 _FLOAT_COLUMNS = ("time_s", "duration_ms", "peak_to_peak_uv", "snr", "acc_peak_mg", "envelope_peak_uv")
+#: blocks per slice of the end-of-recording time accounting (bounds its temporaries)
+_ACCOUNT_SLICE = 65_536
 
 
 def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -428,17 +430,19 @@ class StreamingAnalyser:
             sig, thr_sig, flags = self.emg.records()
             bs = self.emg.block_n / self.emg.fs_hz
             n = len(sig)
-            t_block = np.arange(n) * bs
             state = np.zeros(n, dtype=np.int8)
             spans = [(a, b) for a, b, _ in self.movement_spans_s] + self.voluntary_spans_s
             for a, b in spans:
-                state[(t_block + bs > a) & (t_block < b)] = 1
+                state[blocks_overlapping(n, bs, a, b)] = 1
             if self.acc is not None:
                 _, rms, _ = self.acc.records()
                 if len(rms):
                     ab = self.acc.block_n / self.acc.fs_hz
-                    idx = np.minimum((t_block / ab).astype(np.int64), len(rms) - 1)
-                    state[rms[idx] > cfg.acc_move_mg] = 1
+                    # in slices: whole-recording index temporaries cost ~30 MB for 24 h
+                    for s in range(0, n, _ACCOUNT_SLICE):
+                        t_block = np.arange(s, min(s + _ACCOUNT_SLICE, n)) * bs
+                        idx = np.minimum((t_block / ab).astype(np.int64), len(rms) - 1)
+                        state[s: s + len(t_block)][rms[idx] > cfg.acc_move_mg] = 1
             low_level = self.emg.low_level_firing_blocks() & (state == 0)
             self._low_level_firing_s = float(low_level.sum() * bs)
             state[low_level] = 1  # not rest: twitches there cannot be told from that firing
@@ -463,11 +467,10 @@ class StreamingAnalyser:
         level, rms, nan = self.acc.records()
         bs = self.acc.block_n / self.acc.fs_hz
         n = len(level)
-        t_block = np.arange(n) * bs
         state = np.zeros(n, dtype=np.int8)
         state[rms > cfg.acc_move_mg] = 1
         for a, b, *_ in [*self.movement_spans_s, *self.voluntary_spans_s]:
-            state[(t_block + bs > a) & (t_block < b)] = 1
+            state[blocks_overlapping(n, bs, a, b)] = 1
         if nan.any():
             reasons["signal_loss"] = float(nan.sum() * bs)
         state[nan] = 2
@@ -486,6 +489,23 @@ class StreamingAnalyser:
             return None
         hours = np.array([(t0 + timedelta(seconds=float(t))).hour for t in times_s])
         return round(float(((hours >= 22) | (hours < 7)).mean()), 3)
+
+
+def blocks_overlapping(n: int, block_s: float, a_s: float, b_s: float) -> slice:
+    """The blocks (block ``i`` covers ``[i·block_s, (i+1)·block_s)``, ``n`` of them) that
+    overlap the span ``(a_s, b_s)``: ``i·block_s + block_s > a_s`` and ``i·block_s < b_s``,
+    evaluated in the same floating point as the whole-array comparison, without building it."""
+    lo = min(max(int(np.floor(a_s / block_s)) - 1, 0), n)
+    while lo < n and not lo * block_s + block_s > a_s:
+        lo += 1
+    while lo > 0 and (lo - 1) * block_s + block_s > a_s:
+        lo -= 1
+    hi = min(max(int(np.ceil(b_s / block_s)) + 1, 0), n)
+    while hi > 0 and not (hi - 1) * block_s < b_s:
+        hi -= 1
+    while hi < n and hi * block_s < b_s:
+        hi += 1
+    return slice(lo, max(lo, hi))
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

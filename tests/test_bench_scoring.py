@@ -92,3 +92,39 @@ def test_merge_spans_and_mirror_extend():
     y = common.mirror_extend(x, 12)
     assert y.tolist() == [0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 0, 1]
     assert np.max(np.abs(np.diff(y))) <= 1.0  # no step at the joints
+
+
+def _load_detection():
+    path = Path(__file__).resolve().parents[1] / "bench" / "detection.py"
+    spec = importlib.util.spec_from_file_location("toetwitch_bench_detection", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _ceiling_case(det, p2p_uv: float, seed: int = 0):
+    """3 min of 1 kHz white noise (σ 2 µV) with a biphasic 8-ms shape every ~4 s."""
+    fs, rng = 1000.0, np.random.default_rng(seed)
+    x = rng.normal(0.0, 2.0, int(180 * fs))
+    w = np.diff(np.exp(-0.5 * ((np.arange(13) - 6) / 2.0) ** 2))
+    w = w / (w.max() - w.min())
+    truth = np.round(np.arange(2.0, 178.0, 4.0) + rng.uniform(-1, 1, 44), 3)
+    for t in truth:
+        det.add_waveform(x, w * p2p_uv, int(round(t * fs)))
+    active = [(100.0, 110.0)]
+    return det.Case("synthetic", "synthetic", fs, x, None, None, truth, active,
+                    extra={"templates": [w], "mains_hz": None, "lone_spikes_s": np.empty(0)})
+
+
+def test_ceiling_finds_clear_twitches_and_keeps_to_its_false_positive_budget():
+    det = _load_detection()
+    clear = _ceiling_case(det, 60.0)  # 30 σ peak to peak
+    s = common.score(clear.truth_s, det.detect_ceiling(clear), TOL, clear.active_s, 180.0)
+    assert s.fn == sum(det.in_spans(clear.truth_s, clear.active_s)) and s.fp == 0
+    faint = _ceiling_case(det, 7.0)  # near the noise: found only at many false positives
+    found = det.detect_ceiling(faint)
+    s = common.score(faint.truth_s, found, TOL, faint.active_s, 180.0)
+    assert s.fp <= det.CEILING_FP_PER_MIN * 3
+    assert 0 < s.tp < len(faint.truth_s) - sum(det.in_spans(faint.truth_s, faint.active_s))
+    assert not det.in_spans(found, faint.active_s).any()  # activity is rejected by knowing it

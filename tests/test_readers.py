@@ -97,6 +97,26 @@ def test_parquet_round_trip_and_chunks_equal_whole(tmp_path, monkeypatch):
         assert abs(len(c.emg_uv) / FS_EMG - len(c.acc_g) / FS_ACC) <= 1 / FS_ACC + 1 / FS_EMG
 
 
+def test_parquet_reading_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
+    """A long Parquet recording is streamed: Arrow holds about one row group at a time, not
+    every row group read so far (pyarrow's default pre-buffering kept them all, so a 24-h
+    file needed gigabytes)."""
+    import pyarrow as pa
+
+    emg, acc = _signals(60.0, seed=3)
+    table = _table(emg, acc)
+    path = tmp_path / "long.parquet"
+    table.to_parquet(path, index=False, row_group_size=4096)  # ~33 row groups
+    monkeypatch.setattr(parquet_reader, "BATCH_ROWS", 2048)
+    one_group_bytes = 4096 * table.shape[1] * 8
+    held = []
+    with open_recording(path) as src:
+        for _ in src.iter_chunks(2.0):
+            held.append(pa.total_allocated_bytes())
+    assert len(held) == 30
+    assert max(held) < 4 * one_group_bytes, max(held) / one_group_bytes
+
+
 def test_csv_chunks_equal_whole(tmp_path):
     emg, acc = _signals(2.0)
     path = _write_csv(tmp_path / "c.csv", emg, acc)

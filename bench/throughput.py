@@ -7,7 +7,7 @@ Run from the repository root::
 
 Input: 1 h of 1 kHz EMG + 100 Hz accelerometer from ``drivers.simulate.simulate_recording``
 (seeded; twitches, voluntary bursts, tonic trains, pops, motion, limb movements, 50 Hz mains),
-generated once into ``bench/_cache/`` (gitignored) as ``.npz``, EDF and Parquet; a 24-h EDF
+generated once into ``bench/_cache/`` (gitignored) as ``.npz``, EDF, Parquet and CSV; a 24-h EDF
 and a 24-h Parquet file (the hour repeated) for the bounded-memory check.
 
 Every case runs in its own subprocess pinned to one core (``os.sched_setaffinity``), with
@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 # --------------------------------------------------------------------------------------------
 def hour_paths() -> dict[str, Path]:
     return {"npz": CACHE / "hour.npz", "edf": CACHE / "hour.edf",
-            "parquet": CACHE / "hour.parquet", "day": CACHE / "day.edf",
+            "parquet": CACHE / "hour.parquet", "csv": CACHE / "hour.csv", "day": CACHE / "day.edf",
             "day_parquet": CACHE / "day.parquet"}
 
 
@@ -87,6 +87,10 @@ def make_inputs(day: bool = True) -> None:
             write_edf(p["edf"], emg, FS_EMG_HZ, acc, FS_ACC_HZ)
         if not p["parquet"].exists():
             _write_parquet(p["parquet"], emg, acc)
+    if not p["csv"].exists():  # contracts §1: the other stream's cells left empty
+        import pandas as pd
+
+        pd.read_parquet(p["parquet"]).to_csv(p["csv"], index=False, float_format="%.9g")
     if day and not p["day"].exists():
         print("writing the 24-h EDF (the hour repeated, once) ...", flush=True)
         d = np.load(p["npz"])
@@ -163,7 +167,7 @@ def _prepare(case: str):  # noqa: ANN202
     import numpy as np
 
     p = hour_paths()
-    if case in ("edf", "parquet", "day", "day_parquet"):
+    if case in ("edf", "parquet", "csv", "day", "day_parquet"):
         from drivers.readers import open_recording
         from pipeline import analyse_source
 
@@ -174,7 +178,7 @@ def _prepare(case: str):  # noqa: ANN202
                 return analyse_source(src)
 
         dur = HOUR_S * (24 if case.startswith("day") else 1)
-        fmt = "Parquet" if case.endswith("parquet") else "EDF"
+        fmt = "Parquet" if case.endswith("parquet") else "CSV" if case == "csv" else "EDF"
         return fn, dur, f"from {fmt}, 60-s chunks"
     d = np.load(p["npz"])
     emg = np.ascontiguousarray(d["emg_uv"], dtype=np.float64)
@@ -275,6 +279,7 @@ CASES = [
     ("memory", "toetwitch analyse (in memory)"),
     ("edf", "toetwitch analyse_source (EDF)"),
     ("parquet", "toetwitch analyse_source (Parquet)"),
+    ("csv", "toetwitch analyse_source (CSV)"),
     ("blocks_250ms", "toetwitch streaming, 250-ms blocks"),
     ("packets_20", "toetwitch streaming, 20-sample packets"),
     ("lean", "lean scipy baseline"),

@@ -117,6 +117,40 @@ def test_parquet_reading_memory_does_not_grow_with_the_file(tmp_path, monkeypatc
     assert max(held) < 4 * one_group_bytes, max(held) / one_group_bytes
 
 
+def _numpy_bytes_held() -> int:
+    """Bytes of numpy arrays alive now (numpy reports its buffers to tracemalloc in a domain
+    of its own; the CSV parser's fixed-size buffers are not counted)."""
+    import tracemalloc
+
+    only_numpy = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
+    return sum(s.size for s in tracemalloc.take_snapshot().filter_traces([only_numpy]).statistics("filename"))
+
+
+def test_csv_is_read_chunk_by_chunk_not_whole(tmp_path, monkeypatch):
+    """An opened CSV recording holds about one batch and one chunk of samples at a time, never
+    the whole recording, so a long CSV analyses in flat memory like EDF and Parquet."""
+    import tracemalloc
+
+    emg, acc = _signals(180.0, seed=4)
+    path = _write_csv(tmp_path / "long.csv", emg, acc)
+    whole_bytes = emg.nbytes + acc.nbytes
+    monkeypatch.setattr(csv_reader, "BATCH_ROWS", 4096)
+    held = []
+    tracemalloc.start()
+    try:
+        with open_recording(path) as src:
+            held.append(_numpy_bytes_held())
+            n = 0
+            for k, chunk in enumerate(src.iter_chunks(2.0)):
+                n += len(chunk.emg_uv)
+                if k % 15 == 0:
+                    held.append(_numpy_bytes_held())
+    finally:
+        tracemalloc.stop()
+    assert n == len(emg)
+    assert max(held) < whole_bytes / 3, (max(held), whole_bytes)
+
+
 def test_csv_chunks_equal_whole(tmp_path):
     emg, acc = _signals(2.0)
     path = _write_csv(tmp_path / "c.csv", emg, acc)

@@ -124,7 +124,7 @@ def _opener(path: Path):
 def open_recording(path: str | Path) -> RecordingSource:
     """Open a recording for chunked reading (use as a context manager).
 
-    EDF/BDF and Parquet are read chunk by chunk from disk; CSV is loaded whole.
+    EDF/BDF, Parquet and CSV are read chunk by chunk from disk (memory flat with length).
     """
     path = Path(path)
     if not path.is_file():

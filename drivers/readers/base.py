@@ -143,8 +143,7 @@ class RecordingSource:
 class ArraySource(RecordingSource):
     """A :class:`RecordingSource` over a :class:`Recording` already in memory.
 
-    Used by the CSV reader (CSV files are loaded whole) and handy for tests and for
-    feeding arrays to code written against sources.
+    Handy for tests and for feeding arrays to code written against sources.
     """
 
     def __init__(self, rec: Recording):

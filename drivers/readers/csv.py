@@ -4,8 +4,9 @@ Header row, then rows sorted by ``time_s``; columns ``time_s``, ``emg_uv``, ``ac
 ``acc_y_g``, ``acc_z_g`` (either stream may be absent; mixed-rate rows leave the other
 stream's cells empty). Line numbers in errors count as a person does: the header is line 1.
 
-CSV files are parsed in batches but **loaded whole** into memory (a 24-h 1 kHz CSV is large
-anyway; use EDF or Parquet for long recordings, which are read chunk by chunk).
+:func:`open_csv` (what ``toetwitch analyse`` uses) parses the file in batches twice, once to
+learn its rates, length and gaps and once to hand out the chunks, so memory stays flat with the
+length of the recording; :func:`read_csv` reads it whole in one pass.
 
 A last line without its newline and with fewer fields than the header (or an unreadable
 value) is what a recorder killed mid-write leaves: it is dropped with a
@@ -23,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from drivers.errors import RecordingError
-from drivers.readers.base import ArraySource, warn
-from drivers.readers.table import COLUMNS, TableEngine, check_header
+from drivers.readers.base import warn
+from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
 from drivers.recording import Recording
 
 #: Rows parsed per batch.
-BATCH_ROWS = 200_000
+BATCH_ROWS = 65_536
 
 
 def _line(i: int) -> str:
@@ -83,14 +84,8 @@ def _parser_error(e: Exception, path: Path) -> RecordingError:
     return RecordingError(f"cannot parse CSV: {e}", path)
 
 
-def open_csv(path: str | Path) -> ArraySource:
-    """Open (read whole) a CSV recording; returns an in-memory :class:`ArraySource`."""
-    return ArraySource(read_csv(path))
-
-
-def read_csv(path: str | Path) -> Recording:
-    """Read a CSV recording into a :class:`~drivers.Recording` (see module docs)."""
-    path = Path(path)
+def _engine(path: Path) -> tuple[TableEngine, bool]:
+    """The table engine over the file's batches, and whether its cut-off last line is dropped."""
     header = _read_header(path)
     layout = check_header(header, path, "line 1 (header)")
     drop_last = _truncated_last(path, len(header))
@@ -124,7 +119,27 @@ def read_csv(path: str | Path) -> Recording:
         except UnicodeDecodeError as e:
             raise RecordingError(f"not a UTF-8 text file ({e.reason})", path) from None
 
-    engine = TableEngine(path, "csv", layout, batches, _line)
+    return TableEngine(path, "csv", layout, batches, _line), drop_last
+
+
+class CsvSource(TableSource):
+    """A CSV recording read batch by batch (two parsing passes, memory flat with its length)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        engine, drop_last = _engine(self.path)
+        super().__init__(engine, self.path.stem, {"dropped_last_line": drop_last})
+
+
+def open_csv(path: str | Path) -> CsvSource:
+    """Open a CSV recording for chunked reading."""
+    return CsvSource(path)
+
+
+def read_csv(path: str | Path) -> Recording:
+    """Read a whole CSV recording into a :class:`~drivers.Recording` in one parsing pass."""
+    path = Path(path)
+    engine, drop_last = _engine(path)
     scan = engine.scan(keep=True)
     meta = {"path": str(path), **scan.meta, "dropped_last_line": drop_last}
     return Recording(

@@ -1,8 +1,8 @@
 """Parquet recordings: the CSV columns (contracts §1) in a Parquet file.
 
 Read in record batches with ``pyarrow.parquet.ParquetFile.iter_batches`` so a long recording
-is never fully in memory: :func:`open_parquet` makes one pass to infer rates, count samples
-and find gaps, and :meth:`ParquetSource.iter_chunks` a second pass that yields the chunks.
+is never fully in memory (:class:`~drivers.readers.table.TableSource`: one pass to infer
+rates, count samples and find gaps, a second that yields the chunks).
 Missing cells are nulls (or NaN). Errors name the data row (1-based, header not counted).
 """
 
@@ -14,8 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from drivers.errors import RecordingError
-from drivers.readers.base import Chunk, RecordingInfo, RecordingSource
-from drivers.readers.table import COLUMNS, TableEngine, check_header, rechunk
+from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
 
 #: Rows per record batch.
 BATCH_ROWS = 32_768
@@ -27,7 +26,7 @@ def _row(i: int) -> str:
     return f"row {i + 1}"
 
 
-class ParquetSource(RecordingSource):
+class ParquetSource(TableSource):
     """A Parquet recording read batch by batch."""
 
     def __init__(self, path: str | Path):
@@ -44,33 +43,16 @@ class ParquetSource(RecordingSource):
         except (pa.ArrowException, OSError) as e:
             raise RecordingError(f"not a readable Parquet file ({e})", self.path) from None
         try:
-            self._setup()
+            names = list(self._file.schema_arrow.names)
+            layout = check_header(names, self.path, "columns")
+            self._columns = [c for c in names if c.strip() in COLUMNS]
+            if self._file.metadata.num_rows == 0:
+                raise RecordingError("empty recording: no rows", self.path)
+            super().__init__(TableEngine(self.path, "parquet", layout, self._batches, _row),
+                             self.path.stem)
         except BaseException:
             self._file.close()
             raise
-
-    def _setup(self) -> None:
-        names = list(self._file.schema_arrow.names)
-        layout = check_header(names, self.path, "columns")
-        self._columns = [c for c in names if c.strip() in COLUMNS]
-        self._engine = TableEngine(self.path, "parquet", layout, self._batches, _row)
-        if self._file.metadata.num_rows == 0:
-            raise RecordingError("empty recording: no rows", self.path)
-        scan = self._engine.scan(keep=False)
-        self._scan = scan
-        durations = [
-            n / fs for n, fs in ((scan.n_emg, scan.fs_emg_hz), (scan.n_acc, scan.fs_acc_hz)) if fs
-        ]
-        self.info = RecordingInfo(
-            name=self.path.stem,
-            fs_emg_hz=scan.fs_emg_hz,
-            fs_acc_hz=scan.fs_acc_hz,
-            n_emg=scan.n_emg,
-            n_acc=scan.n_acc,
-            duration_s=max(durations),
-            start_time=None,
-            meta={"path": str(self.path), **scan.meta},
-        )
 
     def _batches(self) -> Iterator[tuple[pd.DataFrame, int]]:
         import pyarrow as pa
@@ -90,11 +72,6 @@ class ParquetSource(RecordingSource):
             # Arrow's allocator keeps freed pages for reuse; hand them back after each pass
             # (~60 MB that would otherwise sit under the whole analysis).
             pa.default_memory_pool().release_unused()
-
-    def iter_chunks(self, chunk_s: float = 60.0) -> Iterator[Chunk]:
-        s = self._scan
-        pieces, _, _ = self._engine.pieces(s.fs_emg_hz, s.fs_acc_hz, s.t0)
-        yield from rechunk(pieces, self.info, chunk_s)
 
     def close(self) -> None:
         self._file.close()

@@ -30,6 +30,7 @@ from drivers.errors import RecordingError
 from drivers.readers.base import (
     Chunk,
     RecordingInfo,
+    RecordingSource,
     chunk_bounds,
     n_chunks_for,
     round_rate,
@@ -464,3 +465,35 @@ def rechunk(
     while k < k_total:
         yield take(k)
         k += 1
+
+
+class TableSource(RecordingSource):
+    """A tabular recording (CSV or Parquet) read batch by batch, never whole.
+
+    Opening makes one pass over the batches to infer the rates, count the samples and find the
+    gaps (and to validate every row, so a bad file fails here, naming the row);
+    :meth:`iter_chunks` makes a second pass that yields the chunks. Memory stays flat with the
+    length of the recording.
+    """
+
+    def __init__(self, engine: TableEngine, name: str, extra_meta: dict[str, Any] | None = None):
+        self._engine = engine
+        self._scan = scan = engine.scan(keep=False)
+        durations = [
+            n / fs for n, fs in ((scan.n_emg, scan.fs_emg_hz), (scan.n_acc, scan.fs_acc_hz)) if fs
+        ]
+        self.info = RecordingInfo(
+            name=name,
+            fs_emg_hz=scan.fs_emg_hz,
+            fs_acc_hz=scan.fs_acc_hz,
+            n_emg=scan.n_emg,
+            n_acc=scan.n_acc,
+            duration_s=max(durations),
+            start_time=None,
+            meta={"path": str(engine.path), **scan.meta, **(extra_meta or {})},
+        )
+
+    def iter_chunks(self, chunk_s: float = 60.0) -> Iterator[Chunk]:
+        s = self._scan
+        pieces, _, _ = self._engine.pieces(s.fs_emg_hz, s.fs_acc_hz, s.t0)
+        yield from rechunk(pieces, self.info, chunk_s)

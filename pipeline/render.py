@@ -19,6 +19,14 @@ def _fmt_s(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+#: Without EMG a twitch is only seen when it moves the toe, and small foot movements look alike:
+#: on bench/detection.py's real accelerometer backgrounds toetwitch finds 6 % of 3-10 mg
+#: twitches with 3.3 false ones per minute, and no detector does better (docs/bench.md).
+ACC_ONLY_NOTE = ("   note: accelerometer only: twitches are counted when they move the toe, so small ones are\n"
+                 "         missed and brief foot movements can be counted; with EMG the counts are far\n"
+                 "         more reliable.")
+
+
 def render_summary(result: AnalysisResult, name: str | None = None) -> str:
     """A short report of one recording: twitches, rate at rest, episodes, signal quality."""
     s: dict[str, Any] = result.summary
@@ -82,6 +90,8 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
         )
     if rate is not None and s["time_rest_s"] < 120:
         lines.append("   note: under 2 minutes at rest; the rate is rough (Mills, Zhou: 2 min for 5 twitches).")
+    if s.get("streams") == "acc":
+        lines.append(ACC_ONLY_NOTE)
     return "\n".join(lines)
 
 

@@ -6,7 +6,16 @@ import json
 
 import pandas as pd
 import pytest
-from test_batch import folder_bytes, make_study, write_csv, write_edf
+from conftest import recording_table
+from test_batch import (
+    FS_ACC_HZ,
+    FS_EMG_HZ,
+    folder_bytes,
+    make_study,
+    synth_streams,
+    write_csv,
+    write_edf,
+)
 
 from pipeline import batch
 from pipeline.cli import main
@@ -123,3 +132,16 @@ def test_journal_gets_each_analysed_recording_unless_no_journal(tmp_path, capsys
                  "--no-journal"]) == 0
     assert not other.exists()
 
+
+
+def test_accelerometer_only_report_says_what_its_counts_can_and_cannot_see(tmp_path, capsys):
+    from pipeline.render import ACC_ONLY_NOTE
+
+    emg, acc = synth_streams(5, 30.0)
+    toe = tmp_path / "toe.csv"
+    recording_table(None, acc, FS_EMG_HZ, FS_ACC_HZ).to_csv(toe, index=False)
+    both = write_edf(tmp_path / "both.edf", seed=5, duration_s=30)
+    assert main(["analyse", str(toe), "--no-journal"]) == 0
+    assert ACC_ONLY_NOTE.strip() in capsys.readouterr().out
+    assert main(["analyse", str(both), "--no-journal"]) == 0
+    assert "accelerometer only" not in capsys.readouterr().out

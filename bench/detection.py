@@ -65,6 +65,7 @@ from bench.common import (  # noqa: E402
     load_plux_acc,
     load_plux_emg,
     mad_sigma,
+    match_events,
     merge_spans,
     mirror_extend,
     motor_unit_templates,
@@ -219,15 +220,18 @@ def in_spans_padded(t: FloatArray, spans: list[Span], pad_s: float) -> np.ndarra
 
 def inject_emg_twitches(x: FloatArray, fs_hz: float, times_s: FloatArray,
                         templates: list[FloatArray], rng: np.random.Generator,
-                        p2p_uv: tuple[float, float] = (20.0, 200.0)) -> FloatArray:
+                        p2p_uv: tuple[float, float] = (20.0, 200.0)) -> tuple[FloatArray, FloatArray]:
     """Add one real MU shape per twitch (random template and polarity, log-uniform p2p) with
-    its largest sample on the truth time; returns the (sample-rounded) truth times."""
+    its largest sample on the truth time; returns the (sample-rounded) truth times and each
+    twitch's peak-to-peak size (µV)."""
     lo, hi = p2p_uv
     out = np.round(np.asarray(times_s) * fs_hz) / fs_hz
-    for t in out:
+    sizes = np.empty(len(out))
+    for k, t in enumerate(out):
         w = templates[rng.integers(len(templates))] * rng.choice([-1, 1])
-        add_waveform(x, w * np.exp(rng.uniform(np.log(lo), np.log(hi))), int(round(t * fs_hz)))
-    return out
+        sizes[k] = np.exp(rng.uniform(np.log(lo), np.log(hi)))  # templates are 1 µV p2p
+        add_waveform(x, w * sizes[k], int(round(t * fs_hz)))
+    return out, sizes
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +262,9 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
         active, lone = emg_activity_spans(bg, fs_in)  # real activity of the background itself
         x = resample_uv(bg, fs_in, fs).copy()
         dur = len(x) / fs
+        # the background's noise at rest: robust σ of its 20-450 Hz band outside its activity
+        quiet = ~in_spans(np.arange(len(x)) / fs, active)
+        noise_uv = mad_sigma(bandpass(x, fs, 20.0, 450.0)[quiet])
         fs_acc = 100.0
         acc = None
         if with_acc:
@@ -281,8 +288,8 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
                         add_acc_movement(acc, fs_acc, sp, rng)
         busy = merge_spans(active + [(s - ACTIVE_PAD_S, e + ACTIVE_PAD_S) for s, e in injected])
         keep_clear = busy + [(t - 0.5, t + 0.5) for t in lone]  # twitches never next to one
-        truth = inject_emg_twitches(x, fs, twitch_times(dur, keep_clear, rng, rate_per_min),
-                                    templates, rng, p2p)
+        truth, sizes = inject_emg_twitches(x, fs, twitch_times(dur, keep_clear, rng, rate_per_min),
+                                           templates, rng, p2p)
         if acc is not None:
             for t in truth:
                 if rng.uniform() < 0.61:  # Terrill: 39 % of EMG leg events move no toe (§0)
@@ -294,7 +301,8 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
         return Case(name, kind, fs, x, fs_acc if with_acc else None, acc, truth, busy, note=note,
                     extra={"lone_spikes_s": lone, "injected_s": injected,
                            "background_active_s": active, "mains_hz": mains_hz,
-                           "templates": templates})
+                           "templates": templates, "twitch_p2p_uv": sizes,
+                           "noise_sigma_uv": noise_uv})
 
     cases.append(emg_case(0, "biosppy_emg_rest", "rest (real, with real tonic stretches)",
                           emg_rest, 1000, 1000, t1k))
@@ -380,8 +388,6 @@ def detect_toetwitch_shown(case: Case, config=None) -> FloatArray:  # noqa: ANN0
 def miss_reasons(case: Case, detected_s: FloatArray) -> dict[str, int]:
     """Why toetwitch missed injected twitches: the rejection logged nearest to each missed
     truth (within the tolerance), else ``not_detected`` (never crossed the threshold)."""
-    from bench.common import match_events
-
     m = match_events(case.truth_s, detected_s, case.tolerance_s)
     log = case.extra.get("rejections", [])
     t_rej = np.array([t for t, _ in log])
@@ -582,6 +588,8 @@ def run(seed: int, only: list[str] | None, config_changes: dict[str, object], pe
                                              c.extra.get("lone_spikes_s")))
             if label == "toetwitch" and det is not None:
                 c.extra["misses"] = miss_reasons(c, det)
+            if label in ("toetwitch", ceiling_label) and det is not None and "twitch_p2p_uv" in c.extra:
+                c.extra.setdefault("found", {})[label] = found_by_truth(c, det)
     kinds = list(dict.fromkeys(c.kind for c in cases))
     result: dict = {"seed": seed, "config_changes": config_changes, "kinds": {}, "cases": {}}
 
@@ -622,11 +630,63 @@ def run(seed: int, only: list[str] | None, config_changes: dict[str, object], pe
         result["kinds"][kind]["toetwitch_misses"] = misses
     for n, d in per_case.items():
         result["cases"][n] = {lab: (None if s is None else _score_dict(s)) for lab, s in d.items()}
+    by_size = sensitivity_by_size(cases, ["toetwitch", ceiling_label])
+    if by_size:
+        print("\n### EMG twitches found, by size (peak to peak / the background's noise σ)\n")
+        print(size_table(by_size, markdown))
+        result["by_size"] = by_size
     print("\ndetector time over all recordings: "
           + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items() if not isinstance(
               detectors[k], str)))
     print(f"total {time.perf_counter() - t0:.0f} s")
     return result
+
+
+#: Twitch size bins for the sensitivity-by-size table: peak to peak in units of noise σ.
+SIZE_BINS_SIGMA = (0.0, 10.0, 20.0, 40.0, np.inf)
+
+
+def found_by_truth(case: Case, detected_s: FloatArray) -> np.ndarray:
+    """Per truth, in ``case.truth_s`` order: was it matched by a detection?"""
+    order = np.argsort(case.truth_s, kind="stable")
+    found = np.zeros(len(order), dtype=bool)
+    found[order] = match_events(case.truth_s, detected_s, case.tolerance_s) >= 0
+    return found
+
+
+def sensitivity_by_size(cases: list[Case], labels: list[str]) -> list[dict]:
+    """Twitches and the share each detector found, per size bin (p2p / noise σ)."""
+    emg = [c for c in cases if "found" in c.extra]
+    if not emg:
+        return []
+    ratio = np.concatenate([c.extra["twitch_p2p_uv"] / c.extra["noise_sigma_uv"] for c in emg])
+    rows = []
+    for lo, hi in zip(SIZE_BINS_SIGMA[:-1], SIZE_BINS_SIGMA[1:], strict=True):
+        inside = (ratio >= lo) & (ratio < hi)
+        row: dict = {"from_sigma": lo, "to_sigma": None if hi == np.inf else hi,
+                     "twitches": int(inside.sum())}
+        for lab in labels:
+            if all(lab in c.extra["found"] for c in emg):
+                f = np.concatenate([c.extra["found"][lab] for c in emg])
+                row[lab] = int(f[inside].sum())
+        rows.append(row)
+    return rows
+
+
+def size_table(rows: list[dict], markdown: bool) -> str:
+    labels = [k for k in rows[0] if k not in ("from_sigma", "to_sigma", "twitches")]
+    head = ["p2p / noise σ", "twitches", *labels]
+    lines = []
+    for r in rows:
+        rng = f"≥ {r['from_sigma']:g}" if r["to_sigma"] is None else f"{r['from_sigma']:g}–{r['to_sigma']:g}"
+        lines.append([rng, str(r["twitches"])] + [
+            f"{r[lab]} ({r[lab] / r['twitches']:.0%})" if r["twitches"] else "–" for lab in labels])
+    if markdown:
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(x) + " |" for x in lines])
+    w = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(x))
+                     for x in [head] + lines)
 
 
 def _score_dict(s: Score) -> dict[str, float]:

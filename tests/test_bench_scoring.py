@@ -128,3 +128,14 @@ def test_ceiling_finds_clear_twitches_and_keeps_to_its_false_positive_budget():
     assert s.fp <= det.CEILING_FP_PER_MIN * 3
     assert 0 < s.tp < len(faint.truth_s) - sum(det.in_spans(faint.truth_s, faint.active_s))
     assert not det.in_spans(found, faint.active_s).any()  # activity is rejected by knowing it
+
+
+def test_found_by_truth_follows_the_truth_order_and_bins_by_size():
+    det = _load_detection()
+    case = det.Case("c", "k", 1000.0, np.zeros(10), None, None, np.array([5.0, 1.0, 3.0]), [],
+                    extra={"twitch_p2p_uv": np.array([50.0, 5.0, 30.0]), "noise_sigma_uv": 1.0})
+    found = det.found_by_truth(case, np.array([1.005, 5.0]))
+    assert found.tolist() == [True, True, False]
+    case.extra["found"] = {"x": found}
+    rows = det.sensitivity_by_size([case], ["x"])
+    assert [(r["twitches"], r["x"]) for r in rows] == [(1, 1), (0, 0), (1, 0), (1, 1)]

@@ -21,7 +21,8 @@ def _fmt_s(seconds: float | None) -> str:
 
 #: Without EMG a twitch is only seen when it moves the toe, and small foot movements look alike:
 #: on bench/detection.py's real accelerometer backgrounds toetwitch finds 6 % of 3-10 mg
-#: twitches with 3.3 false ones per minute, and no detector does better (docs/bench.md).
+#: twitches with 3.3 false ones per minute, and even a detector told the answers finds none
+#: at 0.5 false ones per minute (the bench's ceiling, docs/bench.md).
 ACC_ONLY_NOTE = ("   note: accelerometer only: twitches are counted when they move the toe, so small ones are\n"
                  "         missed and brief foot movements can be counted; with EMG the counts are far\n"
                  "         more reliable.")

@@ -146,6 +146,23 @@ def cluster_peaks(mag: FloatArray, thr: float, merge_n: int) -> NDArray[np.intp]
     return np.array([g[np.argmax(mag[g])] for g in groups])
 
 
+def render_table(head: list[str], rows: list[list[str]], markdown: bool, *,
+                 right_align: bool = True, rule: bool = False) -> str:
+    """A Markdown table, or plain text in aligned columns (the first left-aligned, the others
+    right-aligned unless ``right_align`` is False; a dashed rule under the header if ``rule``)."""
+    if markdown:
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                         + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i and right_align else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
+    return "\n".join([line(head)] + ([line(["-" * w for w in widths])] if rule else [])
+                     + [line(r) for r in rows])
+
+
 def peer_available(module: str) -> bool:
     """Is an optional peer library (NeuroKit2, BioSPPy, ...) installed?"""
     import importlib.util

@@ -71,6 +71,7 @@ from bench.common import (  # noqa: E402
     motor_unit_templates,
     parse_sets,
     peer_available,
+    render_table,
     resample_uv,
     score,
     shared_data_dir,
@@ -388,11 +389,10 @@ def detect_toetwitch_shown(case: Case, config=None) -> FloatArray:  # noqa: ANN0
 def miss_reasons(case: Case, detected_s: FloatArray) -> dict[str, int]:
     """Why toetwitch missed injected twitches: the rejection logged nearest to each missed
     truth (within the tolerance), else ``not_detected`` (never crossed the threshold)."""
-    m = match_events(case.truth_s, detected_s, case.tolerance_s)
     log = case.extra.get("rejections", [])
     t_rej = np.array([t for t, _ in log])
     out: dict[str, int] = {}
-    for t in np.sort(case.truth_s)[m < 0]:
+    for t in case.truth_s[~found_by_truth(case, detected_s)]:
         reason = "not_detected"
         if len(t_rej):
             k = int(np.argmin(np.abs(t_rej - t)))
@@ -531,14 +531,7 @@ def table(rows: list[tuple[str, Score | str]], markdown: bool) -> str:
             lines.append([name, _fmt(s.sensitivity), _fmt(s.precision), _fmt(s.f1),
                           _fmt(s.fp_per_min), _fmt(s.fp_per_min_active), str(s.tp), str(s.fn),
                           str(s.fp), str(s.lone_spikes)])
-    if markdown:
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(r) + " |" for r in lines]
-        return "\n".join(out)
-    widths = [max(len(r[i]) for r in [head] + lines) for i in range(len(head))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
+    return render_table(head, lines, markdown, rule=True)
 
 
 def run(seed: int, only: list[str] | None, config_changes: dict[str, object], peers: bool,
@@ -681,12 +674,7 @@ def size_table(rows: list[dict], markdown: bool) -> str:
         rng = f"≥ {r['from_sigma']:g}" if r["to_sigma"] is None else f"{r['from_sigma']:g}–{r['to_sigma']:g}"
         lines.append([rng, str(r["twitches"])] + [
             f"{r[lab]} ({r[lab] / r['twitches']:.0%})" if r["twitches"] else "–" for lab in labels])
-    if markdown:
-        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                         + ["| " + " | ".join(x) + " |" for x in lines])
-    w = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(x))
-                     for x in [head] + lines)
+    return render_table(head, lines, markdown)
 
 
 def _score_dict(s: Score) -> dict[str, float]:

@@ -322,11 +322,9 @@ def _fmt_rows(results: list[dict], labels: dict[str, str], markdown: bool) -> st
         x = f"{r['seconds_recording'] / r['t_min']:,.0f}"
         tm = "–" if r["tracemalloc_mb"] is None else f"{r['tracemalloc_mb']:.0f}"
         lines.append([labels[r["case"]], t, x, f"{r['rss_delta_mb']:.0f}", tm, r["note"]])
-    if markdown:
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        return "\n".join(out + ["| " + " | ".join(r) + " |" for r in lines])
-    w = [max(len(r[i]) for r in [head] + lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w[i]) for i, c in enumerate(r)) for r in [head] + lines)
+    from bench.common import render_table
+
+    return render_table(head, lines, markdown, right_align=False)
 
 
 def main(argv: list[str] | None = None) -> int:

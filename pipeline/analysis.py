@@ -40,9 +40,7 @@ def analyse_source(source, config: DetectorConfig | None = None, chunk_s: float 
     for chunk in source.iter_chunks(chunk_s):
         sa.push(emg_uv=chunk.emg_uv, acc_g=chunk.acc_g)
         if progress is not None and info.duration_s > 0:
-            done_s = max(sa.n_emg_in / info.fs_emg_hz if info.fs_emg_hz else 0.0,
-                         sa.n_acc_in / info.fs_acc_hz if info.fs_acc_hz else 0.0)
-            progress(min(done_s / info.duration_s, 1.0))
+            progress(min(sa.seconds_in / info.duration_s, 1.0))
     result = sa.finish()
     _add_source_meta(result, dict(info.meta))
     return result

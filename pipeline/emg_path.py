@@ -136,6 +136,8 @@ class EmgPath:
         self.flat_n = max(3, round(cfg.flat_ms * ms))
         self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
         self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
+        #: sub-blocks of 'on' envelope that make sustained activity (``post_activity_min_s``)
+        self.sustained_subs = max(1, round(cfg.post_activity_min_s * 1000 / cfg.envelope_ms))
         self.probe_n = round(cfg.mains_probe_s * fs) if cfg.mains == "auto" else 0
         self.mains_hz: float | None = None if cfg.mains in ("auto", "off") else float(cfg.mains)
         #: frequencies the mains notches remove: every harmonic when the mains is forced, those
@@ -262,13 +264,13 @@ class EmgPath:
         self.block_sigma.append(sig)
         self.block_thr_sigma.append(thr_sigma)
         self.block_flags.append(flags)
-        self.block_small.append(np.zeros(len(flags), dtype=np.uint16))
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
         cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
         low = np.where(flags == 0, self.cfg.busy_k * thr_sigma, np.inf)  # none in gaps or clipping
         small = small_discharges(y, thr, low, bn, self.merge_n)
         self.small = _append(self.small, small + self.n_done)
+        self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
         # envelope and activity flags per sub-block
         env = block_rms(y, self.sub_n, self.subs_per_block, bn)
         rest = np.repeat(thr_sigma, self.subs_per_block)
@@ -381,10 +383,11 @@ class EmgPath:
         """Waveform features and artifact labels of potentials whose windows are filtered."""
         if not batch:
             return
-        idx = np.array([p.peak for p in batch], dtype=np.int64) - self.buf_start
+        peaks = np.array([p.peak for p in batch], dtype=np.int64)
+        idx = peaks - self.buf_start
         p2p, dur, phases, lf_p2p, core = potential_features_many(
             self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)
-        blocks = np.array([p.peak for p in batch], dtype=np.int64) // self.block_n
+        blocks = peaks // self.block_n
         flags_all, thr_all = self.block_flags.view()[blocks], self.block_thr_sigma.view()[blocks]
         cfg = self.cfg
         for j, p in enumerate(batch):
@@ -415,7 +418,6 @@ class EmgPath:
         w = windows_around(self.y_buf, idx, self.half_n)
         self.small_p2p = _append(self.small_p2p, w.max(axis=1) - w.min(axis=1))
         self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.core_n)])
-        np.add.at(self.block_small.view(), self.small[k0:k1] // self.block_n, 1)
         self.small_featured = k1
 
     def _group(self, p: Potential) -> None:
@@ -556,10 +558,9 @@ class EmgPath:
         sub = self.sub_of(peak)
         lo = sub + self.act_half_subs + 1  # the activity window already covers the nearer part
         hi = sub + round(self.cfg.pre_activity_s * 1000 / env_ms) + 1
-        need = max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms))
         lo_i = max(lo, self.env_start) - self.env_start
-        seg = self.on_buf[lo_i: max(hi + need, self.env_start) - self.env_start]
-        return has_run(seg, need, start_before=hi - lo)
+        seg = self.on_buf[lo_i: max(hi + self.sustained_subs, self.env_start) - self.env_start]
+        return has_run(seg, self.sustained_subs, start_before=hi - lo)
 
     def known_until(self) -> int:
         """Every discharge peaking before this sample index has been seen."""
@@ -577,21 +578,18 @@ class EmgPath:
         if f.shape is None:
             return 0
         r = self.cfg.unit_amplitude_ratio
+        ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
+        first, last = f.peak - self.unit_n, f.peak + (self.unit_n if ahead else 0)
         n = 0
-        lo = bisect.bisect_left(self.discharges, f.peak - self.unit_n, key=_peak)
-        hi = bisect.bisect_right(self.discharges, f.peak + self.unit_n, key=_peak)
+        lo = bisect.bisect_left(self.discharges, first, key=_peak)
+        hi = bisect.bisect_right(self.discharges, last, key=_peak)
         for peak, p2p, shape in self.discharges[lo:hi]:
-            if peak > f.peak and not (self.cfg.unit_look_ahead if look_ahead is None else look_ahead):
-                continue
-            d = abs(peak - f.peak)
-            if d <= self.doublet_n or d > self.unit_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
+            if abs(peak - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
                 continue
             if shape_similarity(f.shape, shape, self.unit_lag_n) >= self.cfg.unit_correlation:
                 n += 1
         # the same unit firing on under the detection threshold (sub-threshold discharges)
-        ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
-        lo, hi = np.searchsorted(self.small[: self.small_featured],
-                                 [f.peak - self.unit_n, (f.peak + self.unit_n if ahead else f.peak) + 1])
+        lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1])
         if hi > lo:
             d = np.abs(self.small[lo:hi] - f.peak)
             p2p = self.small_p2p[lo:hi]
@@ -619,8 +617,7 @@ class EmgPath:
         lo = sub - round(self.cfg.post_activity_s * 1000 / env_ms)
         hi = sub - self.act_half_subs  # the activity window already covers the nearer part
         lo_i, hi_i = max(lo, self.env_start) - self.env_start, max(hi, self.env_start) - self.env_start
-        seg = self.on_buf[lo_i:hi_i]
-        return has_run(seg, max(1, round(self.cfg.post_activity_min_s * 1000 / env_ms)))
+        return has_run(self.on_buf[lo_i:hi_i], self.sustained_subs)
 
     def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
         """Isolated potentials whose activity window is complete, with their activity fraction."""

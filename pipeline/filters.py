@@ -133,36 +133,16 @@ def _present(ratio: Callable[[float], float], freqs: list[float], min_ratio: flo
 def detect_mains(x_uv: FloatArray, fs_hz: float, top_hz: float,
                  candidates: Sequence[float] = (50.0, 60.0),
                  min_ratio: float = 4.0) -> tuple[float | None, list[float]]:
-    """The mains frequency present in ``x_uv`` and the frequencies to notch (one Welch pass):
-    :func:`detect_mains_hz` and :func:`detect_mains_harmonics` together."""
+    """The mains frequency present in ``x_uv`` and the frequencies to notch (one Welch pass).
+
+    The fundamental is the strongest candidate whose Welch power exceeds the median power of
+    the 20-450 Hz band by ``min_ratio`` (6 dB), else None (and nothing to notch). Of its
+    harmonics up to ``top_hz`` those that stand out by the same ratio are notched besides it:
+    real hum is mostly the fundamental and odd harmonics, and a notch where there is no hum
+    only removes EMG. Pure function of the probe window, so batch and streaming choose the same.
+    """
     ratio = _hum_ratio(x_uv, fs_hz)
     hz = None if ratio is None else _fundamental(ratio, fs_hz, candidates, min_ratio)
     if hz is None or ratio is None:
         return None, []
     return hz, _present(ratio, mains_harmonics(hz, fs_hz, top_hz), min_ratio)
-
-
-def detect_mains_hz(x_uv: FloatArray, fs_hz: float, candidates: Sequence[float] = (50.0, 60.0),
-                    min_ratio: float = 4.0) -> float | None:
-    """Which mains frequency is present in ``x_uv``, if any.
-
-    Compares the Welch power at each candidate with the median power of the 20-450 Hz band;
-    picks the strongest candidate whose ratio exceeds ``min_ratio`` (6 dB), else None.
-    Pure function of the probe window, so batch and streaming choose the same.
-    """
-    ratio = _hum_ratio(x_uv, fs_hz)
-    return None if ratio is None else _fundamental(ratio, fs_hz, candidates, min_ratio)
-
-
-def detect_mains_harmonics(x_uv: FloatArray, fs_hz: float, mains_hz: float, top_hz: float,
-                           min_ratio: float = 4.0) -> list[float]:
-    """Which of ``mains_hz``'s harmonics (up to ``top_hz``) stand out in ``x_uv``.
-
-    The fundamental is always kept; a harmonic is kept when its Welch power exceeds the
-    20-450 Hz median by ``min_ratio`` (6 dB), as for the fundamental. Real hum is mostly the
-    fundamental and odd harmonics; a notch where there is no hum only removes EMG (and costs
-    a filter section), so absent harmonics get none. Pure function of the probe window.
-    """
-    freqs = mains_harmonics(mains_hz, fs_hz, top_hz)
-    ratio = _hum_ratio(x_uv, fs_hz)
-    return freqs if ratio is None else _present(ratio, freqs, min_ratio)

@@ -85,6 +85,9 @@ class LiveSession:
     started_ns: int = field(default_factory=time.perf_counter_ns)
     _pending: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"emg": [], "acc": []})
     _pending_n: dict[str, int] = field(default_factory=lambda: {"emg": 0, "acc": 0})
+    #: keep each decoded block's arrival time for :meth:`arrival_of` (latency measurement;
+    #: off by default, as it grows with the session)
+    keep_arrivals: bool = False
     _arrivals: dict[str, tuple[list[int], list[int]]] = field(
         default_factory=lambda: {"emg": ([], []), "acc": ([], [])}
     )
@@ -110,9 +113,10 @@ class LiveSession:
                     self._publish(block)
                 self._pending[block.kind].append(block.values)
                 self._pending_n[block.kind] += len(block.values)
-                ends, times = self._arrivals[block.kind]
-                ends.append(block.start_index + len(block.values))
-                times.append(item.arrival_ns)
+                if self.keep_arrivals:
+                    ends, times = self._arrivals[block.kind]
+                    ends.append(block.start_index + len(block.values))
+                    times.append(item.arrival_ns)
             if self.decoder.ended:
                 self.ended = True
             if self._block_full():
@@ -200,16 +204,9 @@ class LiveSession:
         assert self.analyser is not None
         if not self.analyser.provisional:
             return
-        shown = self.analyser.take_provisional()
-        if len(shown):
-            self._checking.update(shown["time_s"].tolist())
-            if self.on_provisional is not None:
-                self.on_provisional(shown)
-        gone = self.analyser.take_withdrawn()
-        if gone:
-            self._checking.difference_update(t for t, _ in gone)
-            if self.on_withdrawn is not None:
-                self.on_withdrawn(gone)
+        shown, gone = self.analyser.report_early(self.on_provisional, self.on_withdrawn)
+        self._checking.update(shown["time_s"].tolist())
+        self._checking.difference_update(t for t, _ in gone)
 
     def _report(self, new: pd.DataFrame) -> None:
         if not len(new):
@@ -224,7 +221,7 @@ class LiveSession:
 
     def arrival_of(self, kind: str, t_s: float) -> int | None:
         """Arrival time (``LinkItem.arrival_ns``) of the packet that carried the sample at
-        ``t_s`` seconds of stream ``kind``, or None if unknown."""
+        ``t_s`` seconds of stream ``kind``, or None if unknown (or ``keep_arrivals`` is off)."""
         if kind not in self._fs:
             return None
         ends, times = self._arrivals[kind]

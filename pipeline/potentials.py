@@ -141,17 +141,17 @@ class RollingLevel:
     def __call__(self, new: FloatArray) -> FloatArray:
         """Levels for the next ``len(new)`` blocks (NaN in ``new`` = block not usable)."""
         first, n, every = self.next_block, len(new), self.every
+        allv = np.concatenate([self.history, new])
         if n and (first // every) * every == self._anchor == ((first + n - 1) // every) * every:
             out = np.full(n, self._level)
         else:
             out = rolling_quantile(self.history, new, self.q, first, self.window, every)
             if n:
-                allv = np.concatenate([self.history, new])
                 last = ((first + n - 1) // every) * every
                 start = last - self.window - (first - len(self.history))
                 has_values = bool(np.isfinite(allv[start: start + self.window]).any())
                 self._anchor, self._level = (last, float(out[-1])) if has_values else (-1, np.nan)
-        self.history = np.concatenate([self.history, new])[-len(self.history):]
+        self.history = allv[-len(self.history):]
         self.next_block += n
         return out
 

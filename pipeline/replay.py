@@ -58,15 +58,6 @@ def replay(
         start_time=rec.start_time,
     )
     sa.provisional = on_provisional is not None or on_withdrawn is not None
-
-    def early() -> None:
-        shown = sa.take_provisional()
-        if on_provisional is not None and len(shown):
-            on_provisional(shown)
-        gone = sa.take_withdrawn()
-        if on_withdrawn is not None and gone:
-            on_withdrawn(gone)
-
     start = clock()
     for t_end, emg, acc in packets(rec, packet_s):
         if speed:
@@ -75,12 +66,12 @@ def replay(
                 sleep(wait)
         new = sa.push(emg_uv=emg, acc_g=acc)
         if sa.provisional:
-            early()
+            sa.report_early(on_provisional, on_withdrawn)
         if on_events is not None and len(new):
             on_events(new)
     result = sa.finish()
     if sa.provisional:
-        early()
+        sa.report_early(on_provisional, on_withdrawn)
     if on_events is not None and len(sa.flushed_events):
         on_events(sa.flushed_events)
     if "packets" in rec.meta:

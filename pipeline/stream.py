@@ -7,6 +7,7 @@ fixed windows, so the final events do not depend on how the samples were chunked
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -199,6 +200,21 @@ class StreamingAnalyser:
         shown, self._provisional = self._provisional, []
         return events_frame([self._twitch_row(f, "emg", np.nan) for f in shown])
 
+    def report_early(
+        self,
+        on_provisional: Callable[[pd.DataFrame], None] | None = None,
+        on_withdrawn: Callable[[list[tuple[float, str]]], None] | None = None,
+    ) -> tuple[pd.DataFrame, list[tuple[float, str]]]:
+        """Take the newly shown and the newly withdrawn twitches (:meth:`take_provisional`,
+        :meth:`take_withdrawn`), hand each non-empty lot to its callback, and return both."""
+        shown = self.take_provisional()
+        if on_provisional is not None and len(shown):
+            on_provisional(shown)
+        gone = self.take_withdrawn()
+        if on_withdrawn is not None and gone:
+            on_withdrawn(gone)
+        return shown, gone
+
     def take_withdrawn(self) -> list[tuple[float, str]]:
         """(time_s, reason) of provisionally shown twitches rejected since the last call."""
         if self.emg is None:
@@ -208,6 +224,14 @@ class StreamingAnalyser:
 
     def events_so_far(self) -> pd.DataFrame:
         return events_frame(self._rows)
+
+    @property
+    def seconds_in(self) -> float:
+        """Length of signal pushed so far (s): the longer of the two streams."""
+        return max(
+            (self.n_emg_in / self.emg.fs_hz) if self.emg else 0.0,
+            (self.n_acc_in / self.acc.fs_hz) if self.acc else 0.0,
+        )
 
     @property
     def samples_seen(self) -> dict[str, int]:
@@ -364,10 +388,7 @@ class StreamingAnalyser:
         artifact_s = float((state == 2).sum() * block_s)
         fasc = events[events["type"] == "fasciculation"]
         lms = events[events["type"] == "limb_movement"]
-        duration = max(
-            (self.n_emg_in / self.emg.fs_hz) if self.emg else 0.0,
-            (self.n_acc_in / self.acc.fs_hz) if self.acc else 0.0,
-        )
+        duration = self.seconds_in
         rejected = dict(self.rejected)
         if self.emg is not None:
             for k, v in self.emg.rejected.items():

@@ -51,3 +51,13 @@ def recording_table(emg: np.ndarray | None, acc: np.ndarray | None, fs_emg_hz: f
         parts.append(pd.DataFrame({"time_s": np.arange(len(acc)) / fs_acc_hz, "acc_x_g": acc[:, 0],
                                    "acc_y_g": acc[:, 1], "acc_z_g": acc[:, 2]}))
     return pd.concat(parts, ignore_index=True).sort_values("time_s", kind="stable")
+
+
+def provisional_lines(lines: list[str]) -> tuple[list[float], list[str], list[str]]:
+    """A live display's printout (``monitor``/``replay --provisional on``): the times of the
+    twitches shown as '(checking)', the 'not counted' lines, and settled twitch lines printed
+    again (there should be none)."""
+    checking = [float(ln.split()[0]) for ln in lines if ln.endswith("(checking)")]
+    dropped = [ln for ln in lines if ln.split()[2:4] == ["not", "counted"]]
+    reprinted = [ln for ln in lines if ln.split()[2:3] == ["fasciculation"] and not ln.endswith("(checking)")]
+    return checking, dropped, reprinted

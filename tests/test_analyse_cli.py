@@ -133,7 +133,6 @@ def test_journal_gets_each_analysed_recording_unless_no_journal(tmp_path, capsys
     assert not other.exists()
 
 
-
 def test_accelerometer_only_report_says_what_its_counts_can_and_cannot_see(tmp_path, capsys):
     from pipeline.render import ACC_ONLY_NOTE
 

@@ -1,6 +1,6 @@
 """The benchmark's scoring: one-to-one matching within a tolerance, FP counts, spans.
 
-``bench/`` is not an installed package, so its ``common.py`` is loaded from its path.
+``bench/`` is not an installed package, so its modules are loaded from their paths.
 """
 
 from __future__ import annotations
@@ -13,11 +13,19 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-_PATH = Path(__file__).resolve().parents[1] / "bench" / "common.py"
-_spec = importlib.util.spec_from_file_location("toetwitch_bench_common", _PATH)
-common = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = common  # dataclasses look their module up there
-_spec.loader.exec_module(common)
+_BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+common = _load("toetwitch_bench_common", _BENCH / "common.py")
+detection = _load("toetwitch_bench_detection", _BENCH / "detection.py")
 
 TOL = 0.020
 
@@ -94,16 +102,7 @@ def test_merge_spans_and_mirror_extend():
     assert np.max(np.abs(np.diff(y))) <= 1.0  # no step at the joints
 
 
-def _load_detection():
-    path = Path(__file__).resolve().parents[1] / "bench" / "detection.py"
-    spec = importlib.util.spec_from_file_location("toetwitch_bench_detection", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _ceiling_case(det, p2p_uv: float, seed: int = 0):
+def _ceiling_case(p2p_uv: float, seed: int = 0):
     """3 min of 1 kHz white noise (σ 2 µV) with a biphasic 8-ms shape every ~4 s."""
     fs, rng = 1000.0, np.random.default_rng(seed)
     x = rng.normal(0.0, 2.0, int(180 * fs))
@@ -111,31 +110,29 @@ def _ceiling_case(det, p2p_uv: float, seed: int = 0):
     w = w / (w.max() - w.min())
     truth = np.round(np.arange(2.0, 178.0, 4.0) + rng.uniform(-1, 1, 44), 3)
     for t in truth:
-        det.add_waveform(x, w * p2p_uv, int(round(t * fs)))
+        detection.add_waveform(x, w * p2p_uv, int(round(t * fs)))
     active = [(100.0, 110.0)]
-    return det.Case("synthetic", "synthetic", fs, x, None, None, truth, active,
+    return detection.Case("synthetic", "synthetic", fs, x, None, None, truth, active,
                     extra={"templates": [w], "mains_hz": None, "lone_spikes_s": np.empty(0)})
 
 
 def test_ceiling_finds_clear_twitches_and_keeps_to_its_false_positive_budget():
-    det = _load_detection()
-    clear = _ceiling_case(det, 60.0)  # 30 σ peak to peak
-    s = common.score(clear.truth_s, det.detect_ceiling(clear), TOL, clear.active_s, 180.0)
-    assert s.fn == sum(det.in_spans(clear.truth_s, clear.active_s)) and s.fp == 0
-    faint = _ceiling_case(det, 7.0)  # near the noise: found only at many false positives
-    found = det.detect_ceiling(faint)
+    clear = _ceiling_case(60.0)  # 30 σ peak to peak
+    s = common.score(clear.truth_s, detection.detect_ceiling(clear), TOL, clear.active_s, 180.0)
+    assert s.fn == sum(detection.in_spans(clear.truth_s, clear.active_s)) and s.fp == 0
+    faint = _ceiling_case(7.0)  # near the noise: found only at many false positives
+    found = detection.detect_ceiling(faint)
     s = common.score(faint.truth_s, found, TOL, faint.active_s, 180.0)
-    assert s.fp <= det.CEILING_FP_PER_MIN * 3
-    assert 0 < s.tp < len(faint.truth_s) - sum(det.in_spans(faint.truth_s, faint.active_s))
-    assert not det.in_spans(found, faint.active_s).any()  # activity is rejected by knowing it
+    assert s.fp <= detection.CEILING_FP_PER_MIN * 3
+    assert 0 < s.tp < len(faint.truth_s) - sum(detection.in_spans(faint.truth_s, faint.active_s))
+    assert not detection.in_spans(found, faint.active_s).any()  # activity is rejected by knowing it
 
 
 def test_found_by_truth_follows_the_truth_order_and_bins_by_size():
-    det = _load_detection()
-    case = det.Case("c", "k", 1000.0, np.zeros(10), None, None, np.array([5.0, 1.0, 3.0]), [],
+    case = detection.Case("c", "k", 1000.0, np.zeros(10), None, None, np.array([5.0, 1.0, 3.0]), [],
                     extra={"twitch_p2p_uv": np.array([50.0, 5.0, 30.0]), "noise_sigma_uv": 1.0})
-    found = det.found_by_truth(case, np.array([1.005, 5.0]))
+    found = detection.found_by_truth(case, np.array([1.005, 5.0]))
     assert found.tolist() == [True, True, False]
     case.extra["found"] = {"x": found}
-    rows = det.sensitivity_by_size([case], ["x"])
+    rows = detection.sensitivity_by_size([case], ["x"])
     assert [(r["twitches"], r["x"]) for r in rows] == [(1, 1), (0, 0), (1, 0), (1, 1)]

@@ -13,8 +13,7 @@ from pipeline.episodes import episodes_table, plm_series
 from pipeline.filters import (
     StreamingSOS,
     design_bandpass,
-    detect_mains_harmonics,
-    detect_mains_hz,
+    detect_mains,
     usable_band,
 )
 
@@ -118,9 +117,9 @@ def test_band_stays_below_nyquist_and_streaming_filter_equals_whole():
 
 def test_mains_detector_ignores_clean_signal():
     x = np.random.default_rng(2).normal(0, 2.0, 4_000)
-    assert detect_mains_hz(x, 2000.0) is None
+    assert detect_mains(x, 2000.0, 450.0)[0] is None
     t = np.arange(4_000) / 2000.0
-    assert detect_mains_hz(x + 10 * np.sin(2 * np.pi * 60 * t), 2000.0) == 60.0
+    assert detect_mains(x + 10 * np.sin(2 * np.pi * 60 * t), 2000.0, 450.0)[0] == 60.0
 
 
 def test_notches_go_only_where_hum_is():
@@ -128,8 +127,7 @@ def test_notches_go_only_where_hum_is():
     rng = np.random.default_rng(3)
     t = np.arange(4_000) / 1000.0
     x = rng.normal(0, 2.0, len(t)) + 10 * np.sin(2 * np.pi * 50 * t) + 3 * np.sin(2 * np.pi * 150 * t)
-    assert detect_mains_hz(x, 1000.0) == 50.0
-    assert detect_mains_harmonics(x, 1000.0, 50.0, 450.0) == [50.0, 150.0]
+    assert detect_mains(x, 1000.0, 450.0) == (50.0, [50.0, 150.0])
     rec = Recording(emg_uv=np.tile(x, 5), fs_emg_hz=1000.0)
     q = analyse(rec).summary["signal_quality"]
     assert q["mains_hz"] == 50.0 and q["mains_notches_hz"] == [50.0, 150.0]
@@ -211,19 +209,22 @@ def _quiet_with(units: list[tuple[float, float, float, int]], big_at_s: float, b
                 seed: int = 11) -> Recording:
     """60 s of 2 µV noise at 1 kHz, plus small units firing (rate_hz, p2p_uv, from_s, n) and
     one larger discharge of the same shape at ``big_at_s``."""
-    from drivers.simulate import muap_template
+    from drivers.simulate import inject_twitches, muap_template
 
     rng = np.random.default_rng(seed)
     fs = 1000.0
     x = rng.normal(0.0, 2.0, int(60 * fs))
     w = muap_template(fs, 10.0, 3)
+    starts, sizes = [], []
     for rate_hz, p2p, t0, n in units:
         for k in range(n):
-            i = int((t0 + k / rate_hz + rng.uniform(-0.02, 0.02)) * fs)
-            x[i: i + len(w)] += p2p * w
-    i = int(big_at_s * fs)
-    x[i: i + len(w)] += big_uv * w
-    return Recording(emg_uv=x, fs_emg_hz=fs, name="units")
+            starts.append(int((t0 + k / rate_hz + rng.uniform(-0.02, 0.02)) * fs))
+            sizes.append(p2p)
+    starts.append(int(big_at_s * fs))
+    sizes.append(big_uv)
+    peaks_s = (np.array(starts) + int(np.argmax(np.abs(w)))) / fs  # inject_twitches places peaks
+    return Recording(emg_uv=inject_twitches(x, fs, peaks_s, sizes, template=w), fs_emg_hz=fs,
+                     name="units")
 
 
 def test_a_discharge_inside_low_level_firing_is_not_a_twitch():
@@ -248,8 +249,6 @@ def test_a_unit_firing_under_the_threshold_counts_as_repeating():
     firing rule) mostly just under it: the repeating-unit rule sees the sub-threshold repeats,
     so the discharge is not a twitch. Near the threshold noise decides single cases, so this
     is checked over eight noise draws."""
-    from pipeline.config import DetectorConfig as Cfg
-
     # 13 µV p2p peaks at ~5 σ after filtering, 17 µV at ~6.5 σ
     found_alone = found_with = found_blind = 0
     for seed in range(11, 19):
@@ -260,7 +259,7 @@ def test_a_unit_firing_under_the_threshold_counts_as_repeating():
         found_with += int(np.isclose(r.twitches["time_s"], 33.8, atol=0.02).any())
         found_alone += int(np.isclose(analyse(alone).twitches["time_s"], 33.8, atol=0.02).any())
         # busy_k = threshold: no sub-threshold band, so no sub-threshold repeats to see
-        blind = analyse(rec, Cfg(busy_k=6.0))
+        blind = analyse(rec, DetectorConfig(busy_k=6.0))
         found_blind += int(np.isclose(blind.twitches["time_s"], 33.8, atol=0.02).any())
     assert found_alone >= 7 and found_blind >= 6
     assert found_with <= 2

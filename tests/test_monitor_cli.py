@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import recording_table
+from conftest import provisional_lines, recording_table
 
 from drivers import read_recording
 from drivers.simulate import simulate_recording
@@ -71,9 +71,8 @@ def test_monitor_shows_twitches_while_checking_them(recording_file, tmp_path, ca
     assert main(["monitor", "--emulate", str(recording_file), "--speed", "max", "--provisional", "on",
                  "--out", str(out), "--no-journal", "--no-log"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    checking = [float(ln.split()[0]) for ln in lines if ln.endswith("(checking)")]
-    dropped = [float(ln.split()[0]) for ln in lines if ln.split()[2:4] == ["not", "counted"]]
-    reprinted = [ln for ln in lines if ln.split()[2:3] == ["fasciculation"] and not ln.endswith("(checking)")]
+    checking, dropped_lines, reprinted = provisional_lines(lines)
+    dropped = [float(ln.split()[0]) for ln in dropped_lines]
     assert len(checking) == len(set(checking)) >= 5
     assert set(dropped) <= set(checking)
     assert not reprinted  # a settled twitch is not printed a second time

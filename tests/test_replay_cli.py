@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import recording_table
+from conftest import provisional_lines, recording_table
 
 from drivers import read_recording
 from drivers.simulate import simulate_recording
@@ -92,9 +92,7 @@ def test_replay_shows_twitches_while_checking_them(tmp_path, capsys):
     assert main(["replay", str(SAMPLES / "rest_and_voluntary.edf"), "--speed", "max",
                  "--provisional", "on", "--out", str(out), "--no-journal"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    checking = [float(ln.split()[0]) for ln in lines if ln.endswith("(checking)")]
-    dropped = [ln for ln in lines if ln.split()[2:4] == ["not", "counted"]]
-    reprinted = [ln for ln in lines if ln.split()[2:3] == ["fasciculation"] and not ln.endswith("(checking)")]
+    checking, dropped, reprinted = provisional_lines(lines)
     assert dropped and all(ln.rstrip().endswith(")") for ln in dropped)  # a reason in words
     assert not reprinted
     counted = pd.read_csv(out / "rest_and_voluntary" / "events.csv").query("type == 'fasciculation'")

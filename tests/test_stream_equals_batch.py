@@ -12,10 +12,15 @@ from drivers.simulate import simulate_recording
 from pipeline import StreamingAnalyser, analyse
 
 
-def _stream(rec, emg_chunk: int, acc_chunk: int | None = None, config=None):
+def _stream(rec, emg_chunk: int, acc_chunk: int | None = None, config=None,
+            on_provisional=None, on_withdrawn=None):
+    """Push ``rec`` chunk by chunk; returns the result and every event reported on the way.
+    With ``on_provisional``/``on_withdrawn`` the live display's early twitches are on and
+    handed over after each push, as the live session does."""
     sa = StreamingAnalyser(rec.fs_emg_hz if rec.emg_uv is not None else None,
                            rec.fs_acc_hz if rec.acc_g is not None else None,
                            config, name=rec.name)
+    sa.provisional = on_provisional is not None or on_withdrawn is not None
     n_e = len(rec.emg_uv) if rec.emg_uv is not None else 0
     n_a = len(rec.acc_g) if rec.acc_g is not None else 0
     # interleave the two streams as a sensor would: in time order, each in its own chunks
@@ -26,9 +31,13 @@ def _stream(rec, emg_chunk: int, acc_chunk: int | None = None, config=None):
         e = rec.emg_uv[i: i + emg_chunk] if i < n_e else None
         a = rec.acc_g[j: j + acc_chunk] if j < n_a else None
         reported.append(sa.push(emg_uv=e, acc_g=a))
+        if sa.provisional:
+            sa.report_early(on_provisional, on_withdrawn)
         i += emg_chunk
         j += acc_chunk
     result = sa.finish()
+    if sa.provisional:
+        sa.report_early(on_provisional, on_withdrawn)
     reported.append(sa.flushed_events)
     return result, pd.concat(reported, ignore_index=True)
 
@@ -134,19 +143,11 @@ def test_rolling_noise_level_is_the_same_in_any_chunks():
 def _stream_shown(rec, emg_chunk: int):
     """Stream with the live display's provisional twitches on; returns (shown, withdrawn,
     settled twitch times) and the final result."""
-    sa = StreamingAnalyser(rec.fs_emg_hz, rec.fs_acc_hz, name=rec.name)
-    sa.provisional = True
-    acc_chunk = max(1, round(emg_chunk * rec.fs_acc_hz / rec.fs_emg_hz))
-    shown, withdrawn, settled = [], [], []
-    for k in range(int(np.ceil(len(rec.emg_uv) / emg_chunk))):
-        ev = sa.push(emg_uv=rec.emg_uv[k * emg_chunk:(k + 1) * emg_chunk],
-                     acc_g=rec.acc_g[k * acc_chunk:(k + 1) * acc_chunk])
-        shown += sa.take_provisional()["time_s"].tolist()
-        withdrawn += [t for t, _ in sa.take_withdrawn()]
-        settled += ev.loc[ev["type"] == "fasciculation", "time_s"].tolist()
-    result = sa.finish()
-    withdrawn += [t for t, _ in sa.take_withdrawn()]
-    settled += result.twitches["time_s"].tolist()[len(settled):]
+    shown, withdrawn = [], []
+    result, reported = _stream(rec, emg_chunk,
+                               on_provisional=lambda df: shown.extend(df["time_s"].tolist()),
+                               on_withdrawn=lambda gone: withdrawn.extend(t for t, _ in gone))
+    settled = reported.loc[reported["type"] == "fasciculation", "time_s"].tolist()
     return shown, withdrawn, settled, result
 
 
@@ -155,14 +156,12 @@ def slow_train():
     """Rest with twitches, plus one unit firing every 0.6 s five times: its first discharge
     looks isolated until the unit fires again."""
     from drivers import Recording
-    from drivers.simulate import muap_template
+    from drivers.simulate import inject_twitches, muap_template
 
     rec, _ = simulate_recording(40.0, 1000.0, 100.0, seed=8, twitch_rate_per_min=20)
-    emg = rec.emg_uv.copy()
-    w = 80.0 * muap_template(1000.0, 10.0, 3)  # the template is 1 µV peak to peak
-    for k in range(5):
-        i = 31_000 + 600 * k
-        emg[i: i + len(w)] += w
+    w = muap_template(1000.0, 10.0, 3)
+    peaks_s = (31_000 + 600 * np.arange(5) + int(np.argmax(np.abs(w)))) / 1000.0
+    emg = inject_twitches(rec.emg_uv, 1000.0, peaks_s, 80.0, template=w)
     return Recording(emg_uv=emg, fs_emg_hz=1000.0, acc_g=rec.acc_g, fs_acc_hz=100.0, name="slow")
 
 

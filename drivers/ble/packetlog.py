@@ -42,6 +42,7 @@ from drivers.readers.base import (
     ReaderWarning,
     RecordingInfo,
     RecordingSource,
+    rechunk,
 )
 from drivers.recording import Recording
 
@@ -337,8 +338,6 @@ class PacketLogSource(RecordingSource):
         )
 
     def iter_chunks(self, chunk_s: float = 60.0) -> Iterator[Chunk]:
-        from drivers.readers.table import rechunk  # local import: table pulls in pandas
-
         def pieces() -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
             for block in _blocks(self.path, _Walk()):
                 if block.kind in self._streams:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,3 +193,48 @@ def round_rate(fs_hz: float) -> float:
 def not_found(path: object) -> RecordingError:
     """The error for a path that does not exist or is not a file."""
     return RecordingError("no such file", path)
+
+
+def rechunk(
+    pieces: Iterable[tuple[np.ndarray | None, np.ndarray | None]],
+    info: RecordingInfo,
+    chunk_s: float,
+) -> Iterator[Chunk]:
+    """Regroup arbitrary pieces of both streams into time-aligned chunks of ``chunk_s`` s."""
+    k_total = n_chunks_for(info.duration_s, chunk_s)
+    bounds = [
+        chunk_bounds(info.n_emg, info.fs_emg_hz, chunk_s, k_total) if info.fs_emg_hz else None,
+        chunk_bounds(info.n_acc, info.fs_acc_hz, chunk_s, k_total) if info.fs_acc_hz else None,
+    ]
+    bufs: list[list[np.ndarray]] = [[], []]
+    have = [0, 0]  # samples received so far per stream
+    used = [0, 0]  # samples already emitted per stream
+
+    def ready(k: int) -> bool:
+        return all(b is None or have[s] >= b[k + 1] for s, b in enumerate(bounds))
+
+    def take(k: int) -> Chunk:
+        out: list[np.ndarray | None] = [None, None]
+        for s, b in enumerate(bounds):
+            if b is None:
+                continue
+            n = b[k + 1] - b[k]
+            cat = np.concatenate(bufs[s]) if bufs[s] else np.empty((0,) if s == 0 else (0, 3))
+            part, rest = cat[:n], cat[n:]
+            bufs[s] = [rest] if len(rest) else []
+            used[s] += n
+            out[s] = part
+        return Chunk(emg_uv=out[0], acc_g=out[1], start_s=k * chunk_s)
+
+    k = 0
+    for piece in pieces:
+        for s in (0, 1):
+            if piece[s] is not None and len(piece[s]):
+                bufs[s].append(piece[s])
+                have[s] += len(piece[s])
+        while k < k_total and ready(k):
+            yield take(k)
+            k += 1
+    while k < k_total:
+        yield take(k)
+        k += 1

@@ -232,20 +232,16 @@ class _Journal:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.enabled = not getattr(args, "no_journal", False)
-        self._hook = None
-        if self.enabled:
-            from pipeline.journal import journal_analysis
-
-            self._hook = journal_analysis
 
     def record(self, result: Any, source_path: str) -> None:
-        if not self.enabled or self._hook is None:
+        if not self.enabled:
             return
         from pipeline.errors import UserError
+        from pipeline.journal import journal_analysis
         from pipeline.log import logger
 
         try:
-            self._hook(self.args, result, source_path)
+            journal_analysis(self.args, result, source_path)
         except (UserError, OSError) as exc:
             logger.warning("not recorded in the journal (%s); the analyses are still written", exc)
             self.enabled = False

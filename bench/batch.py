@@ -109,7 +109,7 @@ def batch_folder(source: Path, n_files: int) -> Path:
 
 
 def run_case(label: str, folder: Path, *, workers: int, dask: str | None, chunk_s: float) -> dict:
-    from pipeline import batch
+    from toetwitch.pipeline.run import batch
 
     out = CACHE / f"out_{label.replace(' ', '_')}"
     shutil.rmtree(out, ignore_errors=True)

@@ -181,7 +181,7 @@ def add_acc_movement(acc_g: FloatArray, fs_hz: float, span: Span, rng: np.random
 def add_acc_transient(acc_g: FloatArray, fs_hz: float, t_s: float, mg: float,
                       rng: np.random.Generator) -> float:
     """Twitch transient, as ``drivers.simulate`` models it. Returns the accelerometer truth time."""
-    from drivers.simulate import add_acc_transient as add
+    from toetwitch.drivers.simulate import add_acc_transient as add
 
     return add(acc_g, fs_hz, t_s, mg, rng)
 
@@ -195,7 +195,7 @@ def twitch_times(duration_s: float, busy: list[Span], rng: np.random.Generator,
     recording is mostly active); times uniform over the allowed time, >= 300 ms apart
     (``drivers.simulate`` constants). Sorted, in s.
     """
-    from drivers.simulate import MIN_TWITCH_GAP_S, REST_MARGIN_S
+    from toetwitch.drivers.simulate import MIN_TWITCH_GAP_S, REST_MARGIN_S
 
     step = 0.001
     grid = np.arange(0.5, duration_s - 0.5, step)
@@ -355,7 +355,7 @@ def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
     """toetwitch, exactly as ``pipeline.analyse`` runs it (whole arrays pushed into the
     StreamingAnalyser, then finish); rows of type ``fasciculation``. Also keeps the EMG path's
     rejection log in ``case.extra["rejections"]`` to explain misses."""
-    from pipeline import StreamingAnalyser
+    from toetwitch.pipeline import StreamingAnalyser
 
     sa = StreamingAnalyser(case.fs_emg_hz, case.fs_acc_hz, config, name=case.name)
     if sa.emg is not None and hasattr(sa.emg, "keep_rejections"):
@@ -371,9 +371,9 @@ def detect_toetwitch_shown(case: Case, config=None) -> FloatArray:  # noqa: ANN0
     """What a live viewer sees first: the twitches the live display shows while they are
     being checked (``pipeline.replay`` with ``on_provisional``, one detector block per
     packet), plus settled twitches that were never shown (accelerometer-only ones)."""
-    from drivers import Recording
-    from pipeline import DetectorConfig
-    from pipeline.replay import replay
+    from toetwitch.drivers import Recording
+    from toetwitch.pipeline import DetectorConfig
+    from toetwitch.pipeline.run.replay import replay
 
     cfg = config or DetectorConfig()
     rec = Recording(emg_uv=case.emg_uv, fs_emg_hz=case.fs_emg_hz, acc_g=case.acc_g,
@@ -536,7 +536,7 @@ def table(rows: list[tuple[str, Score | str]], markdown: bool) -> str:
 
 def run(seed: int, only: list[str] | None, config_changes: dict[str, object], peers: bool,
         markdown: bool, rate_per_min: float = TWITCH_RATE_PER_MIN) -> dict:
-    from pipeline import DetectorConfig
+    from toetwitch.pipeline import DetectorConfig
 
     cfg = DetectorConfig().with_(**config_changes) if config_changes else None
     t0 = time.perf_counter()

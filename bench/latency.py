@@ -41,13 +41,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import parse_sets  # noqa: E402
-from drivers.ble import profile_v1 as pv1  # noqa: E402
-from drivers.ble.client import LinkItem  # noqa: E402
-from drivers.ble.codec import packetize  # noqa: E402
-from drivers.ble.packetlog import PacketLogWriter  # noqa: E402
-from drivers.simulate import simulate_recording  # noqa: E402
-from pipeline.config import DetectorConfig  # noqa: E402
-from pipeline.live import LiveSession  # noqa: E402
+from toetwitch.drivers.ble import profile_v1 as pv1  # noqa: E402
+from toetwitch.drivers.ble.client import LinkItem  # noqa: E402
+from toetwitch.drivers.ble.codec import packetize  # noqa: E402
+from toetwitch.drivers.ble.packetlog import PacketLogWriter  # noqa: E402
+from toetwitch.drivers.simulate import simulate_recording  # noqa: E402
+from toetwitch.pipeline.detect.config import DetectorConfig  # noqa: E402
+from toetwitch.pipeline.run.live import LiveSession  # noqa: E402
 
 DOCS = REPO / "docs" / "live.md"
 START, END = "<!-- bench:latency:start -->", "<!-- bench:latency:end -->"

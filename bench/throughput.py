@@ -68,8 +68,8 @@ def make_inputs(day: bool = True) -> None:
     """Write the cached recordings if missing (seeded, so the same every time)."""
     import numpy as np
 
-    from drivers.readers.edf import write_edf
-    from drivers.simulate import simulate_recording
+    from toetwitch.drivers.readers.edf import write_edf
+    from toetwitch.drivers.simulate import simulate_recording
 
     p = hour_paths()
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -168,8 +168,8 @@ def _prepare(case: str):  # noqa: ANN202
 
     p = hour_paths()
     if case in ("edf", "parquet", "csv", "day", "day_parquet"):
-        from drivers.readers import open_recording
-        from pipeline import analyse_source
+        from toetwitch.drivers.readers import open_recording
+        from toetwitch.pipeline import analyse_source
 
         path = p[case]
 
@@ -184,13 +184,13 @@ def _prepare(case: str):  # noqa: ANN202
     emg = np.ascontiguousarray(d["emg_uv"], dtype=np.float64)
     acc = np.ascontiguousarray(d["acc_g"], dtype=np.float64)
     if case == "memory":
-        from drivers import Recording
-        from pipeline import analyse
+        from toetwitch.drivers import Recording
+        from toetwitch.pipeline import analyse
 
         rec = Recording(emg_uv=emg, fs_emg_hz=FS_EMG_HZ, acc_g=acc, fs_acc_hz=FS_ACC_HZ)
-        return (lambda: analyse(rec)), HOUR_S, "pipeline.analyse, arrays in memory"
+        return (lambda: analyse(rec)), HOUR_S, "toetwitch.analyse, arrays in memory"
     if case in ("blocks_250ms", "packets_20"):
-        from pipeline import StreamingAnalyser
+        from toetwitch.pipeline import StreamingAnalyser
 
         if case == "blocks_250ms":
             ne, na, secs = 250, 25, HOUR_S
@@ -247,7 +247,7 @@ def run_case(case: str, repeats: int) -> dict:
     import pandas  # noqa: F401
     import scipy.signal  # noqa: F401
 
-    from pipeline.batch import _peak_rss_mb  # VmHWM on Linux, as docs/bench.md says
+    from toetwitch.pipeline.run.batch import _peak_rss_mb  # VmHWM on Linux, as docs/bench.md says
 
     fn, secs, note = _prepare(case)
     _reset_hwm()

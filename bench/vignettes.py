@@ -22,8 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from models import LEVELS
-from models.escalation import level_rank
+from toetwitch.models import LEVELS
+from toetwitch.models.escalation import level_rank
 
 HERE = Path(__file__).resolve().parent
 VIGNETTES = HERE / "vignettes.json"
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
     parser.add_argument("--json", action="store_true", help="print all figures as JSON")
     args = parser.parse_args(argv)
-    from models import assess
+    from toetwitch.models import assess
 
     s = score(load_vignettes(), assess)
     if args.json:

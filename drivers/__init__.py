@@ -2,18 +2,18 @@
 
 Knows nothing of detection or models. Public API (contracts §5)::
 
-    from drivers import Recording, read_recording
+    from toetwitch.drivers import Recording, read_recording
 """
 
-from drivers.errors import RecordingError
-from drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, Recording
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, Recording
 
 __all__ = ["MIN_FS_ACC_HZ", "MIN_FS_EMG_HZ", "Recording", "RecordingError", "read_recording"]
 
 
 def __getattr__(name: str):  # lazy: keep `import drivers` light
     if name == "read_recording":
-        from drivers.readers import read_recording
+        from toetwitch.drivers.readers import read_recording
 
         return read_recording
     raise AttributeError(name)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from drivers.errors import RecordingError
+from toetwitch.drivers.errors import RecordingError
 
 #: Lowest usable EMG rate: surface potentials need the 20-450 Hz band (SENIAM/ISEK).
 MIN_FS_EMG_HZ = 500.0

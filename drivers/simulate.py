@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from drivers.recording import Recording
+from toetwitch.drivers.recording import Recording
 
 #: Kinds used in the truth table.
 KINDS = ("fasciculation", "voluntary", "tonic", "pop", "motion", "limb_movement")

@@ -2,18 +2,18 @@
 
 Imports neither ``drivers`` nor ``pipeline``; takes plain dicts. Public API::
 
-    from models import assess, validate_answers, AnswersError
+    from toetwitch.models import assess, validate_answers, AnswersError
     result = assess({"twitching_days": 3, "caffeine_mg_per_day": 600})   # contracts §4 object
 
 The knowledge base is data in ``models/kb/`` (rules, causes, questions, the generative model
 of the synthetic cohort, and the trained cause model); see models/MODEL_CARD.md.
 """
 
-from models.answers import AnswersError, load_answers, validate_answers
-from models.assessment import assess
-from models.cohort import CAUSES
-from models.escalation import LEVELS, escalate, load_rules
-from models.facts import SENSOR_KEYS
+from toetwitch.models.answers import AnswersError, load_answers, validate_answers
+from toetwitch.models.assessment import assess
+from toetwitch.models.cohort import CAUSES
+from toetwitch.models.escalation import LEVELS, escalate, load_rules
+from toetwitch.models.facts import SENSOR_KEYS
 
 __all__ = [
     "CAUSES",

@@ -12,11 +12,11 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from models.answers import validate_answers
-from models.causes import default_model_info, rank_causes
-from models.escalation import advises_stopping, escalate, load_rules
-from models.facts import validate_sensor
-from models.questionnaire import unanswered_red_flags
+from toetwitch.models.answers import validate_answers
+from toetwitch.models.causes import default_model_info, rank_causes
+from toetwitch.models.escalation import advises_stopping, escalate, load_rules
+from toetwitch.models.facts import validate_sensor
+from toetwitch.models.questionnaire import unanswered_red_flags
 
 __all__ = ["assess", "load_causes_kb"]
 
@@ -28,7 +28,7 @@ ADVICE_MIN_PROBABILITY = 0.15
 @cache
 def load_causes_kb() -> dict[str, dict]:
     """causes.json as {label: entry}; refuses advice that tells anyone to stop a medicine."""
-    text = resources.files("models.kb").joinpath("causes.json").read_text(encoding="utf-8")
+    text = resources.files("toetwitch.models.kb").joinpath("causes.json").read_text(encoding="utf-8")
     entries = {c["cause"]: c for c in json.loads(text)["causes"]}
     for label, entry in entries.items():
         for line in entry["advice"]:

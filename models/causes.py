@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from models.answers import validate_answers
-from models.cohort import CAUSES, _spec_text, generate_cohort
-from models.features import (
+from toetwitch.models.answers import validate_answers
+from toetwitch.models.cohort import CAUSES, _spec_text, generate_cohort
+from toetwitch.models.features import (
     CATEGORICAL_COLUMNS,
     FEATURE_LABELS,
     NUMERIC_COLUMNS,
@@ -226,7 +226,7 @@ def load_model(path: str | Path) -> Any:
 @cache
 def default_model() -> Any:
     """The shipped model (``models/kb/cause_model.skops``), loaded once."""
-    with resources.as_file(resources.files("models.kb").joinpath(MODEL_FILE)) as p:
+    with resources.as_file(resources.files("toetwitch.models.kb").joinpath(MODEL_FILE)) as p:
         if not p.exists():
             raise FileNotFoundError(f"{p}: the shipped cause model is missing; run 'toetwitch train'")
         return load_model(p)
@@ -235,7 +235,7 @@ def default_model() -> Any:
 @cache
 def default_model_info() -> dict:
     """What the result says about the shipped model: data kind, seed and artifact hash."""
-    meta = json.loads(resources.files("models.kb").joinpath(META_FILE).read_text(encoding="utf-8"))
+    meta = json.loads(resources.files("toetwitch.models.kb").joinpath(META_FILE).read_text(encoding="utf-8"))
     return {"data": meta["data"]["kind"], "n": meta["data"]["n"], "seed": meta["seed"],
             "artifact_sha256": meta.get("artifact_sha256"), "card": "models/MODEL_CARD.md"}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from models.answers import validate_answers
+from toetwitch.models.answers import validate_answers
 
 __all__ = ["CAUSES", "generate_cohort", "load_cohort_spec"]
 
@@ -29,7 +29,7 @@ CAUSES: tuple[str, ...] = (
 
 @cache
 def _spec_text() -> str:
-    return resources.files("models.kb").joinpath("cohort.json").read_text(encoding="utf-8")
+    return resources.files("toetwitch.models.kb").joinpath("cohort.json").read_text(encoding="utf-8")
 
 
 def load_cohort_spec() -> dict:

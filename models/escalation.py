@@ -15,8 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from models.answers import SCHEMA, SYMPTOMS_SCHEMA
-from models.facts import DERIVED_FACTS, SENSOR_KEYS, derive_facts
+from toetwitch.models.answers import SCHEMA, SYMPTOMS_SCHEMA
+from toetwitch.models.facts import DERIVED_FACTS, SENSOR_KEYS, derive_facts
 
 __all__ = [
     "LEVELS",
@@ -91,7 +91,7 @@ def _check_condition(cond: Any, where: str) -> None:
 @cache
 def load_rules() -> dict:
     """The parsed and checked knowledge base of rules (cached; treat as read-only)."""
-    text = resources.files("models.kb").joinpath("rules.json").read_text(encoding="utf-8")
+    text = resources.files("toetwitch.models.kb").joinpath("rules.json").read_text(encoding="utf-8")
     return check_rules(json.loads(text))
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.answers import CONDITIONS, DIETS, MEDICATION_CLASSES, SITES, SYMPTOMS_SCHEMA
-from models.facts import (
+from toetwitch.models.answers import CONDITIONS, DIETS, MEDICATION_CLASSES, SITES, SYMPTOMS_SCHEMA
+from toetwitch.models.facts import (
     RECENT_INFECTION_DAYS,
     RECENT_MEDICINE_DAYS,
     SENSOR_KEYS,

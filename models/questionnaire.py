@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from models.answers import (
+from toetwitch.models.answers import (
     MEDICATION_CLASSES,
     SCHEMA,
     SYMPTOMS_SCHEMA,
@@ -37,7 +37,7 @@ def _spec(key: str) -> tuple:
 
 @cache
 def _questions_text() -> str:
-    return resources.files("models.kb").joinpath("questions.json").read_text(encoding="utf-8")
+    return resources.files("toetwitch.models.kb").joinpath("questions.json").read_text(encoding="utf-8")
 
 
 def load_questions() -> list[dict]:

@@ -2,8 +2,8 @@
 
 Public API (contracts §5)::
 
-    from drivers import Recording, read_recording
-    from pipeline import analyse
+    from toetwitch.drivers import Recording, read_recording
+    from toetwitch.pipeline import analyse
 
     result = analyse(read_recording("sample_data/rest_twitches.csv"))
     result.events, result.episodes, result.summary
@@ -24,21 +24,21 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 _LAZY = {
-    "analyse": "pipeline.analysis",
-    "analyse_source": "pipeline.analysis",
-    "DetectorConfig": "pipeline.config",
-    "EVENT_COLUMNS": "pipeline.stream",
-    "AnalysisResult": "pipeline.stream",
-    "StreamingAnalyser": "pipeline.stream",
+    "analyse": "toetwitch.pipeline.detect.analysis",
+    "analyse_source": "toetwitch.pipeline.detect.analysis",
+    "DetectorConfig": "toetwitch.pipeline.detect.config",
+    "EVENT_COLUMNS": "toetwitch.pipeline.detect.stream",
+    "AnalysisResult": "toetwitch.pipeline.detect.stream",
+    "StreamingAnalyser": "toetwitch.pipeline.detect.stream",
 }
 
 __all__ = ["EVENT_COLUMNS", "AnalysisResult", "DetectorConfig", "StreamingAnalyser", "__version__",
            "analyse", "analyse_source"]
 
 if TYPE_CHECKING:
-    from pipeline.analysis import analyse, analyse_source
-    from pipeline.config import DetectorConfig
-    from pipeline.stream import EVENT_COLUMNS, AnalysisResult, StreamingAnalyser
+    from toetwitch.pipeline.detect.analysis import analyse, analyse_source
+    from toetwitch.pipeline.detect.config import DetectorConfig
+    from toetwitch.pipeline.detect.stream import EVENT_COLUMNS, AnalysisResult, StreamingAnalyser
 
 
 def __getattr__(name: str) -> Any:

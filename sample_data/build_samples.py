@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from drivers.readers.edf import write_edf  # noqa: E402
-from drivers.simulate import (  # noqa: E402
+from toetwitch.drivers.readers.edf import write_edf  # noqa: E402
+from toetwitch.drivers.simulate import (  # noqa: E402
     TRUTH_COLUMNS,
     add_acc_twitches,
     add_movement,

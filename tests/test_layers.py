@@ -35,8 +35,8 @@ def test_public_python_api_of_the_contract():
     """Contracts §5, verbatim usage."""
     import numpy as np
 
-    from drivers import Recording, read_recording  # noqa: F401
-    from pipeline import analyse
+    from toetwitch.drivers import Recording, read_recording  # noqa: F401
+    from toetwitch.pipeline import analyse
 
     rng = np.random.default_rng(0)
     rec = Recording(emg_uv=rng.normal(0, 2, 20_000), fs_emg_hz=2000.0,

@@ -25,7 +25,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 from bleak_retry_connector import establish_connection
 
-from drivers.ble.profiles import DeviceProfile, get_profile, profile_for_services, service_uuids
+from toetwitch.drivers.ble.profiles import DeviceProfile, get_profile, profile_for_services, service_uuids
 
 logger = logging.getLogger("toetwitch")
 

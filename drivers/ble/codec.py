@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from drivers.ble.profile_v1 import (
+from toetwitch.drivers.ble.profile_v1 import (
     PROTOCOL_VERSION,
     STATUS_END,
     STATUS_END_MORE,
@@ -35,7 +35,7 @@ from drivers.ble.profile_v1 import (
     DeviceInfo,
     StreamInfo,
 )
-from drivers.errors import RecordingError
+from toetwitch.drivers.errors import RecordingError
 
 logger = logging.getLogger("toetwitch")
 

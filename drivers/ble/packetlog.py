@@ -34,17 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from drivers.ble.codec import Block, Decoder
-from drivers.ble.profile_v1 import decode_info
-from drivers.errors import RecordingError
-from drivers.readers.base import (
+from toetwitch.drivers.ble.codec import Block, Decoder
+from toetwitch.drivers.ble.profile_v1 import decode_info
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.readers.base import (
     Chunk,
     ReaderWarning,
     RecordingInfo,
     RecordingSource,
     rechunk,
 )
-from drivers.recording import Recording
+from toetwitch.drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
 

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.errors import RecordingError
+from toetwitch.drivers.errors import RecordingError
 
 PROTOCOL_VERSION = 1
 

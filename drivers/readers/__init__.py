@@ -2,7 +2,7 @@
 
 ::
 
-    from drivers.readers import read_recording, open_recording
+    from toetwitch.drivers.readers import read_recording, open_recording
 
     rec = read_recording("night.edf")            # whole file -> drivers.Recording
     with open_recording("night.edf") as src:     # chunked, bounded memory
@@ -22,8 +22,8 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from drivers.errors import RecordingError
-from drivers.readers.base import (
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.readers.base import (
     ArraySource,
     Chunk,
     ReaderWarning,
@@ -31,7 +31,7 @@ from drivers.readers.base import (
     RecordingSource,
     not_found,
 )
-from drivers.recording import Recording
+from toetwitch.drivers.recording import Recording
 
 __all__ = [
     "RECORDING_SUFFIXES",
@@ -52,13 +52,13 @@ TRUTH_SUFFIX = ".truth.csv"
 
 #: suffix -> "module:function" returning a RecordingSource for a path.
 _OPENERS: dict[str, str] = {
-    ".csv": "drivers.readers.csv:open_csv",
-    ".parquet": "drivers.readers.parquet:open_parquet",
-    ".edf": "drivers.readers.edf:open_edf",
-    ".bdf": "drivers.readers.edf:open_edf",
+    ".csv": "toetwitch.drivers.readers.csv:open_csv",
+    ".parquet": "toetwitch.drivers.readers.parquet:open_parquet",
+    ".edf": "toetwitch.drivers.readers.edf:open_edf",
+    ".bdf": "toetwitch.drivers.readers.edf:open_edf",
 }
 #: Written by the live monitor; its reader lives with the BLE code.
-_PACKET_LOG = (".ttlog", "drivers.ble.packetlog:open_packet_log")
+_PACKET_LOG = (".ttlog", "toetwitch.drivers.ble.packetlog:open_packet_log")
 
 
 def _module_available(name: str) -> bool:
@@ -138,7 +138,7 @@ def read_recording(path: str | Path) -> Recording:
     if not path.is_file():
         raise not_found(path)
     if path.suffix.lower() == ".csv":
-        from drivers.readers.csv import read_csv
+        from toetwitch.drivers.readers.csv import read_csv
 
         return read_csv(path)
     with open_recording(path) as src:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from drivers.errors import RecordingError
-from drivers.recording import Recording
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.recording import Recording
 
 
 class ReaderWarning(RuntimeWarning):

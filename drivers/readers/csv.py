@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from drivers.errors import RecordingError
-from drivers.readers.base import warn
-from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
-from drivers.recording import Recording
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.readers.base import warn
+from toetwitch.drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
+from toetwitch.drivers.recording import Recording
 
 #: Rows parsed per batch.
 BATCH_ROWS = 65_536

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from drivers.errors import RecordingError
-from drivers.readers.base import (
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.readers.base import (
     Chunk,
     RecordingInfo,
     RecordingSource,
@@ -31,7 +31,7 @@ from drivers.readers.base import (
     n_chunks_for,
     round_rate,
 )
-from drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
+from toetwitch.drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
 
 G_M_S2 = 9.80665
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from drivers.errors import RecordingError
-from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
 
 #: Rows per record batch.
 BATCH_ROWS = 32_768

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drivers.errors import RecordingError
-from drivers.readers.base import (
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.drivers.readers.base import (
     Chunk,
     RecordingInfo,
     RecordingSource,
@@ -35,7 +35,7 @@ from drivers.readers.base import (
     round_rate,
     warn,
 )
-from drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
+from toetwitch.drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
 
 log = logging.getLogger("toetwitch")
 

@@ -20,8 +20,8 @@ from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from drivers.ble import profile_v1 as pv1
-from drivers.ble.codec import (
+from toetwitch.drivers.ble import profile_v1 as pv1
+from toetwitch.drivers.ble.codec import (
     decode_samples,
     encode_data_packet,
     encode_packet,
@@ -29,8 +29,8 @@ from drivers.ble.codec import (
     next_packet,
     status_end_payloads,
 )
-from drivers.ble.emulator.backend import VirtualAir
-from drivers.recording import Recording
+from toetwitch.drivers.ble.emulator.backend import VirtualAir
+from toetwitch.drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
 

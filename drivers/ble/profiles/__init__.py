@@ -12,11 +12,11 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drivers.ble.codec import Decoder
-from drivers.ble.profile_v1 import DeviceInfo
+from toetwitch.drivers.ble.codec import Decoder
+from toetwitch.drivers.ble.profile_v1 import DeviceInfo
 
 #: Modules that define a ``PROFILE``; imported on first use.
-PROFILE_MODULES = ("drivers.ble.profiles.toetwitch_v1",)
+PROFILE_MODULES = ("toetwitch.drivers.ble.profiles.toetwitch_v1",)
 
 
 @dataclass(frozen=True)

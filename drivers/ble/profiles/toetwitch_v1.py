@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drivers.ble import profile_v1 as pv1
-from drivers.ble.profiles import DeviceProfile
+from toetwitch.drivers.ble import profile_v1 as pv1
+from toetwitch.drivers.ble.profiles import DeviceProfile
 
 PROFILE = DeviceProfile(
     name="toetwitch-v1",

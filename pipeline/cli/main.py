@@ -1,0 +1,91 @@
+"""The ``toetwitch`` command line: a thin layer over the library.
+
+Each sub-command lives in ``pipeline/commands/<name>.py`` and provides ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports happen inside ``run`` so
+that ``toetwitch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from toetwitch.drivers.errors import RecordingError
+from toetwitch.pipeline.errors import UserError
+from toetwitch.pipeline.log import configure, logger
+
+#: Sub-commands in the order ``--help`` lists them.
+COMMANDS = [
+    "analyse",
+    "replay",
+    "monitor",
+    "scan",
+    "assess",
+    "train",
+    "history",
+    "report",
+    "export",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toetwitch",
+        description=(
+            "Count muscle twitches (fasciculations) from a foot-worn EMG + accelerometer "
+            "sensor, and suggest likely causes and when to see a doctor. "
+            "toetwitch informs; it does not diagnose."
+        ),
+        epilog="Run 'toetwitch COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"toetwitch {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"toetwitch.pipeline.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"toetwitch.pipeline.cli.{name}":
+                continue  # command not built yet
+            raise
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    configure(args.verbose)
+    try:
+        return int(args._run(args) or 0)
+    except (UserError, RecordingError) as exc:
+        print(f"toetwitch: error: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        print("toetwitch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        logger.debug("command %s finished", args.command)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("toetwitch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""``toetwitch monitor``: stream a BLE foot sensor live (or an emulated one) and count twitches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+HELP = "connect to a BLE foot sensor and count twitches live (or --emulate FILE)"
+DESCRIPTION = """\
+Connect to a foot sensor (by address or advertised name; the first one found if omitted),
+start it, and count twitches as they happen: each twitch is printed as it is reported and a
+status line shows the count, the rate and the link quality. Every packet received is written
+to a raw packet log (.ttlog) as it arrives, so 'toetwitch replay LOG' gives the same twitches
+later, even after a crash. The link is re-established after a drop and the session goes on.
+Ctrl-C stops cleanly and prints the session summary. With --emulate FILE, an emulated sensor
+serving FILE runs on a virtual Bluetooth radio inside toetwitch (no hardware needed), through
+the same client code. toetwitch informs; it does not diagnose."""
+
+
+def _speed(text: str) -> float | None:
+    from toetwitch.pipeline.cli.replay import parse_speed
+
+    return parse_speed(text)
+
+
+def _loss(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--loss takes a number between 0 and 1, not {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError("--loss must be at least 0 and below 1 (e.g. 0.05 = 5 %)")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", metavar="ADDRESS|NAME", default=None,
+                        help="sensor address or advertised name (default: the first sensor found)")
+    parser.add_argument("--emulate", type=Path, metavar="FILE", default=None,
+                        help="stream FILE from an emulated sensor on a virtual radio")
+    parser.add_argument("--speed", type=_speed, default=1.0, metavar="X|max",
+                        help="with --emulate: multiple of real time (default 1), or 'max'")
+    parser.add_argument("--loss", type=_loss, default=0.0, metavar="P",
+                        help="with --emulate: share of packets lost on the air, at random (0-1)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="with --emulate: seed of the random losses (default 0)")
+    parser.add_argument("--drop-every", type=int, default=0, metavar="N",
+                        help="with --emulate: drop the radio link after every N packets "
+                             "(exercises reconnect and resume)")
+    parser.add_argument("--out", "-o", type=Path, metavar="DIR", default=None,
+                        help="write events.csv, episodes.csv, summary.json into DIR/<name>/")
+    log = parser.add_mutually_exclusive_group()
+    log.add_argument("--log", type=Path, metavar="FILE", default=None,
+                     help="raw packet log to write (default: DIR/<name>.ttlog with --out, "
+                          "else ./<name>.ttlog)")
+    log.add_argument("--no-log", action="store_true", help="do not write a packet log")
+    parser.add_argument("--lsl", action="store_true",
+                        help="publish the raw streams and twitch events as Lab Streaming Layer outlets")
+    parser.add_argument("--scan-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds to look for the sensor (default 10)")
+    parser.add_argument("--block-ms", type=float, default=None, metavar="MS",
+                        help="milliseconds of signal per detector call (default: the detector's "
+                             "100-ms block; more only delays what is shown)")
+    parser.add_argument("--provisional", choices=("auto", "on", "off"), default="auto",
+                        help="show each twitch as soon as it is seen (~0.4 s), marked 'checking', "
+                             "and say so if the rules that look 2 s ahead reject it; without this "
+                             "only settled events are printed (auto: on when output is a terminal)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    from toetwitch.pipeline.store.journal import add_journal_arguments
+
+    add_journal_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from toetwitch.drivers.ble.client import BluetoothUnavailableError, LinkFailedError, SensorNotFoundError
+    from toetwitch.drivers.ble.packetlog import PacketLogWriter
+    from toetwitch.pipeline.errors import UserError
+    from toetwitch.pipeline.run.live import LiveSession, default_log_path, import_emulator, run_monitor
+    from toetwitch.pipeline.run.outputs import write_outputs
+    from toetwitch.pipeline.present.text import LiveDisplay, provisional_wanted, render_summary
+
+    if args.emulate is not None and args.target is not None:
+        raise UserError("give a sensor ADDRESS|NAME or --emulate FILE, not both", 2)
+    if args.emulate is None and (args.loss or args.speed != 1.0 or args.drop_every):
+        raise UserError("--speed, --loss and --drop-every apply to --emulate only", 2)
+    if args.drop_every < 0:
+        raise UserError("--drop-every must be 0 (never) or a positive number of packets", 2)
+    if args.block_ms is not None and not 20.0 <= args.block_ms <= 2000.0:
+        raise UserError("--block-ms must be between 20 and 2000", 2)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder", 2)
+
+    rec = None
+    if args.emulate is not None:
+        from toetwitch.drivers import read_recording
+
+        rec = read_recording(args.emulate)
+        name = rec.name
+    else:
+        name = "live-" + datetime.now().strftime("%Y%m%d-%H%M%S")
+
+    log_path = None
+    if not args.no_log:
+        log_path = args.log or default_log_path(name, args.out)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    lsl = None
+    if args.lsl:
+        from toetwitch.pipeline.run.lsl import LslPublisher
+
+        lsl = LslPublisher(name)
+
+    tty = sys.stderr.isatty() and not args.quiet
+
+    def clear_status() -> None:
+        if tty:
+            sys.stderr.write("\r\033[K")
+
+    display = LiveDisplay(provisional_wanted(args.provisional, args.quiet), args.quiet, clear_status)
+
+    def on_status(line: str) -> None:
+        if tty:
+            sys.stderr.write("\r\033[K" + line)
+            sys.stderr.flush()
+
+    if not args.quiet:
+        src = (f"emulated sensor serving {args.emulate.name} at "
+               f"{'max speed' if args.speed is None else f'{args.speed:g}x'}"
+               + (f", {100 * args.loss:g} % packet loss" if args.loss else "")
+               if rec is not None else (args.target or "the first foot sensor found"))
+        print(f"monitoring {src}; Ctrl-C stops", flush=True)
+        if log_path is not None:
+            print(f"packet log: {log_path}", file=sys.stderr, flush=True)
+
+    writer = PacketLogWriter(log_path) if log_path is not None else None
+    session = LiveSession(name, writer,
+                          block_s=None if args.block_ms is None else args.block_ms / 1000.0,
+                          lsl=lsl, **display.callbacks())
+    sensor_config = None
+    if rec is not None:
+        try:
+            emu = import_emulator()
+        except UserError:
+            _close(writer)
+            raise
+
+        sensor_config = emu.SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
+                                         seed=args.seed, disconnect_every=args.drop_every)
+    try:
+        outcome = asyncio.run(
+            run_monitor(session, args.target, emulate=rec, sensor_config=sensor_config,
+                        scan_timeout_s=args.scan_timeout, on_status=on_status)
+        )
+    except (BluetoothUnavailableError, SensorNotFoundError, LinkFailedError) as exc:
+        if session.decoder is None:
+            _close(writer)
+            raise UserError(str(exc), 1) from None
+        print(f"toetwitch: {exc}; ending the session with what was received", file=sys.stderr)
+        outcome = None
+    except BaseException:  # a hard second Ctrl-C, a bad sensor: keep what the log holds
+        _close(writer)
+        raise
+    finally:
+        if lsl is not None:
+            lsl.close()
+    if tty:
+        sys.stderr.write("\r\033[K")
+    result = outcome.result if outcome is not None else session.finish()
+    print(render_summary(result, name))
+    if args.out is not None:
+        out = write_outputs(result, args.out / name)
+        print(f"wrote {out}", file=sys.stderr)
+    if log_path is not None:
+        print(f"packet log: {log_path} (replay with: toetwitch replay {log_path})", file=sys.stderr)
+    from toetwitch.pipeline.store.journal import journal_analysis
+
+    journal_analysis(args, result, log_path)
+    return 0
+
+
+def _close(writer) -> None:  # noqa: ANN001
+    """Close a log that the session never wrote to, and remove it (it holds no data)."""
+    if writer is not None:
+        writer.close()
+        if writer.frames == 0:
+            writer.path.unlink(missing_ok=True)

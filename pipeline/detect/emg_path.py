@@ -1,0 +1,715 @@
+"""The EMG half of the detector: filter, noise, potentials, trains, activity spans.
+
+Stateful only where it must be: :class:`EmgPath` re-blocks incoming samples into fixed blocks
+aligned to the first sample and runs the pure steps of :mod:`pipeline.potentials` on every
+group of complete blocks. Every decision depends only on samples inside fixed windows, so the
+events are the same whatever chunks the samples arrive in (tested with chunk sizes 1 .. whole).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from toetwitch.pipeline.detect.config import DetectorConfig
+from toetwitch.pipeline.detect.filters import (
+    StreamingSOS,
+    cascade,
+    design_bandpass,
+    design_notches,
+    detect_mains,
+    mains_harmonics,
+)
+from toetwitch.pipeline.detect.potentials import (
+    FloatArray,
+    Growing,
+    RollingLevel,
+    block_rms,
+    block_sigma,
+    carry_clusters,
+    cluster_indices,
+    flat_runs_mask,
+    has_run,
+    potential_features_many,
+    runs,
+    same_unit_neighbours,
+    shape_similarity,
+    small_discharges,
+    windows_around,
+)
+
+#: Block flag bits.
+FLAG_NAN = 1
+FLAG_FLAT = 2
+
+#: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
+LF_BAND_HZ = (1.0, 15.0)
+
+
+def _peak(discharge: tuple[int, float, FloatArray]) -> int:
+    return discharge[0]
+
+
+def _append(buf: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``buf`` followed by ``new``; no copy when ``buf`` is empty (``new`` is ours already)."""
+    return np.concatenate([buf, new]) if len(buf) else new
+
+
+@dataclass
+class Potential:
+    """One detected EMG potential (peak cluster). Sample indices are absolute."""
+
+    start: int
+    end: int
+    peak: int
+    p2p_uv: float = np.nan
+    duration_n: float = np.nan
+    phases: int = 0
+    lf_p2p_uv: float = np.nan
+    sigma_uv: float = np.nan
+    core_fraction: float = np.nan
+    artifact: str | None = None
+    shape: FloatArray | None = None  # ±core window around the peak, for unit matching
+
+
+@dataclass
+class Fasciculation:
+    """An isolated potential (or doublet) waiting for its activity/motion checks."""
+
+    peak: int
+    p2p_uv: float
+    duration_n: float
+    phases: int
+    snr: float
+    doublet: bool
+    shape: FloatArray | None = None
+    #: provisional display: None = not looked at yet, True = shown, False = not shown
+    shown: bool | None = None
+
+
+@dataclass
+class Span:
+    """A stretch of EMG activity (AASM onset/offset rules), in envelope sub-block units."""
+
+    start_sub: int
+    end_sub: int  # exclusive
+    peak_sub: int
+    peak_env_uv: float
+    on_subs: int = 0
+
+
+@dataclass
+class EmgPath:
+    fs_hz: float
+    cfg: DetectorConfig
+    # derived sizes (samples)
+    block_n: int = field(init=False)
+    subs_per_block: int = field(init=False)
+    sub_n: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg, fs = self.cfg, self.fs_hz
+        self.block_n = max(8, round(cfg.block_s * fs))
+        self.subs_per_block = max(1, round(cfg.block_s * 1000 / cfg.envelope_ms))
+        self.sub_n = self.block_n // self.subs_per_block
+        self.hist_n = max(1, round(cfg.noise_history_s / cfg.block_s))
+        self.level_every = max(1, round(cfg.noise_update_s / cfg.block_s))
+        ms = fs / 1000.0
+        self.merge_n = max(1, round(cfg.merge_ms * ms))
+        self.core_n = max(1, round(cfg.core_ms * ms))
+        self.half_n = max(2, round(cfg.feature_half_window_ms * ms))
+        self.iso_n = round(cfg.isolation_ms * ms)
+        self.doublet_n = round(cfg.doublet_ms * ms)
+        self.chain_n = round(cfg.train_gap_ms * ms)
+        self.unit_n = round(cfg.unit_window_s * fs)
+        self.unit_lag_n = max(1, round(2.0 * ms))
+        self.busy_n = round(cfg.busy_window_s * fs)
+        self.busy_gap_n = round(0.1 * fs)  # a potential's own side waves are not neighbours
+        # samples after a potential that the pre-activity check reads
+        self.pre_n = round((cfg.pre_activity_s + cfg.post_activity_min_s + 2 * cfg.envelope_ms / 1000) * fs
+                           ) if cfg.pre_activity_s > 0 else 0
+        #: signal a discharge's look-ahead rules need after it (+ half_n: the sub-threshold
+        #: discharges in their windows need their features too)
+        self.settle_n = max(self.unit_n if cfg.unit_look_ahead else 0, self.pre_n, self.busy_n) + self.half_n
+        self.flat_n = max(3, round(cfg.flat_ms * ms))
+        self.act_half_subs = max(1, round(cfg.activity_window_ms / 2 / cfg.envelope_ms))
+        self.quiet_subs = max(1, round(cfg.offset_quiet_s * 1000 / cfg.envelope_ms))
+        #: sub-blocks of 'on' envelope that make sustained activity (``post_activity_min_s``)
+        self.sustained_subs = max(1, round(cfg.post_activity_min_s * 1000 / cfg.envelope_ms))
+        self.probe_n = round(cfg.mains_probe_s * fs) if cfg.mains == "auto" else 0
+        self.mains_hz: float | None = None if cfg.mains in ("auto", "off") else float(cfg.mains)
+        #: frequencies the mains notches remove: every harmonic when the mains is forced, those
+        #: that stand out in the probe when it is detected
+        self.notches_hz: list[float] = (
+            [] if self.mains_hz is None else mains_harmonics(self.mains_hz, fs, cfg.emg_band_hz[1]))
+        self.filters_ready = cfg.mains != "auto"
+        self._bp: StreamingSOS | None = None
+        self._lf: StreamingSOS | None = None
+        if self.filters_ready:
+            self._design()
+        self.pending = np.empty(0)
+        self.n_in = 0
+        self.n_done = 0
+        self.last_valid = 0.0
+        self.have_valid = False
+        self.noise_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
+        # whole-recording block records (compact: 3 numbers per block)
+        self.block_sigma = Growing()
+        self.block_thr_sigma = Growing()
+        self.block_flags = Growing(np.uint8)
+        #: sub-threshold discharges per block (for time at rest vs low-level firing)
+        self.block_small = Growing(np.uint16)
+        # recent buffers for features and activity checks
+        self.buf_start = 0
+        self.y_buf = np.empty(0)
+        self.lf_buf = np.empty(0)
+        self.env_start = 0  # sub-block index of env_buf[0]
+        self.env_buf = np.empty(0)
+        self.on_buf = np.empty(0, dtype=bool)
+        # potentials waiting for features / train grouping
+        self.open_cluster: tuple[int, int] | None = None
+        self.unfeatured: list[Potential] = []
+        self.burst: list[Potential] = []
+        # closed bursts whose gaps are <= train_gap: (last peak, max p2p, Fasciculation or None)
+        self.chain: list[tuple[int, float, Fasciculation | None]] = []
+        self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
+        # recent discharges (peak, p2p, shape) for the repeating-unit check
+        self.discharges: list[tuple[int, float, FloatArray]] = []  # in peak order
+        #: recent sub-threshold discharges (peak sample index of each), for the low-level
+        #: firing rule; those whose window is filtered also carry p2p and shape, so that a
+        #: unit firing on under the threshold is recognised by the repeating-unit rule
+        self.small = np.empty(0, np.int64)
+        self.small_featured = 0  # self.small[:small_featured] have p2p and shape
+        self.small_p2p = np.empty(0)
+        self.small_shape = np.empty((0, 2 * self.core_n + 1))
+        self.rejected: dict[str, int] = {}
+        #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
+        self.withdrawn: list[tuple[int, str]] = []
+        #: (time_s, reason) of rejected potentials, for inspection and the report's signal plot
+        self.keep_rejections = False
+        self.rejection_log: list[tuple[float, str]] = []
+        # activity spans
+        self.span_open = False
+        self.span_start = 0
+        self.span_last_end = 0
+        self.span_on_subs = 0
+        self.span_peak_sub = 0
+        self.span_peak_env = 0.0
+        self.closed_spans: list[Span] = []
+        self.all_spans: list[Span] = []
+
+    # ------------------------------------------------------------------ set-up
+    def _design(self) -> None:
+        cfg = self.cfg
+        sos = cascade(
+            design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order),
+            design_notches(self.notches_hz, self.fs_hz, cfg.notch_q),
+        )
+        self._bp = StreamingSOS(sos)
+        self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
+        self.filters_ready = True
+
+    # ------------------------------------------------------------------ input
+    def push(self, x_uv: FloatArray) -> None:
+        x = np.asarray(x_uv, dtype=np.float64).ravel()
+        if len(x):
+            self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x.copy()
+            self.n_in += len(x)
+        self._process(final=False)
+
+    def finish(self) -> None:
+        self._process(final=True)
+
+    @property
+    def t_done_s(self) -> float:
+        """Time up to which samples have been processed."""
+        return self.n_done / self.fs_hz
+
+    def _process(self, final: bool) -> None:
+        if not self.filters_ready:
+            if len(self.pending) < self.probe_n and not final:
+                return
+            probe = self.pending[: self.probe_n]
+            self.mains_hz, self.notches_hz = detect_mains(
+                probe[np.isfinite(probe)], self.fs_hz, self.cfg.emg_band_hz[1])
+            self._design()
+        nb = len(self.pending) // self.block_n
+        if nb:
+            x = self.pending[: nb * self.block_n]
+            self.pending = self.pending[nb * self.block_n:]
+            self._process_blocks(x)
+        if nb or final:  # decisions can only change when blocks were added or at the end
+            self._advance(final)
+
+    # ------------------------------------------------------------------ blocks
+    def _process_blocks(self, x: FloatArray) -> None:
+        assert self._bp is not None and self._lf is not None
+        bn = self.block_n
+        nan = np.isnan(x)
+        flags = np.zeros(len(x) // bn, dtype=np.uint8)
+        if nan.any():
+            flags |= np.where(nan.reshape(-1, bn).any(axis=1), FLAG_NAN, 0).astype(np.uint8)
+            x = self._fill_gaps(x, nan)
+        elif len(x):
+            self.last_valid, self.have_valid = float(x[-1]), True
+        flat = flat_runs_mask(np.where(nan, np.nan, x) if flags.any() else x, bn, self.flat_n)
+        flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
+        y = self._bp(x)
+        lf = self._lf(x)
+        sig = block_sigma(y, bn)
+        sig_usable = np.where(flags == 0, sig, np.nan)
+        thr_sigma = self.noise_level(sig_usable)
+        self.block_sigma.append(sig)
+        self.block_thr_sigma.append(thr_sigma)
+        self.block_flags.append(flags)
+        thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
+        thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
+        cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
+        low = np.where(flags == 0, self.cfg.busy_k * thr_sigma, np.inf)  # none in gaps or clipping
+        small = small_discharges(y, thr, low, bn, self.merge_n)
+        self.small = _append(self.small, small + self.n_done)
+        self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
+        # envelope and activity flags per sub-block
+        env = block_rms(y, self.sub_n, self.subs_per_block, bn)
+        rest = np.repeat(thr_sigma, self.subs_per_block)
+        on = env > rest + np.maximum(self.cfg.activity_on_uv, self.cfg.activity_on_k * rest)
+        above_off = env > rest + np.maximum(self.cfg.activity_off_uv, 0.5 * rest)
+        sub0 = (self.n_done // bn) * self.subs_per_block
+        self._spans(above_off, on, env, sub0)
+        self.env_buf = _append(self.env_buf, env)
+        self.on_buf = _append(self.on_buf, on)
+        self.y_buf = _append(self.y_buf, y)
+        self.lf_buf = _append(self.lf_buf, lf)
+        self.n_done += len(x)
+        self._clusters(cand)
+
+    def _fill_gaps(self, x: FloatArray, nan: np.ndarray) -> FloatArray:
+        """Hold the last valid value across lost samples so the filters see no step."""
+        idx = np.where(~nan, np.arange(len(x)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        prev = self.last_valid if self.have_valid else 0.0
+        filled = np.where(idx >= 0, x[np.maximum(idx, 0)], prev)
+        if (~nan).any():
+            self.last_valid, self.have_valid = float(x[np.flatnonzero(~nan)[-1]]), True
+        return filled
+
+    def _clusters(self, cand: np.ndarray) -> None:
+        starts, ends, self.open_cluster = carry_clusters(
+            *cluster_indices(cand, self.merge_n), self.open_cluster, self.merge_n, self.n_done
+        )
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
+            self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
+
+    # ------------------------------------------------------------------ spans
+    def _spans(self, above_off: np.ndarray, on: np.ndarray, env: FloatArray, sub0: int) -> None:
+        """AASM-style activity spans: onset when 'on', end after ``offset_quiet_s`` below 'off'."""
+        rs, re_ = runs(above_off)
+        for s, e in zip((rs + sub0).tolist(), (re_ + sub0).tolist(), strict=True):
+            if self.span_open and s - self.span_last_end >= self.quiet_subs:
+                self._close_span()
+            seg_on = on[s - sub0: e - sub0]
+            k = int(np.argmax(env[s - sub0: e - sub0]))
+            peak_env = float(env[s - sub0 + k])
+            if not self.span_open:
+                self.span_open, self.span_start = True, s
+                self.span_on_subs = int(seg_on.sum())
+                self.span_peak_env, self.span_peak_sub = peak_env, s + k
+            else:
+                self.span_on_subs += int(seg_on.sum())
+                if peak_env > self.span_peak_env:
+                    self.span_peak_env, self.span_peak_sub = peak_env, s + k
+            self.span_last_end = e
+        n_subs = sub0 + len(above_off)
+        if self.span_open and n_subs - self.span_last_end >= self.quiet_subs:
+            self._close_span()
+
+    def _close_span(self) -> None:
+        self.span_open = False
+        span = Span(self.span_start, self.span_last_end, self.span_peak_sub, self.span_peak_env,
+                    self.span_on_subs)
+        n_subs = span.end_sub - span.start_sub
+        sub_s = self.sub_n / self.fs_hz
+        if n_subs * sub_s >= self.cfg.min_activity_s and span.on_subs >= self.cfg.min_span_on_fraction * n_subs:
+            self.closed_spans.append(span)
+            self.all_spans.append(span)
+
+    def sub_seconds(self) -> float:
+        return self.sub_n / self.fs_hz
+
+    def sub_time_s(self, sub: int) -> float:
+        """Start time of envelope sub-block ``sub``."""
+        block, k = divmod(sub, self.subs_per_block)
+        return (block * self.block_n + k * self.sub_n) / self.fs_hz
+
+    # ------------------------------------------------------------------ decisions
+    def _advance(self, final: bool) -> None:
+        if final and self.span_open:
+            self._close_span()
+        if final and self.open_cluster is not None:
+            s, e = self.open_cluster
+            seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
+            self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
+            self.open_cluster = None
+        # 1. features, once the window after the peak has been filtered (peaks are in order)
+        k = len(self.unfeatured) if final else bisect.bisect_left(
+            self.unfeatured, self.n_done - self.half_n, key=lambda p: p.peak)
+        batch, self.unfeatured = self.unfeatured[:k], self.unfeatured[k:]
+        self._features(batch)
+        for p in batch:
+            if p.artifact is None and p.core_fraction < self.cfg.min_core_energy_fraction:
+                self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
+                continue
+            self._group(p)
+        self._feature_small(final)
+        # 2. close the current burst, then the train chain, once no potential can join them
+        if self.burst and (final or not self._can_follow(self.burst[-1].peak, self.iso_n)):
+            self._close_burst()
+        if self.chain and not self.burst and (final or not self._can_follow(self.chain[-1][0], self.chain_n)):
+            self._flush_chain()
+        self._trim()
+
+    def _can_follow(self, last: int, gap_n: int) -> bool:
+        """Could a potential still appear within ``gap_n`` samples after ``last``?"""
+        nxt = self.unfeatured[0].peak if self.unfeatured else None
+        open_start = self.open_cluster[0] if self.open_cluster else None
+        if (open_start is not None and open_start <= last + gap_n) or (nxt is not None and nxt <= last + gap_n):
+            return True
+        return self.n_done <= last + gap_n + self.merge_n
+
+    def _features(self, batch: list[Potential]) -> None:
+        """Waveform features and artifact labels of potentials whose windows are filtered."""
+        if not batch:
+            return
+        peaks = np.array([p.peak for p in batch], dtype=np.int64)
+        idx = peaks - self.buf_start
+        p2p, dur, phases, lf_p2p, core = potential_features_many(
+            self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)
+        blocks = peaks // self.block_n
+        flags_all, thr_all = self.block_flags.view()[blocks], self.block_thr_sigma.view()[blocks]
+        cfg = self.cfg
+        for j, p in enumerate(batch):
+            i = int(idx[j])
+            p.p2p_uv, p.duration_n, p.phases = float(p2p[j]), float(dur[j]), int(phases[j])
+            p.lf_p2p_uv, p.core_fraction = float(lf_p2p[j]), float(core[j])
+            p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
+            flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
+            p.sigma_uv = thr_sigma
+            if flags & FLAG_NAN:
+                p.artifact = "signal_loss"
+            elif flags & FLAG_FLAT:
+                p.artifact = "saturation_or_flatline"
+            elif p.p2p_uv > cfg.max_peak_to_peak_uv:
+                p.artifact = "artifact_amplitude"
+            elif p.lf_p2p_uv > cfg.pop_lf_ratio * p.p2p_uv:
+                p.artifact = "artifact_pop_or_motion"
+            elif thr_sigma > cfg.max_noise_uv:
+                p.artifact = "noisy"
+
+    def _feature_small(self, final: bool) -> None:
+        """Size and shape of the sub-threshold discharges whose windows are filtered."""
+        k0 = self.small_featured
+        k1 = len(self.small) if final else int(np.searchsorted(self.small, self.n_done - self.half_n))
+        if k1 <= k0:
+            return
+        idx = self.small[k0:k1] - self.buf_start
+        w = windows_around(self.y_buf, idx, self.half_n)
+        self.small_p2p = _append(self.small_p2p, w.max(axis=1) - w.min(axis=1))
+        self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.core_n)])
+        self.small_featured = k1
+
+    def _group(self, p: Potential) -> None:
+        if self.burst:
+            prev = self.burst[-1]
+            if p.peak - prev.peak > self.iso_n:
+                self._close_burst()
+            elif (p.peak - prev.peak <= self.doublet_n and p.artifact is None
+                  and p.p2p_uv < self.cfg.doublet_min_ratio * prev.p2p_uv):
+                return  # the previous potential's after-wave (filter ringing), not a discharge
+        if not self.burst and self.chain and p.peak - self.chain[-1][0] > self.chain_n:
+            self._flush_chain()
+        self.burst.append(p)
+        if p.artifact is None and p.shape is not None:
+            self.discharges.append((p.peak, p.p2p_uv, p.shape))
+
+    def _close_burst(self) -> None:
+        """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
+
+        The isolation rule is about one motor unit's inter-discharge intervals (Sleutjes 2016).
+        A single surface channel cannot sort units, so "the same unit" is approximated by size:
+        a neighbour within ``unit_amplitude_ratio`` of a potential's peak-to-peak may be the same
+        unit; a much smaller or larger one is another unit and does not break isolation.
+        """
+        burst, self.burst = self.burst, []
+        bad = next((p.artifact for p in burst if p.artifact), None)
+        if bad:
+            self.reject(bad, len(burst), at=[p.peak for p in burst])
+            self.chain.append((burst[-1].peak, max(p.p2p_uv for p in burst), None))
+            return
+        if len(burst) == 1:  # the common case: a lone potential is isolated by definition
+            p = burst[0]
+            self.chain.append((p.peak, p.p2p_uv, self._fasciculation(p, p, doublet=False)))
+            self.chain.sort(key=lambda c: c[0])
+            return
+        peaks = np.array([p.peak for p in burst])
+        n_same, partner = same_unit_neighbours(
+            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio)
+        used = np.zeros(len(burst), dtype=bool)
+        for i in range(len(burst)):
+            if used[i]:
+                continue
+            j = int(partner[i])
+            doublet = (
+                n_same[i] == 1 and n_same[j] == 1 and j > i and peaks[j] - peaks[i] <= self.doublet_n
+            )
+            if n_same[i] == 0 or doublet:
+                group = [burst[i]] + ([burst[j]] if doublet else [])
+                used[i] = True
+                if doublet:
+                    used[j] = True
+                big = max(group, key=lambda p: p.p2p_uv)
+                self.chain.append((group[-1].peak, big.p2p_uv,
+                                   self._fasciculation(burst[i], big, doublet)))
+        rest = [p for k, p in enumerate(burst) if not used[k]]
+        if rest:
+            self.reject("train", len(rest), at=[p.peak for p in rest])
+            self.chain.append((rest[-1].peak, max(p.p2p_uv for p in rest), None))
+        self.chain.sort(key=lambda c: c[0])
+
+    @staticmethod
+    def _fasciculation(first: Potential, big: Potential, doublet: bool) -> Fasciculation:
+        """A candidate twitch at ``first``'s peak, sized by the larger potential of a doublet."""
+        return Fasciculation(
+            peak=first.peak,
+            p2p_uv=big.p2p_uv,
+            duration_n=first.duration_n,
+            phases=first.phases,
+            snr=float(big.p2p_uv / 2 / big.sigma_uv) if big.sigma_uv > 0 else np.inf,
+            doublet=doublet,
+            shape=first.shape,
+        )
+
+    def _flush_chain(self) -> None:
+        """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
+        chain, self.chain = self.chain, []
+        cands = [f for _, _, f in chain if f is not None]
+        if len(chain) < self.cfg.train_min_groups:
+            self.ready.extend(cands)
+            return
+        med = float(np.median([a for _, a, _ in chain]))
+        r = self.cfg.train_amplitude_ratio
+        for f in cands:
+            if med / r <= f.p2p_uv <= med * r:
+                self.reject_candidate(f, "tonic_train")
+            else:
+                self.ready.append(f)
+
+    def reject_candidate(self, f: Fasciculation, reason: str) -> None:
+        """Reject an isolated discharge; note it as withdrawn if it was shown provisionally."""
+        self.reject(reason, at=[f.peak])
+        if f.shown:
+            self.withdrawn.append((f.peak, reason))
+
+    def reject(self, reason: str, n: int = 1, at: list[int] | None = None) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + n
+        if self.keep_rejections and at:
+            self.rejection_log.extend((i / self.fs_hz, reason) for i in at)
+
+    def activity_fraction(self, peak: int, final: bool) -> float | None:
+        """Share of envelope sub-blocks 'on' within ±activity_window/2 of ``peak``.
+
+        None when the window has not been processed yet (and the stream has not ended).
+        """
+        sub = self.sub_of(peak)
+        lo, hi = sub - self.act_half_subs, sub + self.act_half_subs + 1
+        n_subs = (self.n_done // self.block_n) * self.subs_per_block
+        if hi > n_subs and not final:
+            return None
+        lo_i, hi_i = max(lo, self.env_start) - self.env_start, min(hi, n_subs) - self.env_start
+        seg = self.on_buf[lo_i:hi_i]
+        return float(seg.mean()) if len(seg) else 0.0
+
+    def _earliest_pending(self) -> int:
+        """Sample index before which no undecided potential starts (n_done when none)."""
+        k = self.n_done
+        for p in self.unfeatured[:1] + self.burst[:1]:
+            k = min(k, p.start)
+        if self.open_cluster is not None:
+            k = min(k, self.open_cluster[0])
+        # a chain entry is keyed by its group's last peak; a doublet's first potential sits before
+        k = min([k, *[f.peak for f in self.ready[:1]], *[c[0] - self.doublet_n for c in self.chain[:1]]])
+        return k
+
+    def earliest_pending_s(self) -> float:
+        """Time of the earliest potential or activity span not yet decided (or now)."""
+        t = self._earliest_pending() / self.fs_hz
+        if self.span_open:
+            t = min(t, self.sub_time_s(self.span_start))
+        return t
+
+    def before_activity(self, peak: int) -> bool:
+        """Does sustained activity (``post_activity_min_s`` of 'on' sub-blocks) start within
+        ``pre_activity_s`` after this potential? Units are recruited before the envelope rises."""
+        if self.cfg.pre_activity_s <= 0:
+            return False
+        env_ms = self.cfg.envelope_ms
+        sub = self.sub_of(peak)
+        lo = sub + self.act_half_subs + 1  # the activity window already covers the nearer part
+        hi = sub + round(self.cfg.pre_activity_s * 1000 / env_ms) + 1
+        lo_i = max(lo, self.env_start) - self.env_start
+        seg = self.on_buf[lo_i: max(hi + self.sustained_subs, self.env_start) - self.env_start]
+        return has_run(seg, self.sustained_subs, start_before=hi - lo)
+
+    def known_until(self) -> int:
+        """Every discharge peaking before this sample index has been seen."""
+        k = self.n_done
+        if self.unfeatured:
+            k = min(k, self.unfeatured[0].peak)
+        if self.open_cluster is not None:
+            k = min(k, self.open_cluster[0])
+        return k
+
+    def unit_repeats(self, f: Fasciculation, look_ahead: bool | None = None) -> int:
+        """How many other discharges of the same unit (same shape, similar size) fire within
+        ``unit_window_s`` of this one. Fasciculations are sporadic; a unit firing again and
+        again within a second or two is tonic or voluntary firing."""
+        if f.shape is None:
+            return 0
+        r = self.cfg.unit_amplitude_ratio
+        ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
+        first, last = f.peak - self.unit_n, f.peak + (self.unit_n if ahead else 0)
+        n = 0
+        lo = bisect.bisect_left(self.discharges, first, key=_peak)
+        hi = bisect.bisect_right(self.discharges, last, key=_peak)
+        for peak, p2p, shape in self.discharges[lo:hi]:
+            if abs(peak - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
+                continue
+            if shape_similarity(f.shape, shape, self.unit_lag_n) >= self.cfg.unit_correlation:
+                n += 1
+        # the same unit firing on under the detection threshold (sub-threshold discharges)
+        lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1])
+        if hi > lo:
+            d = np.abs(self.small[lo:hi] - f.peak)
+            p2p = self.small_p2p[lo:hi]
+            ok = (d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r)
+            for j in np.flatnonzero(ok).tolist():
+                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= self.cfg.unit_correlation:
+                    n += 1
+        return n
+
+    def small_around(self, peak: int) -> int:
+        """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
+        lo, hi = np.searchsorted(self.small[: self.small_featured], [peak - self.busy_n, peak + self.busy_n + 1])
+        d = np.abs(self.small[lo:hi] - peak)
+        return int(np.count_nonzero(d > self.busy_gap_n))
+
+    def sub_of(self, i: int) -> int:
+        """Envelope sub-block holding sample ``i``."""
+        return (i // self.block_n) * self.subs_per_block + min((i % self.block_n) // self.sub_n, self.subs_per_block - 1)
+
+    def after_activity(self, peak: int) -> bool:
+        """Was there sustained activity (a run of 'on' sub-blocks of at least
+        ``post_activity_min_s``) ending within ``post_activity_s`` before this potential?"""
+        env_ms = self.cfg.envelope_ms
+        sub = self.sub_of(peak)
+        lo = sub - round(self.cfg.post_activity_s * 1000 / env_ms)
+        hi = sub - self.act_half_subs  # the activity window already covers the nearer part
+        lo_i, hi_i = max(lo, self.env_start) - self.env_start, max(hi, self.env_start) - self.env_start
+        return has_run(self.on_buf[lo_i:hi_i], self.sustained_subs)
+
+    def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
+        """Isolated potentials whose activity window is complete, with their activity fraction."""
+        out = []
+        while self.ready:
+            frac = self.activity_fraction(self.ready[0].peak, final)
+            if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
+                break
+            f = self.ready.pop(0)
+            if frac >= self.cfg.activity_fraction:
+                self.reject_candidate(f, "voluntary_activity")
+            elif self.after_activity(f.peak):
+                self.reject_candidate(f, "after_activity")
+            elif self.before_activity(f.peak):
+                self.reject_candidate(f, "before_activity")
+            elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
+                self.reject_candidate(f, "repeating_unit")
+            elif self.small_around(f.peak) >= self.cfg.busy_min_discharges:
+                self.reject_candidate(f, "low_level_firing")
+            else:
+                out.append((f, frac))
+        self._trim()
+        return out
+
+    def take_provisional(self) -> list[Fasciculation]:
+        """Isolated discharges that pass every rule looking back, before the rules that look
+        ahead (a unit firing again, a tonic chain, activity starting) have settled them.
+
+        For the live display only: each is returned once, as soon as its activity window is
+        in; later it is either returned by :meth:`take_ready` (same peak) or listed in
+        :attr:`withdrawn`. Which discharges are shown does not depend on the chunking.
+        """
+        out = []
+        cands = self.ready + [f for _, _, f in self.chain if f is not None]
+        for f in cands:
+            if f.shown is not None:
+                continue
+            frac = self.activity_fraction(f.peak, final=False)
+            if frac is None:
+                continue
+            f.shown = not (frac >= self.cfg.activity_fraction or self.after_activity(f.peak)
+                           or self.unit_repeats(f, look_ahead=False) >= self.cfg.unit_min_repeats)
+            if f.shown:
+                out.append(f)
+        return out
+
+    def take_spans(self) -> list[Span]:
+        spans, self.closed_spans = self.closed_spans, []
+        return spans
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _trim(self) -> None:
+        """Drop buffered samples no pending decision can need."""
+        keep_from = self.n_done - (self.iso_n + self.half_n + self.merge_n + self.block_n)
+        for p in self.unfeatured[:1] + self.burst[:1]:
+            keep_from = min(keep_from, p.start - self.half_n)
+        if self.open_cluster is not None:
+            keep_from = min(keep_from, self.open_cluster[0] - self.half_n)
+        if self.small_featured < len(self.small):
+            keep_from = min(keep_from, int(self.small[self.small_featured]) - self.half_n)
+        keep_from = max(keep_from, self.buf_start)
+        cut = keep_from - self.buf_start
+        if cut > 4 * self.block_n:
+            self.y_buf = self.y_buf[cut:].copy()
+            self.lf_buf = self.lf_buf[cut:].copy()
+            self.buf_start = keep_from
+        # envelope: keep what activity windows of pending potentials need
+        first_peak = self._earliest_pending()
+        oldest = first_peak - self.unit_n - 1
+        del self.discharges[: bisect.bisect_left(self.discharges, oldest, key=_peak)]
+        k = min(int(np.searchsorted(self.small, first_peak - max(self.busy_n, self.unit_n) - 1)),
+                self.small_featured)
+        if k > 1024:
+            self.small = self.small[k:].copy()
+            self.small_p2p = self.small_p2p[k:].copy()
+            self.small_shape = self.small_shape[k:].copy()
+            self.small_featured -= k
+        keep_sub = self.sub_of(first_peak) - round(self.cfg.post_activity_s * 1000 / self.cfg.envelope_ms) - 2
+        cut_s = keep_sub - self.env_start
+        if cut_s > 8 * self.subs_per_block:
+            self.env_buf = self.env_buf[cut_s:].copy()
+            self.on_buf = self.on_buf[cut_s:].copy()
+            self.env_start = keep_sub
+
+    def records(self) -> tuple[FloatArray, FloatArray, np.ndarray]:
+        """Per-block σ, threshold σ and flags for the whole recording."""
+        return self.block_sigma.view(), self.block_thr_sigma.view(), self.block_flags.view()
+
+    def low_level_firing_blocks(self) -> np.ndarray:
+        """Per block: is it inside low-level firing (the rule of :meth:`small_around`: at least
+        ``busy_min_discharges`` sub-threshold discharges within ``busy_window_s``)?"""
+        half = round(self.cfg.busy_window_s * self.fs_hz / self.block_n)
+        # int32 and one pass: for 24 h this is 864,000 blocks, at the end of a long recording
+        window = np.ones(2 * half + 1, dtype=np.int32)
+        return np.convolve(self.block_small.view().astype(np.int32), window, mode="same") >= self.cfg.busy_min_discharges

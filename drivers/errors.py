@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toetwitch import ToetwitchError
 
-class RecordingError(ValueError):
+
+class DriverError(ToetwitchError):
+    """The root of the drivers layer's errors (files, packets, Bluetooth)."""
+
+
+class RecordingError(DriverError, ValueError):
     """A recording (file, packet or array) that cannot be used.
 
     Parameters

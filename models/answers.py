@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from toetwitch.models.errors import ModelError
+
 __all__ = [
     "AnswersError",
     "MEDICATION_CLASSES",
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class AnswersError(ValueError):
+class AnswersError(ModelError, ValueError):
     """An answers file (or questionnaire answer) is not valid; ``key`` names where."""
 
     def __init__(self, key: str, what: str):

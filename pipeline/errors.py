@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from toetwitch import ToetwitchError
 
-class UserError(Exception):
+
+class PipelineError(ToetwitchError):
+    """The root of the pipeline layer's errors."""
+
+
+class UserError(PipelineError):
     """Something the person asked for cannot be done; the message says what to change.
 
     ``exit_code`` follows contracts §2: 1 when work failed, 2 for a usage error.

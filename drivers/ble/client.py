@@ -25,20 +25,26 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 from bleak_retry_connector import establish_connection
 
-from toetwitch.drivers.ble.profiles import DeviceProfile, get_profile, profile_for_services, service_uuids
+from toetwitch.drivers.ble.profiles import (
+    DeviceProfile,
+    get_profile,
+    profile_for_services,
+    service_uuids,
+)
+from toetwitch.drivers.errors import DriverError
 
 logger = logging.getLogger("toetwitch")
 
 
-class BluetoothUnavailableError(RuntimeError):
+class BluetoothUnavailableError(DriverError, RuntimeError):
     """This machine has no usable Bluetooth adapter (or no BlueZ/D-Bus on Linux)."""
 
 
-class SensorNotFoundError(RuntimeError):
+class SensorNotFoundError(DriverError, RuntimeError):
     """No sensor matching the request answered in time."""
 
 
-class LinkFailedError(RuntimeError):
+class LinkFailedError(DriverError, RuntimeError):
     """The link dropped and could not be re-established."""
 
 

@@ -59,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from toetwitch.pipeline.run import batch
     from toetwitch.pipeline.errors import UserError
+    from toetwitch.pipeline.run import batch
 
     out_dir: Path | None = args.out
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
@@ -237,8 +237,8 @@ class _Journal:
         if not self.enabled:
             return
         from toetwitch.pipeline.errors import UserError
-        from toetwitch.pipeline.store.journal import journal_analysis
         from toetwitch.pipeline.log import logger
+        from toetwitch.pipeline.store.journal import journal_analysis
 
         try:
             journal_analysis(self.args, result, source_path)

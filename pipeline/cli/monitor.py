@@ -76,12 +76,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from toetwitch.drivers.ble.client import BluetoothUnavailableError, LinkFailedError, SensorNotFoundError
+    from toetwitch.drivers.ble.client import (
+        BluetoothUnavailableError,
+        LinkFailedError,
+        SensorNotFoundError,
+    )
     from toetwitch.drivers.ble.packetlog import PacketLogWriter
     from toetwitch.pipeline.errors import UserError
-    from toetwitch.pipeline.run.live import LiveSession, default_log_path, import_emulator, run_monitor
-    from toetwitch.pipeline.run.outputs import write_outputs
     from toetwitch.pipeline.present.text import LiveDisplay, provisional_wanted, render_summary
+    from toetwitch.pipeline.run.live import (
+        LiveSession,
+        default_log_path,
+        import_emulator,
+        run_monitor,
+    )
+    from toetwitch.pipeline.run.outputs import write_outputs
 
     if args.emulate is not None and args.target is not None:
         raise UserError("give a sensor ADDRESS|NAME or --emulate FILE, not both", 2)

@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toetwitch.drivers import read_recording
-    from toetwitch.pipeline.run.outputs import write_outputs
     from toetwitch.pipeline.present.text import LiveDisplay, provisional_wanted, render_summary
+    from toetwitch.pipeline.run.outputs import write_outputs
     from toetwitch.pipeline.run.replay import replay
 
     if not args.file.exists():

@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toetwitch.pipeline.errors import UserError
-    from toetwitch.pipeline.store.journal import Journal, journal_path_from_args
     from toetwitch.pipeline.log import logger
     from toetwitch.pipeline.present.report_html import build_report, write_report
+    from toetwitch.pipeline.store.journal import Journal, journal_path_from_args
 
     if args.html is None and args.png is None:
         raise UserError("say where to write the report: --html OUT.html and/or --png DIR", 2)

@@ -38,8 +38,8 @@ from toetwitch.drivers.ble.packetlog import PacketLogWriter, start_time_of
 from toetwitch.drivers.ble.profiles import DeviceProfile, get_profile
 from toetwitch.drivers.recording import Recording
 from toetwitch.pipeline.detect.config import DetectorConfig
-from toetwitch.pipeline.log import logger
 from toetwitch.pipeline.detect.stream import AnalysisResult, StreamingAnalyser
+from toetwitch.pipeline.log import logger
 
 
 @dataclass

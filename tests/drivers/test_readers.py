@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.helpers import recording_table
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.helpers import recording_table
 from toetwitch.drivers import Recording, RecordingError, read_recording
 from toetwitch.drivers.readers import (
     RECORDING_SUFFIXES,

@@ -15,7 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from toetwitch.drivers.ble.emulator.backend import BumbleClient, BumbleScanner, VirtualAir
-from toetwitch.drivers.ble.emulator.sensor import EmulatedSensor, SensorConfig, SensorStats, choose_format
+from toetwitch.drivers.ble.emulator.sensor import (
+    EmulatedSensor,
+    SensorConfig,
+    SensorStats,
+    choose_format,
+)
 
 __all__ = [
     "BumbleClient",

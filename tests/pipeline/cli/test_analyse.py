@@ -6,8 +6,9 @@ import json
 
 import pandas as pd
 import pytest
+
 from tests.helpers import recording_table
-from test_batch import (
+from tests.pipeline.run.test_batch import (
     FS_ACC_HZ,
     FS_EMG_HZ,
     folder_bytes,
@@ -16,9 +17,8 @@ from test_batch import (
     write_csv,
     write_edf,
 )
-
-from toetwitch.pipeline.run import batch
 from toetwitch.pipeline.cli.main import main
+from toetwitch.pipeline.run import batch
 
 
 @pytest.fixture

@@ -14,7 +14,11 @@ import pandas as pd
 import pytest
 
 from toetwitch.pipeline.cli.main import main
-from toetwitch.pipeline.detect.sensor_features import from_journal, from_summary, merge_sensor_features
+from toetwitch.pipeline.detect.sensor_features import (
+    from_journal,
+    from_summary,
+    merge_sensor_features,
+)
 
 CONTRACT_KEYS = {"escalation", "causes", "advice", "unanswered_red_flags", "disclaimer"}
 CAUSES = {
@@ -152,7 +156,7 @@ def test_journal_hook_is_called_unless_no_journal(tmp_path, capsys, monkeypatch)
 
 def _run(argv: list[str], stdin, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "TOETWITCH_JOURNAL": str(tmp_path / "journal.sqlite")}
-    return subprocess.run([sys.executable, "-m", "pipeline", *argv], input=stdin if isinstance(stdin, str) else None,
+    return subprocess.run([sys.executable, "-m", "toetwitch", *argv], input=stdin if isinstance(stdin, str) else None,
                           stdin=None if isinstance(stdin, str) else stdin, capture_output=True, text=True,
                           timeout=timeout, env=env)
 

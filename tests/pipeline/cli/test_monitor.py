@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.helpers import provisional_lines, recording_table
 
+from tests.helpers import provisional_lines, recording_table
 from toetwitch.drivers import read_recording
 from toetwitch.drivers.simulate import simulate_recording
 from toetwitch.pipeline.cli.main import main
@@ -118,7 +118,7 @@ def _start_monitor(recording_file: Path, tmp_path: Path, log: Path, *extra: str)
     (waiting on the log's growth, not on a fixed sleep)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "monitor", "--emulate", str(recording_file),
+        [sys.executable, "-m", "toetwitch", "monitor", "--emulate", str(recording_file),
          "--speed", "3", "--log", str(log), "--no-journal", *extra],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.helpers import provisional_lines, recording_table
 
+from tests.helpers import provisional_lines, recording_table
 from toetwitch.drivers import read_recording
 from toetwitch.drivers.simulate import simulate_recording
 from toetwitch.pipeline import analyse
@@ -62,7 +62,7 @@ def test_replay_paces_to_the_requested_speed():
 def test_bad_file_gets_a_clear_error_and_no_traceback(tmp_path, content, expected):
     f = tmp_path / "bad.csv"
     f.write_text(content)
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "replay", str(f), "--speed", "max", "--no-journal"],
+    proc = subprocess.run([sys.executable, "-m", "toetwitch", "replay", str(f), "--speed", "max", "--no-journal"],
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers import match_events, truth_times
 
+from tests.helpers import match_events, truth_times
 from toetwitch.drivers import Recording
 from toetwitch.drivers.simulate import simulate_recording
 from toetwitch.pipeline import DetectorConfig, analyse

@@ -16,12 +16,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from tests.helpers import recording_table
 
+from tests.helpers import recording_table
 from toetwitch.drivers.simulate import simulate_recording
 from toetwitch.pipeline import analyse
 from toetwitch.pipeline.cli.main import main
-from toetwitch.pipeline.store.journal import Journal
 from toetwitch.pipeline.present.report_html import (
     bandpass_for_display,
     build_report,
@@ -30,6 +29,7 @@ from toetwitch.pipeline.present.report_html import (
     time_of_day_cells,
     write_report,
 )
+from toetwitch.pipeline.store.journal import Journal
 
 TODAY = date(2026, 3, 20)
 #: twitches per day in the test journal (fasciculations), days before TODAY -> count

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toetwitch.pipeline.run import batch
 from toetwitch.pipeline.errors import UserError
+from toetwitch.pipeline.run import batch
 
 FS_EMG_HZ = 1000.0
 FS_ACC_HZ = 100.0

@@ -7,11 +7,16 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from test_batch import fake_task, fake_writer, folder_bytes, make_study, write_csv  # noqa: E402
-
-from toetwitch.pipeline.run import batch  # noqa: E402
+from tests.pipeline.run.test_batch import (  # noqa: E402
+    fake_task,
+    fake_writer,
+    folder_bytes,
+    make_study,
+    write_csv,
+)
 from toetwitch.pipeline.cli.main import main  # noqa: E402
 from toetwitch.pipeline.errors import UserError  # noqa: E402
+from toetwitch.pipeline.run import batch  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from toetwitch.pipeline.store import journal as jmod
 from toetwitch.pipeline.errors import UserError
+from toetwitch.pipeline.store import journal as jmod
 from toetwitch.pipeline.store.journal import (
     APPLICATION_ID,
     SCHEMA_VERSION,

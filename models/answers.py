@@ -195,7 +195,7 @@ def load_answers(path: str | Path) -> dict:
         try:
             import yaml
         except ImportError:
-            raise AnswersError(str(p), "YAML answers need PyYAML (pip install pyyaml); or use JSON") from None
+            raise AnswersError(str(p), "YAML answers need PyYAML (pip install 'toetwitch[yaml]'); or use JSON") from None
         try:
             obj = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
 from functools import cache
 from importlib import resources
@@ -22,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from toetwitch.models.answers import validate_answers
 from toetwitch.models.cohort import CAUSES, _spec_text, generate_cohort
@@ -166,6 +166,8 @@ def train_model(
     model = build_pipeline(seed)
     # One BLAS thread: multi-threaded BLAS on a busy 2-core machine is ~20x slower here, and a
     # fixed thread count keeps the floating-point results (and so the metrics) reproducible.
+    from threadpoolctl import threadpool_limits  # comes with scikit-learn (the assess extra)
+
     with threadpool_limits(limits=1, user_api="blas"):
         model.fit(X_tr, y_tr)
         metrics = _metrics(model, X_te, y_te)
@@ -223,21 +225,48 @@ def load_model(path: str | Path) -> Any:
     return sio.load(path, trusted=TRUSTED_TYPES)
 
 
+def user_data_dir() -> Path:
+    """The person's toetwitch data folder: ``$TOETWITCH_DATA_DIR``, else the platform's user
+    data folder (platformdirs; ``~/.local/share/toetwitch`` on Linux). ``toetwitch train``
+    writes its model here, never into the installed package."""
+    env = os.environ.get("TOETWITCH_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("toetwitch", appauthor=False)
+
+
+def model_files() -> tuple[Path, Path, str]:
+    """(model, metadata, where) of the cause model in use: a model trained into the user data
+    folder first (both files present), else the shipped one; ``where`` is "user" or "shipped"."""
+    user = user_data_dir()
+    if (user / MODEL_FILE).is_file() and (user / META_FILE).is_file():
+        return user / MODEL_FILE, user / META_FILE, "user"
+    kb = Path(str(resources.files("toetwitch.models.kb")))
+    return kb / MODEL_FILE, kb / META_FILE, "shipped"
+
+
 @cache
+def _load_cached(path: str, mtime_ns: int) -> Any:
+    return load_model(path)
+
+
 def default_model() -> Any:
-    """The shipped model (``models/kb/cause_model.skops``), loaded once."""
-    with resources.as_file(resources.files("toetwitch.models.kb").joinpath(MODEL_FILE)) as p:
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: the shipped cause model is missing; run 'toetwitch train'")
-        return load_model(p)
+    """The cause model in use (:func:`model_files`), loaded once per file version."""
+    path, _, where = model_files()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the {where} cause model is missing; run 'toetwitch train'")
+    return _load_cached(str(path), path.stat().st_mtime_ns)
 
 
-@cache
 def default_model_info() -> dict:
-    """What the result says about the shipped model: data kind, seed and artifact hash."""
-    meta = json.loads(resources.files("toetwitch.models.kb").joinpath(META_FILE).read_text(encoding="utf-8"))
+    """What the result says about the model in use: data kind, seed, artifact hash, where."""
+    _, meta_path, where = model_files()
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
     return {"data": meta["data"]["kind"], "n": meta["data"]["n"], "seed": meta["seed"],
-            "artifact_sha256": meta.get("artifact_sha256"), "card": "models/MODEL_CARD.md"}
+            "artifact_sha256": meta.get("artifact_sha256"), "card": "models/MODEL_CARD.md",
+            "model": where}
 
 
 def read_labelled_csv(path: str | Path) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The ``toetwitch`` command line: a thin layer over the library.
 
-Each sub-command lives in ``pipeline/commands/<name>.py`` and provides ``HELP`` (one line),
+Each sub-command lives in ``pipeline/cli/<name>.py`` and provides ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports happen inside ``run`` so
 that ``toetwitch --help`` stays fast.
 """
@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from toetwitch.drivers.errors import RecordingError
-from toetwitch.pipeline.errors import UserError
+from toetwitch.pipeline.cli.common import add_common_arguments
+from toetwitch.pipeline.errors import UserError, missing_extra
 from toetwitch.pipeline.log import configure, logger
 
 #: Sub-commands in the order ``--help`` lists them.
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'toetwitch COMMAND --help' for the options of one command.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    add_common_arguments(parser, top=True)
     parser.add_argument("--version", action="version", version=f"toetwitch {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
-        p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+        add_common_arguments(p, top=False)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -63,12 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    configure(args.verbose)
+    configure(-1 if args.quiet else args.verbose)
     try:
         return int(args._run(args) or 0)
     except (UserError, RecordingError) as exc:
         print(f"toetwitch: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
+    except ImportError as exc:  # an optional dependency: say which extra brings it
+        advice = missing_extra(exc)
+        if advice is None:
+            raise
+        print(f"toetwitch {args.command}: error: {advice}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("toetwitch: interrupted", file=sys.stderr)
         return 130

@@ -15,14 +15,16 @@ DESCRIPTION = (
     "the same metrics. With --labelled FILE.csv, train on real labelled data: a 'cause' column "
     "(contracts §4 labels) and either an 'answers_json' column (contracts §3 answers per row, "
     "optional sensor_* columns) or the model's feature columns. Writes cause_model.skops and "
-    "cause_model.json (versions and held-out metrics) into --out (default: the shipped model's "
-    "folder, models/kb/)."
+    "cause_model.json (versions and held-out metrics) into --out (default: your toetwitch data "
+    "folder, e.g. ~/.local/share/toetwitch/ or $TOETWITCH_DATA_DIR; 'assess' uses a model there "
+    "before the shipped one). The installed package is never written to."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", type=Path, default=None,
-                        help="folder for cause_model.skops and cause_model.json (default: models/kb/)")
+                        help="folder for cause_model.skops and cause_model.json (default: your toetwitch "
+                             "data folder, where 'assess' looks first)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the cohort spec's)")
     parser.add_argument("--n", type=int, default=None, help="synthetic people to draw (default: the spec's)")
     parser.add_argument("--labelled", metavar="FILE.csv", type=Path, default=None,
@@ -31,9 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from importlib import resources
-
-    from toetwitch.models.causes import read_labelled_csv, save_model, train_model
+    from toetwitch.models.causes import read_labelled_csv, save_model, train_model, user_data_dir
 
     if args.n is not None and args.n < 100:
         raise UserError("--n: draw at least 100 people", 2)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(str(exc), 2) from None
     out_dir = args.out
     if out_dir is None:
-        out_dir = Path(str(resources.files("toetwitch.models.kb")))
+        out_dir = user_data_dir()
     try:
         model, meta = train_model(n=args.n, seed=args.seed, labelled=labelled)
     except ValueError as exc:

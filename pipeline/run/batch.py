@@ -607,7 +607,7 @@ def _iter_dask(
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
         raise UserError(
-            "--dask needs dask.distributed: pip install 'dask[distributed]'", 2
+            "--dask needs dask.distributed, which is not installed: pip install 'toetwitch[dask]'", 2
         ) from exc
 
     cluster = None

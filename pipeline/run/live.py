@@ -302,8 +302,8 @@ def import_emulator() -> Any:
         from toetwitch.pipeline.errors import UserError
 
         raise UserError(
-            f"the emulated sensor (--emulate) needs the bumble BLE stack ({exc}); install it "
-            "with 'pip install bumble==0.0.236'",
+            f"the emulated sensor (--emulate) needs the bumble BLE stack ({exc}): "
+            "pip install 'toetwitch[emulator]'",
             1,
         ) from None
     return emulator

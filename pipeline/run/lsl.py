@@ -41,7 +41,7 @@ def import_pylsl() -> Any:
     except (ImportError, RuntimeError) as exc:  # RuntimeError: wheel without liblsl
         raise UserError(
             f"--lsl needs the pylsl package with its liblsl library ({exc}); install it with "
-            "'pip install pylsl' (on Linux ARM or old glibc also 'conda install -c conda-forge liblsl')",
+            "pip install 'toetwitch[lsl]' (on Linux ARM or old glibc also 'conda install -c conda-forge liblsl')",
             1,
         ) from None
     if not _configured:

@@ -246,3 +246,23 @@ def test_unloadable_model_file_is_a_usage_error(tmp_path, capsys):
     f = _write(tmp_path / "a.json", {})
     assert main(["assess", "--no-journal", "--answers", str(f), "--model", str(bogus)]) == 2
     assert "cannot load the cause model" in capsys.readouterr().err
+
+
+def test_train_writes_to_the_user_data_folder_and_assess_uses_it_first(tmp_path, capsys, monkeypatch):
+    """Never into the installed package (a wheel's RECORD, a read-only install)."""
+    from importlib import resources
+
+    kb = Path(str(resources.files("toetwitch.models.kb")))
+    before = {p.name: p.stat().st_mtime_ns for p in kb.iterdir()}
+    data = tmp_path / "data"
+    monkeypatch.setenv("TOETWITCH_DATA_DIR", str(data))
+    f = _write(tmp_path / "a.json", {"twitching_days": 2})
+    shipped = _assess_json(capsys, "--answers", f)
+    assert main(["train", "--n", "1200", "--seed", "9"]) == 0
+    capsys.readouterr()
+    assert (data / "cause_model.skops").is_file() and (data / "cause_model.json").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in kb.iterdir()} == before
+    result = _assess_json(capsys, "--answers", f)
+    meta = json.loads((data / "cause_model.json").read_text())
+    assert result["model"]["model"] == "user" and shipped["model"]["model"] == "shipped"
+    assert result["model"]["artifact_sha256"] == meta["artifact_sha256"]

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out_dir}: exists and is not a folder", 2)
     jobs = batch.plan_jobs(args.paths, out_dir)
     single = len(jobs) == 1
-    journal = _Journal(args)
+    journal = _Journal(args, len(jobs))
 
     def say(line: str, err: bool = False) -> None:
         tqdm.write(line, file=sys.stderr if err else sys.stdout)
@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         _report_many(report, out_dir)
     _report_failures(report, single)
+    journal.say_skipped()
     return report.exit_code
 
 
@@ -226,14 +227,27 @@ def combined_table(outcomes: Any) -> str:
 
 
 class _Journal:
-    """Records each analysed recording in the journal; a journal problem warns once, then stops."""
+    """Records each analysed recording in the journal; a journal problem warns once, then stops.
 
-    def __init__(self, args: argparse.Namespace):
+    What is recorded is :mod:`toetwitch.pipeline.store.policy`'s choice: never demonstration
+    data, a batch of several recordings only with an explicit ``--journal``.
+    """
+
+    def __init__(self, args: argparse.Namespace, n_recordings: int):
+        from toetwitch.pipeline.store.policy import batch_is_journaled
+
         self.args = args
-        self.enabled = not getattr(args, "no_journal", False)
+        self.enabled = batch_is_journaled(args, n_recordings)
+        self.skipped = None if self.enabled or getattr(args, "no_journal", False) else 0
 
     def record(self, result: Any, source_path: str) -> None:
+        from toetwitch.pipeline.store.policy import is_demonstration
+
+        if is_demonstration(source_path):
+            return
         if not self.enabled:
+            if self.skipped is not None:
+                self.skipped += 1
             return
         from toetwitch.pipeline.errors import UserError
         from toetwitch.pipeline.log import logger
@@ -244,3 +258,12 @@ class _Journal:
         except (UserError, OSError) as exc:
             logger.warning("not recorded in the journal (%s); the analyses are still written", exc)
             self.enabled = False
+
+    def say_skipped(self) -> None:
+        """One line when a batch of the person's recordings was left out of the journal."""
+        if self.skipped:
+            from toetwitch.pipeline.store.journal import journal_path_from_args
+
+            print(f"not recorded in the journal: {self.skipped} recordings of a batch "
+                  f"(record a batch with --journal PATH; yours is {journal_path_from_args(None)})",
+                  file=sys.stderr)

@@ -184,8 +184,10 @@ def run(args: argparse.Namespace) -> int:
     if log_path is not None:
         print(f"packet log: {log_path} (replay with: toetwitch replay {log_path})", file=sys.stderr)
     from toetwitch.pipeline.store.journal import journal_analysis
+    from toetwitch.pipeline.store.policy import is_demonstration
 
-    journal_analysis(args, result, log_path)
+    if not (args.emulate is not None and is_demonstration(args.emulate)):
+        journal_analysis(args, result, log_path)
     return 0
 
 

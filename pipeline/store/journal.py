@@ -691,12 +691,15 @@ def _episode_rows(episodes: Any, start: datetime, day: str) -> Iterator[tuple]:
 
 
 def journal_analysis(args: argparse.Namespace, result: Any, source_path: Path | str | None) -> None:
-    """Record an AnalysisResult in the journal chosen by ``args`` (nothing with ``--no-journal``).
+    """Record an AnalysisResult in the journal chosen by ``args`` (nothing with ``--no-journal``,
+    nothing for demonstration data: :mod:`toetwitch.pipeline.store.policy`).
 
     ``source_path`` is the recording file (keyed by content hash: the same bytes again replace
     their earlier rows) or None for a live session. Journal problems raise :class:`UserError`.
     """
-    if getattr(args, "no_journal", False):
+    from toetwitch.pipeline.store.policy import is_demonstration
+
+    if getattr(args, "no_journal", False) or is_demonstration(source_path):
         return
     path = journal_path_from_args(args)
     with Journal(path) as j:

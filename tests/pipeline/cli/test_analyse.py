@@ -144,3 +144,27 @@ def test_accelerometer_only_report_says_what_its_counts_can_and_cannot_see(tmp_p
     assert ACC_ONLY_NOTE.strip() in capsys.readouterr().out
     assert main(["analyse", str(both), "--no-journal"]) == 0
     assert "accelerometer only" not in capsys.readouterr().out
+
+
+def test_demonstration_data_and_unasked_batches_stay_out_of_the_journal(tmp_path, capsys, monkeypatch):
+    """The personal journal holds only the person's own recordings (store/policy.py)."""
+    from toetwitch.pipeline.store.journal import Journal
+    from toetwitch.pipeline.store.policy import DEMO_MARKER
+
+    jpath = tmp_path / "journal.sqlite"
+    monkeypatch.setenv("TOETWITCH_JOURNAL", str(jpath))
+    demo = tmp_path / "demo"
+    one = write_csv(demo / "a.csv", seed=1, duration_s=10)
+    write_csv(demo / "sub" / "b.csv", seed=2, duration_s=10)
+    (demo / DEMO_MARKER).write_text("demonstration data\n")
+    assert main(["analyse", str(one), "--out", str(tmp_path / "o1")]) == 0
+    assert main(["analyse", str(demo), "--out", str(tmp_path / "o2"), "--journal", str(jpath)]) == 0
+    assert not jpath.exists()  # demonstration data, even when a journal is named
+    (demo / DEMO_MARKER).unlink()
+    capsys.readouterr()
+    assert main(["analyse", str(demo), "--out", str(tmp_path / "o3")]) == 0  # a batch, not asked
+    assert "not recorded in the journal: 2 recordings" in capsys.readouterr().err
+    assert not jpath.exists()
+    assert main(["analyse", str(one), "--out", str(tmp_path / "o4")]) == 0  # one of their own
+    with Journal(jpath, create=False) as j:
+        assert j.query("SELECT COUNT(*) FROM recordings")[0][0] == 1

@@ -31,7 +31,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.days is not None and args.days < 1:
         raise UserError(f"--days must be at least 1, got {args.days}", 2)
-    with Journal(journal_path_from_args(args), create=False) as j:
+    path = journal_path_from_args(args)
+    if args.journal is None and not path.exists():
+        # nothing recorded yet is no error (a named journal that is missing is: a typo)
+        print(json.dumps({"journal": str(path), "days": []}) if args.json else
+              f"No twitching history yet: nothing has been recorded in your journal ({path}).\n"
+              "Analyse or monitor one of your own recordings to start it (bundled sample data "
+              "is never recorded).")
+        return 0
+    with Journal(path, create=False) as j:
         h = history(j, days=args.days)
     if args.json:
         print(json.dumps(h, indent=2))

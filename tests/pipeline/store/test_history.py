@@ -175,3 +175,12 @@ def test_recording_file_analysed_twice_is_journaled_once(tmp_path, capsys):
     assert main(["history", "--journal", str(path), "--json"]) == 0
     h = json.loads(capsys.readouterr().out)
     assert sum(r["twitches"] for r in h["days"]) == n
+
+
+def test_history_before_anything_was_recorded_is_no_error(tmp_path, capsys, monkeypatch):
+    """After the Quick start (sample data only) the default journal does not exist yet."""
+    path = tmp_path / "never.sqlite"
+    monkeypatch.setenv("TOETWITCH_JOURNAL", str(path))
+    assert main(["history"]) == 0
+    assert "No twitching history yet" in capsys.readouterr().out
+    assert not path.exists()

@@ -79,7 +79,7 @@ from bench.common import (  # noqa: E402
 
 DEFAULT_SEED = 20261125
 #: Mean twitch rate asked of the placer (fewer fit where there is little rest). ALS ~40/min
-#: median on large HD-sEMG grids, benign fasciculation 5-40x lower (signal-evidence §6.6):
+#: median on large HD-sEMG grids, benign fasciculation 5-40x lower (docs/evidence.md §S6.6):
 #: 15/min on one bipolar foot electrode is a busy, not a quiet, recording.
 TWITCH_RATE_PER_MIN = 15.0
 #: Backgrounds are lengthened (time-reversed copies) to these durations (s): 3 min of EMG keeps
@@ -269,7 +269,7 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
         fs_acc = 100.0
         acc = None
         if with_acc:
-            acc = rng.normal(0.0, 1e-3, (int(dur * fs_acc), 3))  # 1 mg floor (AX6/PLUX, §2.4)
+            acc = rng.normal(0.0, 1e-3, (int(dur * fs_acc), 3))  # 1 mg floor (AX6/PLUX, docs/evidence.md §S2.4)
             acc[:, 2] += 1.0
         injected: list[Span] = []
         for what, count in (confounders or {}).items():
@@ -293,7 +293,7 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
                                            templates, rng, p2p)
         if acc is not None:
             for t in truth:
-                if rng.uniform() < 0.61:  # Terrill: 39 % of EMG leg events move no toe (§0)
+                if rng.uniform() < 0.61:  # Terrill: 39 % of EMG leg events move no toe (docs/evidence.md §S0)
                     add_acc_transient(acc, fs_acc, t, rng.uniform(3, 10), rng)
         if mains_hz:
             tt = np.arange(len(x)) / fs

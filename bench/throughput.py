@@ -12,7 +12,7 @@ and a 24-h Parquet file (the hour repeated) for the bounded-memory check.
 
 Every case runs in its own subprocess pinned to one core (``os.sched_setaffinity``), with
 BLAS/OpenMP threads set to 1. Time: ``time.perf_counter`` over ``--repeats`` runs (min and
-median). Memory, two ways (as in shared/docs/style-and-speed.md Part B):
+median). Memory, two ways (as in the performance measurements, docs/evidence.md §B):
 
 * RSS Δ: peak resident set (``VmHWM``) after the runs minus ``VmHWM`` after imports and after
   loading/preparing the inputs (inputs already in memory are not counted);
@@ -87,7 +87,7 @@ def make_inputs(day: bool = True) -> None:
             write_edf(p["edf"], emg, FS_EMG_HZ, acc, FS_ACC_HZ)
         if not p["parquet"].exists():
             _write_parquet(p["parquet"], emg, acc)
-    if not p["csv"].exists():  # contracts §1: the other stream's cells left empty
+    if not p["csv"].exists():  # docs/contracts.md §1: the other stream's cells left empty
         import pandas as pd
 
         pd.read_parquet(p["parquet"]).to_csv(p["csv"], index=False, float_format="%.9g")
@@ -115,7 +115,7 @@ def _repeat_parquet(src: Path, dst: Path, times: int, period_s: float) -> None:
 
 
 def _write_parquet(path: Path, emg, acc) -> None:  # noqa: ANN001
-    """Contracts §1 layout: one table, each row one stream's sample, sorted by time."""
+    """docs/contracts.md §1 layout: one table, each row one stream's sample, sorted by time."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -6,9 +6,9 @@ Usage::
     .venv/bin/python bench/vignettes.py --markdown # the table as Markdown (docs/assess.md)
     .venv/bin/python bench/vignettes.py --json     # all figures as JSON
 
-The vignettes (``bench/vignettes.json``) were written from clinical-evidence.md, 12 per level,
+The vignettes (``bench/vignettes.json``) were written from docs/evidence.md, 12 per level,
 each with the source that fixes its gold level and the evidence behind its gold cause.
-Scoring follows the symptom-checker literature (clinical-evidence.md §3.3): exact triage, under-
+Scoring follows the symptom-checker literature (docs/evidence.md §C3.3): exact triage, under-
 and over-triage, "safe" triage (Gilbert et al. 2020: at the gold level, more cautious, or at
 most one level less cautious), urgent cases under-triaged, self-care kept self-care, and
 top-1/top-3 cause.
@@ -28,7 +28,7 @@ from toetwitch.models.escalation import level_rank
 HERE = Path(__file__).resolve().parent
 VIGNETTES = HERE / "vignettes.json"
 
-#: Published figures (clinical-evidence.md §3.2) beside which toetwitch's are shown.
+#: Published figures (docs/evidence.md §C3.2) beside which toetwitch's are shown.
 PUBLISHED = [
     ("Symptom checkers, Semigran BMJ 2015 (45 vignettes)", "57%", "self-care 33%", "34% (top-1)"),
     ("Symptom checkers, Hill MJA 2020 (48 vignettes)", "49%", "self-care 40%", "36% / 52%"),
@@ -110,7 +110,7 @@ def table_text(s: dict) -> str:
            f"  cause top-1       {_pct(s['top1_cause'])}",
            f"  cause top-3       {_pct(s['top3_cause'])}   (target >= 90%)",
            "  by gold level: " + ", ".join(f"{lv} {d['exact']}/{d['n']}" for lv, d in s["by_level"].items()),
-           "", "published figures (clinical-evidence.md 3.2):"]
+           "", "published figures (docs/evidence.md §C3.2):"]
     for name, triage, other, cause in PUBLISHED:
         out.append(f"  {name:<52} triage {triage:<11} {other:<28} cause {cause}")
     misses = [r for r in s["rows"] if r["level"] != r["gold_level"] or (r["cause_rank"] or 99) > 3]

@@ -1,6 +1,6 @@
 """Where samples come from: file readers, BLE sensors, the emulated sensor.
 
-Knows nothing of detection or models. Public API (contracts §5)::
+Knows nothing of detection or models. Public API (docs/contracts.md §5)::
 
     from toetwitch.drivers import Recording, read_recording
 """

@@ -1,6 +1,6 @@
 """The :class:`Recording` type: one surface-EMG channel and/or one 3-axis accelerometer.
 
-Contracts §5. Each stream has its own sample rate, read from the source, never assumed.
+docs/contracts.md §5. Each stream has its own sample rate, read from the source, never assumed.
 """
 
 from __future__ import annotations

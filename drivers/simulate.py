@@ -3,8 +3,8 @@
 Pure numpy and seeded (``numpy.random.default_rng(seed)``): the same arguments always give
 the same recording. Used by tests, benchmarks and ``sample_data/build_samples.py``.
 
-Every modelling choice cites the shared evidence file ``signal-evidence.md`` (kept with the
-project's development material, not shipped); section numbers are given as "§2.1" etc.
+Every modelling choice cites the signal evidence, ``docs/evidence.md``; a section number
+such as "§2.1" means its section S2.1.
 
 * Fasciculation potential (FP) shape: Hermite–Rodriguez functions, the classic analytic MUAP
   model (first order = biphasic, second order = triphasic). Needle FPs last 12.6 ± 4.4 ms with
@@ -17,7 +17,7 @@ project's development material, not shipped); section numbers are given as "§2.
 * Background: band-limited (20–450 Hz, §2.3) Gaussian noise, default 2 µV RMS (PLUX resting
   floor 1.8–2.3 µV, §2.3).
 * Confounders: voluntary bursts 1–8 s of band-limited noise at 30–300 µV RMS (PLUX contractions
-  reach ~190 µV RMS, data README §3) with accelerometer motion; tonic trains of one MUAP at
+  reach ~190 µV RMS in the BioSPPy example recording) with accelerometer motion; tonic trains of one MUAP at
   6–12 Hz for 2–6 s (real MU rates 6.8–11 Hz, §2.2); electrode pops (a step of hundreds of µV
   decaying over 100–300 ms); motion (low-frequency baseline swing plus accelerometer movement);
   limb movements 0.5–10 s (AASM/WASM LM duration, §0) with EMG activity and movement.
@@ -73,7 +73,7 @@ def muap_template(fs_hz: float, duration_ms: float = 12.0, phases: int = 3) -> F
     fs_hz : float
         Sample rate in Hz.
     duration_ms : float
-        Length of the whole waveform in ms (needle FPs 12.6 ± 4.4 ms, evidence §2.1).
+        Length of the whole waveform in ms (needle FPs 12.6 ± 4.4 ms, docs/evidence.md §S2.1).
     phases : int
         Number of phases, 1–6 (3 typical; 4+ = polyphasic).
 

@@ -3,7 +3,7 @@
 Imports neither ``drivers`` nor ``pipeline``; takes plain dicts. Public API::
 
     from toetwitch.models import assess, validate_answers, AnswersError
-    result = assess({"twitching_days": 3, "caffeine_mg_per_day": 600})   # contracts §4 object
+    result = assess({"twitching_days": 3, "caffeine_mg_per_day": 600})   # docs/contracts.md §4 object
 
 The knowledge base is data in ``models/kb/`` (rules, causes, questions, the generative model
 of the synthetic cohort, and the trained cause model); see models/MODEL_CARD.md.

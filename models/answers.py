@@ -1,4 +1,4 @@
-"""The answers file (contracts §3): schema, validation and loading.
+"""The answers file (docs/contracts.md §3): schema, validation and loading.
 
 Every field is optional; a missing field means "not reported". ``validate_answers`` returns a
 normalised copy or raises :class:`AnswersError` naming the offending key (dotted path, e.g.
@@ -175,7 +175,7 @@ def _check_object(prefix: str, schema: dict[str, tuple], obj: Any) -> dict:
 
 
 def validate_answers(obj: Any) -> dict:
-    """Check an answers object against contracts §3 and return a normalised copy.
+    """Check an answers object against docs/contracts.md §3 and return a normalised copy.
 
     ``null`` values are dropped (= not reported), a bare string in a list field becomes a
     one-item list, and a medication given as a bare class name becomes ``{"class": name}``.

@@ -1,4 +1,4 @@
-"""``assess``: answers (+ sensor features) -> the contracts §4 object.
+"""``assess``: answers (+ sensor features) -> the docs/contracts.md §4 object.
 
 Order of work: validate, rank causes with the model, run the escalation rules (the model's top
 cause may raise the level to routine, never lower it), then assemble advice, the red-flag
@@ -38,7 +38,7 @@ def load_causes_kb() -> dict[str, dict]:
 
 
 def assess(answers: dict, sensor: dict | None = None, *, model: Any = None) -> dict:
-    """The full assessment (contracts §4) for an answers object and optional sensor features.
+    """The full assessment (docs/contracts.md §4) for an answers object and optional sensor features.
 
     ``answers`` is validated here (``AnswersError`` on bad input); ``sensor`` is the plain
     dict of ``models.facts.SENSOR_KEYS`` (None values ignored).

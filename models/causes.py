@@ -1,4 +1,4 @@
-"""The cause model: a scikit-learn Pipeline ranking the causes of contracts §4.
+"""The cause model: a scikit-learn Pipeline ranking the causes of docs/contracts.md §4.
 
 ``ColumnTransformer`` (median imputation + scaling for numbers,
 one-hot for the two free categories) then ``CalibratedClassifierCV`` around a multinomial
@@ -65,7 +65,7 @@ TRUSTED_TYPES: list[str] = [
 ]
 
 #: Symptoms that allow the neurological cause to rank first (weakness, wasting, bulbar,
-#: breathing): without one of them it is never top-1 (clinical-evidence.md §2.2).
+#: breathing): without one of them it is never top-1 (docs/evidence.md §C2.2).
 NEURO_GUARD_SYMPTOMS = (
     "foot_drop", "muscle_wasting", "trouble_swallowing", "slurred_speech",
     "breathless_lying_flat_or_at_rest", "face_arm_speech_sudden", "cannot_stand_or_walk",
@@ -271,7 +271,7 @@ def default_model_info() -> dict:
 
 def read_labelled_csv(path: str | Path) -> pd.DataFrame:
     """Labelled training data: a ``cause`` column plus either an ``answers_json`` column (one
-    answers object per row, contracts §3, with optional ``sensor_*`` columns) or the model's
+    answers object per row, docs/contracts.md §3, with optional ``sensor_*`` columns) or the model's
     feature columns (any subset; absent ones count as not reported)."""
     path = Path(path)
     try:

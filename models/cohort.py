@@ -19,7 +19,7 @@ from toetwitch.models.answers import validate_answers
 
 __all__ = ["CAUSES", "generate_cohort", "load_cohort_spec"]
 
-#: Cause labels of contracts §4, in the order the model reports its classes.
+#: Cause labels of docs/contracts.md §4, in the order the model reports its classes.
 CAUSES: tuple[str, ...] = (
     "exercise_fatigue", "dehydration_electrolytes", "nutritional_deficiency", "stress_anxiety_sleep",
     "caffeine_stimulants", "nerve_compression", "medication_side_effect", "neurological_disorder",
@@ -126,7 +126,7 @@ def generate_cohort(n: int | None = None, seed: int | None = None, spec: dict | 
                     ) -> tuple[list[dict], list[dict], list[str]]:
     """Draw ``n`` synthetic people: (answers list, sensor dict list, cause label list).
 
-    Defaults come from the spec (``n``, ``seed``). Answers are validated against contracts §3,
+    Defaults come from the spec (``n``, ``seed``). Answers are validated against docs/contracts.md §3,
     so the cohort only ever contains answers a real person could give.
     """
     spec = spec or load_cohort_spec()

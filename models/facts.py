@@ -34,7 +34,7 @@ SENSOR_KEYS: dict[str, str] = {
     "trend_per_day": "change of the daily twitch rate at rest per day (per minute per day)",
 }
 
-#: Medicine classes that can cause twitching or cramps (clinical-evidence.md 2.2).
+#: Medicine classes that can cause twitching or cramps (docs/evidence.md §C2.2).
 TWITCH_ASSOCIATED_CLASSES = frozenset({
     "diuretic", "beta_agonist", "stimulant", "statin", "ssri_snri", "lithium", "anticholinesterase",
     "opioid", "triptan", "tricyclic",

@@ -1,6 +1,6 @@
 """Filtering, twitch detection, episodes, streaming and batch runners, journal, reports, CLI.
 
-Public API (contracts §5)::
+Public API (docs/contracts.md §5)::
 
     from toetwitch.drivers import Recording, read_recording
     from toetwitch.pipeline import analyse

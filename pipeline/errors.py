@@ -12,7 +12,7 @@ class PipelineError(ToetwitchError):
 class UserError(PipelineError):
     """Something the person asked for cannot be done; the message says what to change.
 
-    ``exit_code`` follows contracts §2: 1 when work failed, 2 for a usage error.
+    ``exit_code`` follows docs/contracts.md §2: 1 when work failed, 2 for a usage error.
     """
 
     def __init__(self, message: str, exit_code: int = 2):

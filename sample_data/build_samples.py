@@ -107,7 +107,7 @@ def _mixed_csv(
     acc_g: np.ndarray | None,
     fs_acc_hz: float | None,
 ) -> None:
-    """Write contracts §1 CSV; with both streams, one row per sample of either stream."""
+    """Write docs/contracts.md §1 CSV; with both streams, one row per sample of either stream."""
     parts = []
     if emg_uv is not None:
         t = np.arange(len(emg_uv)) / fs_emg_hz

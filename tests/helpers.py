@@ -40,7 +40,7 @@ def truth_times(truth: pd.DataFrame, kind: str = "fasciculation") -> np.ndarray:
 
 def recording_table(emg: np.ndarray | None, acc: np.ndarray | None, fs_emg_hz: float = 2048.0,
                     fs_acc_hz: float = 200.0) -> pd.DataFrame:
-    """A recording as the contracts' §1 table: ``time_s``, ``emg_uv`` and/or ``acc_x_g`` ..
+    """A recording as the docs/contracts.md §1 table: ``time_s``, ``emg_uv`` and/or ``acc_x_g`` ..
     ``acc_z_g`` rows, the two streams interleaved in time order (mixed-rate rows)."""
     parts = []
     if emg is not None:

@@ -18,10 +18,10 @@ LAYERS = ("drivers", "models", "pipeline")
 FORBIDDEN = {
     "drivers": {"pipeline", "models"},
     "models": {"pipeline", "drivers"},
-    "pipeline/detect": {"pipeline.run", "pipeline.store", "pipeline.present", "pipeline.cli"},
-    "pipeline/store": {"pipeline.run", "pipeline.detect", "pipeline.present", "pipeline.cli"},
-    "pipeline/run": {"pipeline.store", "pipeline.present", "pipeline.cli"},
-    "pipeline/present": {"pipeline.run", "pipeline.cli"},
+    "pipeline/detect": {"toetwitch.pipeline.run", "toetwitch.pipeline.store", "toetwitch.pipeline.present", "toetwitch.pipeline.cli.main"},
+    "pipeline/store": {"toetwitch.pipeline.run", "toetwitch.pipeline.detect", "toetwitch.pipeline.present", "toetwitch.pipeline.cli.main"},
+    "pipeline/run": {"toetwitch.pipeline.store", "toetwitch.pipeline.present", "toetwitch.pipeline.cli.main"},
+    "pipeline/present": {"toetwitch.pipeline.run", "toetwitch.pipeline.cli.main"},
 }
 
 
@@ -82,7 +82,7 @@ def test_sql_only_in_store():
 
 
 def test_public_python_api_of_the_contract():
-    """Contracts §5, verbatim usage: everything from ``toetwitch`` itself."""
+    """docs/contracts.md §5, verbatim usage: everything from ``toetwitch`` itself."""
     import numpy as np
 
     import toetwitch as tt

@@ -1,4 +1,4 @@
-"""Recording file readers (contracts §1): CSV, Parquet, EDF/EDF+/BDF and the raw packet log.
+"""Recording file readers (docs/contracts.md §1): CSV, Parquet, EDF/EDF+/BDF and the raw packet log.
 
 ::
 
@@ -133,7 +133,7 @@ def open_recording(path: str | Path) -> RecordingSource:
 
 
 def read_recording(path: str | Path) -> Recording:
-    """Read a whole recording file (any format of contracts §1) into a :class:`Recording`."""
+    """Read a whole recording file (any format of docs/contracts.md §1) into a :class:`Recording`."""
     path = Path(path)
     if not path.is_file():
         raise not_found(path)

@@ -1,4 +1,4 @@
-"""CSV recordings (contracts §1).
+"""CSV recordings (docs/contracts.md §1).
 
 Header row, then rows sorted by ``time_s``; columns ``time_s``, ``emg_uv``, ``acc_x_g``,
 ``acc_y_g``, ``acc_z_g`` (either stream may be absent; mixed-rate rows leave the other

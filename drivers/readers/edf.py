@@ -1,4 +1,4 @@
-"""EDF, EDF+ and BDF recordings (contracts §1), read with pyedflib.
+"""EDF, EDF+ and BDF recordings (docs/contracts.md §1), read with pyedflib.
 
 * The EMG signal is the first whose label contains ``EMG``; accelerometer axes are signals
   labelled ``ACC X/Y/Z`` or ``Accel X/Y/Z`` (case-insensitive, any separator). Other signals

@@ -1,4 +1,4 @@
-"""Parquet recordings: the CSV columns (contracts §1) in a Parquet file.
+"""Parquet recordings: the CSV columns (docs/contracts.md §1) in a Parquet file.
 
 Read in record batches with ``pyarrow.parquet.ParquetFile.iter_batches`` so a long recording
 is never fully in memory (:class:`~drivers.readers.table.TableSource`: one pass to infer

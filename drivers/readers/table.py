@@ -1,4 +1,4 @@
-"""Shared engine for tabular recordings (CSV and Parquet, contracts §1).
+"""Shared engine for tabular recordings (CSV and Parquet, docs/contracts.md §1).
 
 Columns: ``time_s``, ``emg_uv``, ``acc_x_g``, ``acc_y_g``, ``acc_z_g``; either stream may be
 absent. When both streams share a table at different rates, each row carries one stream's

@@ -1,4 +1,4 @@
-"""``toetwitch assess``: likely causes and when to see a doctor (contracts §4)."""
+"""``toetwitch assess``: likely causes and when to see a doctor (docs/contracts.md §4)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from toetwitch.pipeline.errors import UserError
 
 HELP = "likely causes of the twitching and when to see a doctor (informs, does not diagnose)"
 DESCRIPTION = (
-    "Weigh your answers (contracts §3 answers file, or an interactive questionnaire when no "
+    "Weigh your answers (docs/contracts.md §3 answers file, or an interactive questionnaire when no "
     "--answers is given) and optional sensor features against published red-flag rules and a "
     "cause model. Prints the level (self_care, routine, soon, urgent) with its reasons and "
     "sources, the likely causes with the inputs that drove them, advice, and a safety net. "
@@ -37,7 +37,7 @@ _LEVEL_TITLES = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", metavar="FILE", type=Path,
                         help="answers file (JSON, or YAML with PyYAML); without it, ask the questions on stdin")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (contracts §4)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (docs/contracts.md §4)")
     parser.add_argument("--recording", metavar="FILE", type=Path,
                         help="analyse this recording and use its twitch statistics")
     parser.add_argument("--summary", metavar="FILE", type=Path,

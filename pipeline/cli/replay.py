@@ -1,4 +1,4 @@
-"""``toetwitch replay FILE``: stream a recording through the live path (contracts §6)."""
+"""``toetwitch replay FILE``: stream a recording through the live path (docs/contracts.md §6)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ DESCRIPTION = (
     "Train the cause model of 'toetwitch assess'. Without --labelled, people are drawn from the "
     "documented synthetic cohort (models/kb/cohort.json): the same seed gives the same model and "
     "the same metrics. With --labelled FILE.csv, train on real labelled data: a 'cause' column "
-    "(contracts §4 labels) and either an 'answers_json' column (contracts §3 answers per row, "
+    "(docs/contracts.md §4 labels) and either an 'answers_json' column (docs/contracts.md §3 answers per row, "
     "optional sensor_* columns) or the model's feature columns. Writes cause_model.skops and "
     "cause_model.json (versions and held-out metrics) into --out (default: your toetwitch data "
     "folder, e.g. ~/.local/share/toetwitch/ or $TOETWITCH_DATA_DIR; 'assess' uses a model there "

@@ -34,12 +34,12 @@ class DetectorConfig:
         robust σ (median|x|/0.6745, Quiroga 2004) over the previous ``noise_history_s``: the quiet
         parts of a rolling window, so activity does not raise it (SPiQE's noise-responsive ATinc).
         The level is updated every ``noise_update_s``.
-    threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ of the typical noise, signal-evidence §6.2;
+    threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ of the typical noise, docs/evidence.md §S6.2;
         6 here because σ is taken from the quietest quarter of blocks, which sits below the typical level).
     min_peak_uv : absolute floor under the threshold.
     merge_ms : crossings closer than this form one potential (peak cluster, 20-60 ms).
     core_ms, min_core_energy_fraction : a motor-unit potential is a compact 5-15 ms wave
-        (needle FP 12.6 ± 4.4 ms; surface MUAP core ≈ 8 ms, signal-evidence §2.1), so most of
+        (needle FP 12.6 ± 4.4 ms; surface MUAP core ≈ 8 ms, docs/evidence.md §S2.1), so most of
         the energy of the ±``feature_half_window_ms`` window lies inside some 2·``core_ms``
         stretch; threshold crossings of noise bursts spread theirs (on the sample data most
         background crossings score 0.25-0.7, injected potentials 0.75-1.0).
@@ -77,7 +77,7 @@ class DetectorConfig:
     train_gap_ms, train_min_groups, train_amplitude_ratio : tonic firing at 1.2-4 Hz escapes the
         250 ms isolation rule; ``train_min_groups`` or more discharges each within
         ``train_gap_ms`` of the last, of similar size (within ``train_amplitude_ratio`` of the
-        train's median: one unit firing regularly), are a tonic train (signal-evidence §6.4c;
+        train's median: one unit firing regularly), are a tonic train (docs/evidence.md §S6.4c;
         BioSPPy's resting file fires tonically at 0.1-0.3 s intervals). Sporadic twitches of
         different units close together are kept.
     max_noise_uv : blocks whose robust σ exceeds this (and are not muscle activity) are
@@ -109,7 +109,7 @@ class DetectorConfig:
         ``acc_context_s`` before and after it (movement in under half of that context).
     acc_twitch_max_mg : without EMG, a brief transient larger than this is a jerk of the foot,
         not a fasciculation: a single fasciculation moves a foot sensor by a few mg at most,
-        at or under the ~1 mg noise floor for small units (signal-evidence §2.4), and this is
+        at or under the ~1 mg noise floor for small units (docs/evidence.md §S2.4), and this is
         twice the level at which sustained motion counts as movement (``acc_move_mg``). On
         bench/detection.py's real accelerometer backgrounds it removed 60 % of the
         accelerometer-only false positives (8.7 → 3.3 per minute) and no twitch.

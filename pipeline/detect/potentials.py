@@ -231,7 +231,7 @@ def potential_features(
 
     Returns (peak_to_peak_uv, duration_samples, phases, lf_peak_to_peak_uv,
     core_energy_fraction): p2p over ±half_n; duration = extent where |y| exceeds 10 % of the
-    peak (signal-evidence §6.3); phases = number of baseline crossings inside that extent + 1;
+    peak (docs/evidence.md §S6.3); phases = number of baseline crossings inside that extent + 1;
     the 1-15 Hz deflection over the same window; and the largest share of the window's energy
     inside any ``2·core_n + 1`` samples — a motor-unit potential is a compact wave, a noise
     burst is not.

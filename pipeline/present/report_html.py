@@ -48,7 +48,7 @@ REPORT_NOTE = (
     "talking to the doctor who prescribed it."
 )
 
-#: Escalation levels (contracts §4) in plain words, with a colour for the banner.
+#: Escalation levels (docs/contracts.md §4) in plain words, with a colour for the banner.
 LEVEL_WORDS = {
     "self_care": ("Self-care", "Looking after yourself at home is reasonable for now.", "#2e7d32"),
     "routine": ("See a GP (routine)", "Book a routine appointment with your GP.", "#1565c0"),
@@ -56,7 +56,7 @@ LEVEL_WORDS = {
     "urgent": ("Get urgent help", "Get medical help now (urgent care or emergency services).", "#c62828"),
 }
 
-#: Cause labels (contracts §4) in plain words.
+#: Cause labels (docs/contracts.md §4) in plain words.
 CAUSE_WORDS = {
     "exercise_fatigue": "Exercise and muscle fatigue",
     "dehydration_electrolytes": "Dehydration or low electrolytes",

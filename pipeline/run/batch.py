@@ -10,7 +10,7 @@ so a recording larger than memory never has to fit in memory. That one function 
 
 and the parent process alone writes the outputs, so every backend produces the same files.
 
-Outputs under ``out_dir`` (contracts §2, plus the batch tables):
+Outputs under ``out_dir`` (docs/contracts.md §2, plus the batch tables):
 
 * ``X/events.csv``, ``X/episodes.csv``, ``X/summary.json`` per recording (``X`` from
   :func:`output_names`) and ``X/.toetwitch-source.json``, the fingerprint :func:`run_batch` uses to
@@ -161,7 +161,7 @@ class BatchReport:
 
     @property
     def exit_code(self) -> int:
-        """Contracts §2: 0 when every recording was analysed (or up to date), 1 when some failed."""
+        """docs/contracts.md §2: 0 when every recording was analysed (or up to date), 1 when some failed."""
         return 1 if self.failures else 0
 
     @property

@@ -6,7 +6,7 @@ crash loses nothing already received), decodes it, and feeds the decoded samples
 detector, :class:`pipeline.StreamingAnalyser`, one detector block at a time (``block_s``,
 by default the detector's own 0.1 s): the detector sees a potential only when its block is
 complete, so pushing more at once only adds delay, and at 10 pushes a second the per-call
-filter overhead (~50-80 µs per ``sosfilt`` call) stays negligible (docs/style-and-speed.md B4).
+filter overhead (~50-80 µs per ``sosfilt`` call) stays negligible (docs/evidence.md §B4).
 
 A twitch is shown as soon as the rules that look back have passed it (about 0.4 s after its
 packet) through ``on_provisional``; the rules that look ahead settle it about 2 s later: it

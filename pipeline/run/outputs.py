@@ -1,4 +1,4 @@
-"""Write the analyse files of contracts §2: events.csv, episodes.csv, summary.json."""
+"""Write the analyse files of docs/contracts.md §2: events.csv, episodes.csv, summary.json."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The answers file (contracts §3): validation errors name the key; JSON and YAML load; the
+"""The answers file (docs/contracts.md §3): validation errors name the key; JSON and YAML load; the
 questionnaire's questions cover every red-flag answer and read typed replies."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from toetwitch.models.questionnaire import (
     unanswered_red_flags,
 )
 
-#: The example of contracts §3 with one value picked where it lists choices.
+#: The example of docs/contracts.md §3 with one value picked where it lists choices.
 CONTRACT_EXAMPLE = {
     "age_years": 38, "sex": "female", "twitching_days": 35,
     "sites": ["big_toe", "other_toes", "foot", "calf", "thigh", "hand_arm", "face_eyelid", "tongue", "trunk"],

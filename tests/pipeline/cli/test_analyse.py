@@ -1,4 +1,4 @@
-"""``toetwitch analyse``: what a person sees, exit statuses of contracts §2, resume, journal."""
+"""``toetwitch analyse``: what a person sees, exit statuses of docs/contracts.md §2, resume, journal."""
 
 from __future__ import annotations
 

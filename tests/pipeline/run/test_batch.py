@@ -48,7 +48,7 @@ def synth_streams(seed: int, duration_s: float, n_twitches: int = 12) -> tuple[n
 
 
 def write_csv(path: Path, seed: int, duration_s: float = 30.0) -> Path:
-    """An EMG-only CSV recording (contracts §1)."""
+    """An EMG-only CSV recording (docs/contracts.md §1)."""
     emg, _ = synth_streams(seed, duration_s)
     t = np.arange(len(emg)) / FS_EMG_HZ
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,5 +55,5 @@ def test_cited_sections_exist():
                 missing.add(f"{f}: evidence §{sec}")
         for sec in re.findall(r"docs/contracts\.md §(\d+)", text):
             if sec not in have_co:
-                missing.add(f"{f}: contracts §{sec}")
+                missing.add(f"{f}: docs/contracts.md §{sec}")
     assert sorted(missing) == []

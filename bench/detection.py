@@ -23,7 +23,7 @@ Scoring (``bench/common.py``): false positives overall and inside active spans (
 confounders and the backgrounds' own activity); detections of lone real background discharges are
 counted apart, neither TP nor FP.
 
-Detectors: toetwitch (``pipeline.analyse``, rows of type ``fasciculation``); a naive 5×MAD
+Detectors: toetwitch (``toetwitch.pipeline.analyse``, rows of type ``fasciculation``); a naive 5×MAD
 detector (20-450 Hz, peaks of |x| > 5 σ_MAD, 60 ms merge); NeuroKit2 ``emg_process`` and
 BioSPPy ``emg()`` (each activation interval is one detection, timed at its largest |x|: an
 envelope onset lands up to ~50 ms before the potential's peak and would lose matches for a
@@ -180,7 +180,7 @@ def add_acc_movement(acc_g: FloatArray, fs_hz: float, span: Span, rng: np.random
 
 def add_acc_transient(acc_g: FloatArray, fs_hz: float, t_s: float, mg: float,
                       rng: np.random.Generator) -> float:
-    """Twitch transient, as ``drivers.simulate`` models it. Returns the accelerometer truth time."""
+    """Twitch transient, as ``toetwitch.drivers.simulate`` models it. Returns the accelerometer truth time."""
     from toetwitch.drivers.simulate import add_acc_transient as add
 
     return add(acc_g, fs_hz, t_s, mg, rng)
@@ -193,7 +193,7 @@ def twitch_times(duration_s: float, busy: list[Span], rng: np.random.Generator,
     Allowed: >= ``REST_MARGIN_S`` (1 s) from every busy span and 0.5 s from the ends. The count
     is Poisson with mean ``rate_per_min`` × allowed minutes (so rest is not crowded when a
     recording is mostly active); times uniform over the allowed time, >= 300 ms apart
-    (``drivers.simulate`` constants). Sorted, in s.
+    (``toetwitch.drivers.simulate`` constants). Sorted, in s.
     """
     from toetwitch.drivers.simulate import MIN_TWITCH_GAP_S, REST_MARGIN_S
 
@@ -352,7 +352,7 @@ def build_cases(seed: int = DEFAULT_SEED, rate_per_min: float = TWITCH_RATE_PER_
 # detectors: each takes a Case and returns detection times in s (or None = not applicable)
 # --------------------------------------------------------------------------------------------
 def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
-    """toetwitch, exactly as ``pipeline.analyse`` runs it (whole arrays pushed into the
+    """toetwitch, exactly as ``toetwitch.pipeline.analyse`` runs it (whole arrays pushed into the
     StreamingAnalyser, then finish); rows of type ``fasciculation``. Also keeps the EMG path's
     rejection log in ``case.extra["rejections"]`` to explain misses."""
     from toetwitch.pipeline import StreamingAnalyser
@@ -369,7 +369,7 @@ def detect_toetwitch(case: Case, config=None) -> FloatArray:  # noqa: ANN001
 
 def detect_toetwitch_shown(case: Case, config=None) -> FloatArray:  # noqa: ANN001
     """What a live viewer sees first: the twitches the live display shows while they are
-    being checked (``pipeline.replay`` with ``on_provisional``, one detector block per
+    being checked (``toetwitch.pipeline.run.replay`` with ``on_provisional``, one detector block per
     packet), plus settled twitches that were never shown (accelerometer-only ones)."""
     from toetwitch.drivers import Recording
     from toetwitch.pipeline import DetectorConfig

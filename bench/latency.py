@@ -5,15 +5,15 @@ Run from the repository root::
     .venv/bin/python bench/latency.py                 # 10 min of 2 kHz EMG + 200 Hz ACC
     .venv/bin/python bench/latency.py --minutes 60 --write-docs   # figures into docs/live.md
 
-What is measured is toetwitch's own live path, :class:`pipeline.live.LiveSession`: every
+What is measured is toetwitch's own live path, :class:`toetwitch.pipeline.run.live.LiveSession`: every
 notification is appended to a real packet log (a temporary ``.ttlog``), decoded
-(:class:`drivers.ble.codec.Decoder`) and fed in 200-ms blocks to the one detector. The BLE
+(:class:`toetwitch.drivers.ble.codec.Decoder`) and fed in 200-ms blocks to the one detector. The BLE
 stack itself is left out: on a real machine it is BlueZ/CoreBluetooth (another process); the
 emulator's bumble stack is a test tool and costs far more than a real one.
 
-* Input: ``drivers.simulate.simulate_recording`` (seeded; twitches at rest, voluntary bursts,
+* Input: ``toetwitch.drivers.simulate.simulate_recording`` (seeded; twitches at rest, voluntary bursts,
   limb movements), quantised like a sensor ADC (0.1 µV, 1 mg steps) and cut into MTU-247
-  profile-v1 packets by :func:`drivers.ble.codec.packetize`.
+  profile-v1 packets by :func:`toetwitch.drivers.ble.codec.packetize`.
 * Clock: packets are fed as fast as the CPU goes, but each carries a *virtual* arrival time =
   the time its last sample is taken + ``--link-ms`` (radio and host-stack delay). An event
   reported while packet *j* is handled is stamped ``arrival(j) + the real CPU time spent on

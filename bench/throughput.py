@@ -3,9 +3,9 @@
 Run from the repository root::
 
     .venv/bin/python bench/throughput.py [--repeats 3] [--skip-day] [--markdown] [--json PATH]
-    .venv/bin/python bench/throughput.py --profile     # cProfile of pipeline.analyse on 1 h
+    .venv/bin/python bench/throughput.py --profile     # cProfile of toetwitch.pipeline.analyse on 1 h
 
-Input: 1 h of 1 kHz EMG + 100 Hz accelerometer from ``drivers.simulate.simulate_recording``
+Input: 1 h of 1 kHz EMG + 100 Hz accelerometer from ``toetwitch.drivers.simulate.simulate_recording``
 (seeded; twitches, voluntary bursts, tonic trains, pops, motion, limb movements, 50 Hz mains),
 generated once into ``bench/_cache/`` (gitignored) as ``.npz``, EDF, Parquet and CSV; a 24-h EDF
 and a 24-h Parquet file (the hour repeated) for the bounded-memory check.
@@ -19,8 +19,8 @@ median). Memory, two ways (as in the performance measurements, docs/evidence.md 
 * tracemalloc peak: one extra run under ``tracemalloc`` (numpy buffers are traced), inputs
   excluded.
 
-Cases: toetwitch in memory (``pipeline.analyse``), from EDF and from Parquet
-(``pipeline.analyse_source``, 60-s chunks), streaming (``StreamingAnalyser`` fed 250-ms blocks
+Cases: toetwitch in memory (``toetwitch.pipeline.analyse``), from EDF and from Parquet
+(``toetwitch.pipeline.analyse_source``, 60-s chunks), streaming (``StreamingAnalyser`` fed 250-ms blocks
 and 20-sample packets); a lean baseline (float32, band-pass + notch merged into one SOS cascade,
 ``sosfiltfilt``, 50-ms moving RMS, median/MAD threshold, crossings); NeuroKit2 ``emg_process``
 (on 5 min, extrapolated ×12 to 1 h: its per-sample pandas loop makes 1 h take minutes) and
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-json", type=Path, metavar="PATH",
                     help="print the table of an earlier --json run instead of measuring")
     ap.add_argument("--profile", action="store_true",
-                    help="cProfile pipeline.analyse on the hour and print the top costs")
+                    help="cProfile toetwitch.pipeline.analyse on the hour and print the top costs")
     a = ap.parse_args(argv)
     if a.case:
         print(json.dumps(run_case(a.case, a.repeats)))
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def profile(top: int = 25) -> int:
-    """cProfile of ``pipeline.analyse`` on the in-memory hour; prints the top cumulative and
+    """cProfile of ``toetwitch.pipeline.analyse`` on the in-memory hour; prints the top cumulative and
     self-time entries."""
     import cProfile
     import io

@@ -41,7 +41,7 @@ def assess(answers: dict, sensor: dict | None = None, *, model: Any = None) -> d
     """The full assessment (docs/contracts.md §4) for an answers object and optional sensor features.
 
     ``answers`` is validated here (``AnswersError`` on bad input); ``sensor`` is the plain
-    dict of ``models.facts.SENSOR_KEYS`` (None values ignored).
+    dict of ``toetwitch.models.facts.SENSOR_KEYS`` (None values ignored).
     """
     answers = validate_answers(answers)
     sensor = validate_sensor(sensor)

@@ -1,5 +1,5 @@
 """The interactive questionnaire as data and pure functions (the terminal loop lives in
-``pipeline/commands/assess.py``): which question to ask next, how to read a typed reply."""
+``pipeline/cli/assess.py``): which question to ask next, how to read a typed reply."""
 
 from __future__ import annotations
 

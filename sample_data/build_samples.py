@@ -6,7 +6,7 @@ Run by a developer from the repository root::
 
 It reads real public recordings from the shared data folder (``../shared/data``, or
 ``$TOETWITCH_SHARED/data``), injects simulated fasciculations at known times with
-:mod:`drivers.simulate`, and writes each recording with a ``<name>.truth.csv`` table
+:mod:`toetwitch.drivers.simulate`, and writes each recording with a ``<name>.truth.csv`` table
 (columns ``time_s, kind, end_s, peak_to_peak_uv, acc_peak_mg``). Users get the committed
 outputs; they never need the shared folder. What each file holds: ``sample_data/README.md``.
 """

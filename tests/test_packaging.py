@@ -116,7 +116,7 @@ def test_wheel_works_beside_a_distribution_owning_models(wheel, tmp_path):
     (work / "models" / "__init__.py").write_text("raise ImportError('the wrong models')\n")
     env_vars = {**os.environ, "PYTHONNOUSERSITE": "1"}
     check = ("import models, toetwitch, toetwitch.models as tm;"
-             "assert models.OWNER == 'othermodels', models.__file__;"
+             "assert toetwitch.models.OWNER == 'othermodels', toetwitch.models.__file__;"
              f"assert toetwitch.__file__.startswith({str(env)!r}), toetwitch.__file__;"
              "assert tm.assess is not None; print('ok')")
     proc = subprocess.run([str(py), "-I", "-c", check], cwd=work, capture_output=True, text=True,

@@ -2,7 +2,7 @@
 
 Only bleak's public API is used, so the same code runs on a real adapter (BlueZ, CoreBluetooth,
 WinRT) and on the emulated sensor (pass ``backend=``/``air=`` through ``scanner_kwargs`` and
-``client_kwargs``; see :mod:`drivers.ble.emulator`).
+``client_kwargs``; see :mod:`toetwitch.drivers.ble.emulator`).
 
 The notification callback only copies the bytes onto an :class:`asyncio.Queue` with their
 arrival times; decoding happens in the consumer task (bleak's advice for high-rate streams).

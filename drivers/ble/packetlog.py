@@ -2,7 +2,7 @@
 
 Append-only, framed and checksummed, so a process killed at any instant (``kill -9``, power
 loss after the last flush) leaves a file readable up to its last complete frame. Replaying
-the log runs the same :class:`~drivers.ble.codec.Decoder` over the same packets in the same
+the log runs the same :class:`~toetwitch.drivers.ble.codec.Decoder` over the same packets in the same
 order as the live session did, so it yields the same samples, NaN gaps included.
 
 Layout (little-endian; docs/protocol.md)::
@@ -281,7 +281,7 @@ def _json(payload: bytes) -> dict[str, Any]:
 
 
 class PacketLogSource(RecordingSource):
-    """A ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (architecture.md).
+    """A ``.ttlog`` as a :class:`toetwitch.drivers.readers.RecordingSource` (architecture.md).
 
     Opening walks the log once to count samples and collect the link statistics (only counts
     are kept); :meth:`iter_chunks` walks it again and yields time-aligned chunks, so a log
@@ -348,11 +348,11 @@ class PacketLogSource(RecordingSource):
 
 
 def open_packet_log(path: str | Path) -> PacketLogSource:
-    """Open a ``.ttlog`` as a :class:`drivers.readers.RecordingSource` (see
-    :class:`PacketLogSource`); ``drivers.readers`` registers it for the ``.ttlog`` suffix."""
+    """Open a ``.ttlog`` as a :class:`toetwitch.drivers.readers.RecordingSource` (see
+    :class:`PacketLogSource`); ``toetwitch.drivers.readers`` registers it for the ``.ttlog`` suffix."""
     return PacketLogSource(path)
 
 
 def read_packet_log(path: str | Path) -> Recording:
-    """The whole log as a :class:`drivers.Recording`."""
+    """The whole log as a :class:`toetwitch.drivers.Recording`."""
     return open_packet_log(path).read()

@@ -6,7 +6,7 @@ One primary service with three characteristics:
   (:class:`DeviceInfo`), so the host hard-codes nothing about rates or scales.
 * **Control point** (write with response): ``[opcode, params...]`` (:func:`start_command`,
   :func:`stop_command`, :func:`set_rate_command`). A bad command is refused with an ATT error.
-* **Data** (notify): stream packets, see :mod:`drivers.ble.codec` for the 12-byte header.
+* **Data** (notify): stream packets, see :mod:`toetwitch.drivers.ble.codec` for the 12-byte header.
 
 This module is pure: byte layouts and their parsing, no radio.
 """

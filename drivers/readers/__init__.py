@@ -4,14 +4,14 @@
 
     from toetwitch.drivers.readers import read_recording, open_recording
 
-    rec = read_recording("night.edf")            # whole file -> drivers.Recording
+    rec = read_recording("night.edf")            # whole file -> toetwitch.drivers.Recording
     with open_recording("night.edf") as src:     # chunked, bounded memory
         print(src.info.fs_emg_hz, src.info.duration_s)
         for chunk in src.iter_chunks(60.0):
             ...                                  # chunk.emg_uv (k,), chunk.acc_g (j, 3)
 
 Readers are registered by file suffix as ``"module:function"`` strings and imported only
-when used. Every bad input raises :class:`drivers.RecordingError` naming the file, where in
+when used. Every bad input raises :class:`toetwitch.drivers.RecordingError` naming the file, where in
 it, and what is wrong; repairs (gaps filled with NaN, a truncated last line dropped) emit a
 :class:`ReaderWarning`.
 """
@@ -107,7 +107,7 @@ def _opener(path: Path):
     target = _OPENERS.get(suffix)
     if target is None and suffix == _PACKET_LOG[0]:
         raise RecordingError(
-            "packet logs (.ttlog) need the BLE package (drivers.ble.packetlog), which is not "
+            "packet logs (.ttlog) need the BLE package (toetwitch.drivers.ble.packetlog), which is not "
             "installed in this build",
             path,
         )

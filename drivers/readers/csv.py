@@ -10,7 +10,7 @@ length of the recording; :func:`read_csv` reads it whole in one pass.
 
 A last line without its newline and with fewer fields than the header (or an unreadable
 value) is what a recorder killed mid-write leaves: it is dropped with a
-:class:`~drivers.readers.ReaderWarning`, not an error.
+:class:`~toetwitch.drivers.readers.ReaderWarning`, not an error.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def open_csv(path: str | Path) -> CsvSource:
 
 
 def read_csv(path: str | Path) -> Recording:
-    """Read a whole CSV recording into a :class:`~drivers.Recording` in one parsing pass."""
+    """Read a whole CSV recording into a :class:`~toetwitch.drivers.Recording` in one parsing pass."""
     path = Path(path)
     engine, drop_last = _engine(path)
     scan = engine.scan(keep=True)

@@ -1,7 +1,7 @@
 """Parquet recordings: the CSV columns (docs/contracts.md §1) in a Parquet file.
 
 Read in record batches with ``pyarrow.parquet.ParquetFile.iter_batches`` so a long recording
-is never fully in memory (:class:`~drivers.readers.table.TableSource`: one pass to infer
+is never fully in memory (:class:`~toetwitch.drivers.readers.table.TableSource`: one pass to infer
 rates, count samples and find gaps, a second that yields the chunks).
 Missing cells are nulls (or NaN). Errors name the data row (1-based, header not counted).
 """

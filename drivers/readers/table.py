@@ -8,7 +8,7 @@ are filled; an empty (or NaN) cell is not a sample.
 Per stream the engine
 
 1. infers the sample rate from the median interval of the first few thousand timestamps
-   (rounded with :func:`~drivers.readers.base.round_rate`) and checks it with ``check_rate``;
+   (rounded with :func:`~toetwitch.drivers.readers.base.round_rate`) and checks it with ``check_rate``;
 2. finds gaps (an interval longer than 1.5 sample periods) and inserts NaN samples so that
    later samples keep their true time (NaN = lost, see docs/architecture.md);
 3. measures timing jitter: the RMS deviation of the regular intervals from the nominal period.

@@ -1,7 +1,7 @@
 """``toetwitch analyse PATH... --out DIR``: count twitches in recordings (docs/contracts.md §2).
 
 One recording prints its full report; many print one line each as they finish and a combined
-table at the end. The work itself is :mod:`pipeline.batch`.
+table at the end. The work itself is :mod:`toetwitch.pipeline.run.batch`.
 """
 
 from __future__ import annotations

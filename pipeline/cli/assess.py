@@ -117,7 +117,7 @@ def _sensor_features(args: argparse.Namespace) -> dict:
             raise UserError(f"--summary {args.summary}: {exc}", 2) from None
     journal_path = getattr(args, "journal", None)
     if journal_path is not None:
-        from toetwitch.pipeline.store.journal import longitudinal_features
+        from toetwitch.pipeline.store.features import longitudinal_features
 
         sources.append(sf.from_journal(longitudinal_features(journal_path)))
     return sf.merge_sensor_features(*sources)

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from toetwitch.pipeline.store.journal import Journal, export_tables, journal_path_from_args
+    from toetwitch.pipeline.store.export import export_tables
+    from toetwitch.pipeline.store.journal import Journal, journal_path_from_args
 
     with Journal(journal_path_from_args(args), create=False) as j:
         written = export_tables(j, Path(args.out), args.format)

@@ -1,6 +1,6 @@
 """The accelerometer half of the detector: gravity removal, transients, movement.
 
-Works like :mod:`pipeline.emg_path`: fixed blocks aligned to the first sample, pure steps
+Works like :mod:`toetwitch.pipeline.detect.emg_path`: fixed blocks aligned to the first sample, pure steps
 on each group of complete blocks, so any chunking gives the same result.
 """
 

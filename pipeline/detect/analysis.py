@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 
 def analyse(rec: Recording, config: DetectorConfig | None = None) -> AnalysisResult:
-    """Detect twitches, movements and episodes in a whole :class:`drivers.Recording`.
+    """Detect twitches, movements and episodes in a whole :class:`toetwitch.drivers.Recording`.
 
-    The same :class:`~pipeline.stream.StreamingAnalyser` as replay and the live monitor, fed
+    The same :class:`~toetwitch.pipeline.detect.stream.StreamingAnalyser` as replay and the live monitor, fed
     the whole arrays at once.
     """
     sa = StreamingAnalyser(rec.fs_emg_hz if rec.emg_uv is not None else None,
@@ -29,7 +29,7 @@ def analyse(rec: Recording, config: DetectorConfig | None = None) -> AnalysisRes
 
 def analyse_source(source, config: DetectorConfig | None = None, chunk_s: float = 60.0,  # noqa: ANN001
                    progress: Callable[[float], None] | None = None) -> AnalysisResult:
-    """Analyse a :class:`drivers.readers.RecordingSource` chunk by chunk (bounded memory).
+    """Analyse a :class:`toetwitch.drivers.readers.RecordingSource` chunk by chunk (bounded memory).
 
     Gives the same result as :func:`analyse` on the whole recording. ``progress``, if given,
     is called after each chunk with the share of the recording analysed so far (0-1].

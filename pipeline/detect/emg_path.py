@@ -1,7 +1,7 @@
 """The EMG half of the detector: filter, noise, potentials, trains, activity spans.
 
 Stateful only where it must be: :class:`EmgPath` re-blocks incoming samples into fixed blocks
-aligned to the first sample and runs the pure steps of :mod:`pipeline.potentials` on every
+aligned to the first sample and runs the pure steps of :mod:`toetwitch.pipeline.detect.potentials` on every
 group of complete blocks. Every decision depends only on samples inside fixed windows, so the
 events are the same whatever chunks the samples arrive in (tested with chunk sizes 1 .. whole).
 """

@@ -1,5 +1,5 @@
 """Pure functions for the EMG and accelerometer steps: block noise, thresholds, peak clusters,
-waveform features. Arrays in, arrays out; no state (state lives in :mod:`pipeline.stream`)."""
+waveform features. Arrays in, arrays out; no state (state lives in :mod:`toetwitch.pipeline.detect.stream`)."""
 
 from __future__ import annotations
 

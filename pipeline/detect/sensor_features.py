@@ -1,6 +1,6 @@
 """Sensor features for the cause and escalation model, from what the pipeline measures.
 
-``models`` takes a plain dict (keys of ``models.facts.SENSOR_KEYS``); this module builds it from
+``models`` takes a plain dict (keys of ``toetwitch.models.facts.SENSOR_KEYS``); this module builds it from
 an analysis summary (``summary.json``), an ``AnalysisResult``, or the journal's longitudinal
 features, and merges several sources (later sources fill what earlier ones lack).
 """
@@ -62,7 +62,7 @@ def from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
 
 
 def from_result(result: Any) -> dict[str, float]:
-    """Sensor features from a ``pipeline.AnalysisResult``: the summary's, with the PLM index
+    """Sensor features from a ``toetwitch.pipeline.AnalysisResult``: the summary's, with the PLM index
     counted exactly (limb movements that belong to a periodic series, per hour)."""
     out = from_summary(result.summary)
     hours = out.get("recorded_hours")

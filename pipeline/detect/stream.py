@@ -1,6 +1,6 @@
 """The one detector: :class:`StreamingAnalyser` joins the EMG and accelerometer paths.
 
-Batch analysis (:func:`pipeline.analyse`), replay and the live monitor all push samples into
+Batch analysis (:func:`toetwitch.pipeline.analyse`), replay and the live monitor all push samples into
 this class; batch simply pushes everything at once. Decisions depend only on samples inside
 fixed windows, so the final events do not depend on how the samples were chunked.
 """
@@ -38,7 +38,7 @@ EVENT_COLUMNS = [
 @dataclass(frozen=True)
 class AnalysisResult:
     """What an analysis gives: events (one row per twitch or movement, ``EVENT_COLUMNS``),
-    episodes (``pipeline.episodes.EPISODE_COLUMNS``) and the session summary dict."""
+    episodes (``toetwitch.pipeline.detect.episodes.EPISODE_COLUMNS``) and the session summary dict."""
 
     events: pd.DataFrame
     episodes: pd.DataFrame
@@ -281,7 +281,7 @@ class StreamingAnalyser:
         return out
 
     def _twitch_row(self, f: Any, source: str, acc_peak_mg: float) -> dict[str, Any]:
-        """The events row of an EMG twitch (a :class:`pipeline.emg_path.Fasciculation`)."""
+        """The events row of an EMG twitch (a :class:`toetwitch.pipeline.detect.emg_path.Fasciculation`)."""
         assert self.emg is not None
         fs = self.emg.fs_hz
         return {"time_s": f.peak / fs, "source": source, "type": "fasciculation",

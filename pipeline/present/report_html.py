@@ -213,7 +213,7 @@ def _mark_events(ax: Any, events: pd.DataFrame, t0: float, t1: float, y_mark: fl
 def signal_figure(rec: Any, result: Any) -> ReportFigure:
     """The recording with detected events marked: an overview and a zoomed window.
 
-    ``rec`` is a :class:`drivers.Recording`; ``result`` anything with an ``events`` DataFrame.
+    ``rec`` is a :class:`toetwitch.drivers.Recording`; ``result`` anything with an ``events`` DataFrame.
     EMG is band-passed 20-450 Hz; without EMG the accelerometer's dynamic magnitude (mg) is shown.
     """
     events = getattr(result, "events", None)
@@ -467,7 +467,7 @@ def build_report(journal: Journal | None, rec: Any = None, result: Any = None, *
     Either may be absent (``journal`` None when no journal exists yet; ``rec``/``result`` None
     without ``--recording``); each empty section gets a note saying why.
     """
-    from toetwitch.pipeline.store.history import daily_table, trend_of
+    from toetwitch.pipeline.store.queries import daily_table, trend_of
 
     today = today or date.today()
     content = ReportContent(generated_at=datetime.now().strftime("%d %B %Y, %H:%M"))
@@ -491,7 +491,7 @@ def build_report(journal: Journal | None, rec: Any = None, result: Any = None, *
             content.notes[section] = "No journal yet: analyse recordings to build up a history."
         return content
 
-    from toetwitch.pipeline.store.journal import longitudinal_features
+    from toetwitch.pipeline.store.features import longitudinal_features
 
     content.journal_path = str(journal.path)
     daily = daily_table(journal, days=days, today=today)

@@ -1,9 +1,9 @@
 """The live session: BLE packets in, twitches out, raw packet log written as it goes.
 
-:class:`LiveSession` consumes :class:`drivers.ble.client.LinkItem` objects (from a real
+:class:`LiveSession` consumes :class:`toetwitch.drivers.ble.client.LinkItem` objects (from a real
 sensor or the emulated one): it appends every notification to the packet log first (so a
 crash loses nothing already received), decodes it, and feeds the decoded samples to the one
-detector, :class:`pipeline.StreamingAnalyser`, one detector block at a time (``block_s``,
+detector, :class:`toetwitch.pipeline.StreamingAnalyser`, one detector block at a time (``block_s``,
 by default the detector's own 0.1 s): the detector sees a potential only when its block is
 complete, so pushing more at once only adds delay, and at 10 pushes a second the per-call
 filter overhead (~50-80 µs per ``sosfilt`` call) stays negligible (docs/evidence.md §B4).
@@ -12,8 +12,8 @@ A twitch is shown as soon as the rules that look back have passed it (about 0.4 
 packet) through ``on_provisional``; the rules that look ahead settle it about 2 s later: it
 then comes through ``on_events`` like every other event, or through ``on_withdrawn``.
 
-:func:`run_monitor` wires a :class:`~drivers.ble.client.SensorLink` (and, with ``emulate``,
-an :class:`~drivers.ble.emulator.EmulatedSensor` on a virtual radio) to a session and runs
+:func:`run_monitor` wires a :class:`~toetwitch.drivers.ble.client.SensorLink` (and, with ``emulate``,
+an :class:`~toetwitch.drivers.ble.emulator.EmulatedSensor` on a virtual radio) to a session and runs
 until the sensor's stream ends, the link is given up, or :meth:`LiveSession.request_stop`.
 """
 
@@ -61,10 +61,10 @@ class LiveSession:
         Called with each non-empty DataFrame of newly settled events.
     on_provisional : callable, optional
         Called with each non-empty DataFrame of twitches shown before they are settled
-        (:meth:`pipeline.StreamingAnalyser.take_provisional`).
+        (:meth:`toetwitch.pipeline.StreamingAnalyser.take_provisional`).
     on_withdrawn : callable, optional
         Called with a list of ``(time_s, reason)`` of shown twitches the later rules rejected.
-    lsl : pipeline.lsl.LslPublisher, optional
+    lsl : toetwitch.pipeline.run.lsl.LslPublisher, optional
         Also publish the decoded streams and the events as LSL outlets.
     """
 
@@ -290,12 +290,12 @@ class MonitorOutcome:
 
     result: AnalysisResult
     session: LiveSession
-    sensor_stats: Any = None  # drivers.ble.emulator.SensorStats when emulated
+    sensor_stats: Any = None  # toetwitch.drivers.ble.emulator.SensorStats when emulated
     interrupted: bool = False
 
 
 def import_emulator() -> Any:
-    """The :mod:`drivers.ble.emulator` module; :class:`UserError` if bumble is missing."""
+    """The :mod:`toetwitch.drivers.ble.emulator` module; :class:`UserError` if bumble is missing."""
     try:
         from toetwitch.drivers.ble import emulator
     except ImportError as exc:
@@ -323,7 +323,7 @@ async def run_monitor(
 ) -> MonitorOutcome:
     """Run one live session to its end (stream END, Ctrl-C, or the link given up).
 
-    With ``emulate``, an :class:`~drivers.ble.emulator.EmulatedSensor` serving that recording
+    With ``emulate``, an :class:`~toetwitch.drivers.ble.emulator.EmulatedSensor` serving that recording
     is put on a fresh virtual radio and the link runs through bleak's API on it.
     """
     queue: asyncio.Queue[LinkItem] = asyncio.Queue()

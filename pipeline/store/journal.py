@@ -43,6 +43,7 @@ import numpy as np
 
 from toetwitch.pipeline.errors import UserError
 from toetwitch.pipeline.log import logger
+from toetwitch.pipeline.store.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 __all__ = [
     "APPLICATION_ID",
@@ -53,15 +54,11 @@ __all__ = [
     "add_journal_arguments",
     "content_sha256",
     "default_journal_path",
-    "export_tables",
     "journal_analysis",
     "journal_assessment",
     "journal_path_from_args",
-    "longitudinal_features",
 ]
 
-#: ``PRAGMA application_id`` of a toetwitch journal (ASCII "TTwj").
-APPLICATION_ID = 0x5454776A
 #: How long a writer waits for another writer's lock before giving up, in ms.
 BUSY_TIMEOUT_MS = 30_000
 #: Hours counted as night for ``night_fraction`` (22:00 to 07:00), as in summary.json.
@@ -75,101 +72,6 @@ EPISODE_COLUMNS = ("episode", "start_s", "end_s", "twitches", "duration_s", "rat
 _SQLITE_HEADER = b"SQLite format 3\x00"
 #: Journal files found intact by ``PRAGMA quick_check`` in this process.
 _CHECKED: set[str] = set()
-
-# Each step upgrades the schema from version i to i + 1 (``MIGRATIONS[i]``). Append, never edit.
-MIGRATIONS: list[str] = [
-    # 0 -> 1: the first schema.
-    """
-    CREATE TABLE recordings (
-        id            INTEGER PRIMARY KEY,
-        sha256        TEXT NOT NULL UNIQUE,   -- content hash of the file bytes
-        path          TEXT,                   -- where it was last seen
-        name          TEXT,
-        size_bytes    INTEGER,
-        file_mtime    TEXT,                   -- local ISO time of the file's modification
-        first_seen_at TEXT NOT NULL,
-        last_seen_at  TEXT NOT NULL
-    );
-    CREATE TABLE sessions (
-        id                    INTEGER PRIMARY KEY,
-        session_key           TEXT NOT NULL UNIQUE,  -- 'sha256:<hash>' or 'live:<id or time>'
-        kind                  TEXT NOT NULL CHECK (kind IN ('file', 'live')),
-        recording_id          INTEGER REFERENCES recordings(id) ON DELETE CASCADE,
-        name                  TEXT,
-        start_time            TEXT,   -- wall clock of the first sample used for bucketing
-        start_time_source     TEXT NOT NULL
-                              CHECK (start_time_source IN ('recording', 'file_mtime', 'journal_time')),
-        day                   TEXT NOT NULL,  -- local YYYY-MM-DD the session started
-        streams               TEXT,
-        duration_s            REAL,
-        time_rest_s           REAL,
-        twitches              INTEGER NOT NULL DEFAULT 0,  -- fasciculation events
-        twitches_per_min_rest REAL,
-        limb_movements        INTEGER,
-        cramps                INTEGER,
-        episodes              INTEGER,
-        night_fraction        REAL,
-        signal_grade          TEXT,
-        summary_json          TEXT NOT NULL,
-        analysed_at           TEXT NOT NULL
-    );
-    CREATE INDEX sessions_day ON sessions(day);
-    CREATE TABLE twitches (          -- every detected event; twitch counts use type='fasciculation'
-        id              INTEGER PRIMARY KEY,
-        session_id      INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        time_s          REAL NOT NULL,
-        wall_time       TEXT,        -- local ISO time of the event
-        day             TEXT,        -- session day
-        hour            INTEGER,     -- 0..23 of wall_time
-        source          TEXT,
-        type            TEXT,
-        duration_ms     REAL,
-        peak_to_peak_uv REAL,
-        phases          INTEGER,
-        snr             REAL,
-        acc_peak_mg     REAL,
-        doublet         INTEGER,
-        extra_json      TEXT
-    );
-    CREATE INDEX twitches_session ON twitches(session_id);
-    CREATE INDEX twitches_day ON twitches(day, type);
-    CREATE TABLE episodes (
-        id                     INTEGER PRIMARY KEY,
-        session_id             INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        episode                INTEGER,
-        start_s                REAL,
-        end_s                  REAL,
-        wall_start             TEXT,
-        day                    TEXT,
-        twitches               INTEGER,
-        duration_s             REAL,
-        rate_per_min           REAL,
-        median_peak_to_peak_uv REAL,
-        max_peak_to_peak_uv    REAL
-    );
-    CREATE INDEX episodes_session ON episodes(session_id);
-    CREATE TABLE answers (
-        id           INTEGER PRIMARY KEY,
-        recorded_at  TEXT NOT NULL,
-        day          TEXT NOT NULL,
-        answers_json TEXT NOT NULL
-    );
-    CREATE TABLE assessments (
-        id               INTEGER PRIMARY KEY,
-        answers_id       INTEGER REFERENCES answers(id) ON DELETE SET NULL,
-        recorded_at      TEXT NOT NULL,
-        day              TEXT NOT NULL,
-        escalation_level TEXT,
-        top_cause        TEXT,
-        top_probability  REAL,
-        assessment_json  TEXT NOT NULL
-    );
-    """,
-]
-#: The schema version this toetwitch writes.
-SCHEMA_VERSION = len(MIGRATIONS)
-#: The tables, in export order.
-TABLES = ("recordings", "sessions", "twitches", "episodes", "answers", "assessments")
 
 
 # --------------------------------------------------------------------------- paths and CLI
@@ -713,111 +615,6 @@ def journal_assessment(args: argparse.Namespace, answers: dict, assessment: dict
         return
     with Journal(journal_path_from_args(args)) as j:
         j.record_assessment(answers, assessment)
-
-
-def longitudinal_features(journal_path: Path | str | None = None, *, today: date | None = None) -> dict:
-    """Features of the whole journal for the cause model and the persistence escalation rule.
-
-    Returns a dict:
-
-    * ``days_since_first_twitch`` — days from the first day with a recorded twitch to ``today``
-      (int, None when no twitch was ever recorded);
-    * ``days_since_last_twitch`` — likewise to the latest day with a twitch;
-    * ``days_with_twitching_last_14`` — distinct days with >= 1 twitch among the 14 days ending
-      ``today``;
-    * ``trend_per_day`` — least-squares slope of the daily rate at rest (twitches per minute at
-      rest, per day) over the recorded days of the last 28 days (0.0 with fewer than two); the
-      rate, not the count, so that a long recording one day and a short one the next is no trend;
-    * ``trend`` — its words: ``rising``, ``steady``, ``falling`` or ``not enough days``;
-    * ``trend_twitches_per_day`` — the same slope for daily twitch counts (twitches per day, per day);
-    * ``night_fraction`` — share of all twitches between 22:00 and 07:00 (None without any);
-    * ``time_of_day_profile`` — 24 shares of twitches per clock hour 0..23 (sums to 1, or all 0);
-      these two leave out sessions whose clock was estimated from a file's modification time;
-    * ``recorded_days`` — number of distinct days with a recording;
-    * ``sessions_time_estimated`` — sessions whose day came from a file's modification time.
-
-    A missing journal gives the "nothing recorded" values; a damaged or foreign one raises
-    :class:`UserError`. ``today`` defaults to the local date.
-    """
-    from toetwitch.pipeline.store.history import daily_table, trend_of
-
-    path = Path(journal_path).expanduser() if journal_path else default_journal_path()
-    today = today or date.today()
-    empty = {
-        "days_since_first_twitch": None, "days_since_last_twitch": None,
-        "days_with_twitching_last_14": 0, "trend_per_day": 0.0, "trend": "not enough days",
-        "trend_twitches_per_day": 0.0,
-        "night_fraction": None, "time_of_day_profile": [0.0] * 24, "recorded_days": 0,
-        "sessions_time_estimated": 0,
-    }
-    if not path.exists():
-        return empty
-    with Journal(path, create=False) as j:
-        daily = daily_table(j)
-        # hours only from sessions with a real clock (not estimated from a file's mtime)
-        hours = j.query("SELECT t.hour, count(*) FROM twitches t JOIN sessions s ON s.id = t.session_id"
-                        " WHERE t.type = 'fasciculation' AND t.hour IS NOT NULL"
-                        " AND s.start_time_source != 'file_mtime' GROUP BY t.hour")
-        n_estimated = j.query("SELECT count(*) FROM sessions WHERE start_time_source = 'file_mtime'")[0][0]
-    daily = daily[daily["recordings"] > 0]
-    if daily.empty:
-        return empty
-    out = dict(empty)
-    out["recorded_days"] = int(len(daily))
-    out["sessions_time_estimated"] = int(n_estimated)
-    twitch_days = [date.fromisoformat(d) for d in daily.loc[daily["twitches"] > 0, "day"]]
-    if twitch_days:
-        out["days_since_first_twitch"] = (today - min(twitch_days)).days
-        out["days_since_last_twitch"] = (today - max(twitch_days)).days
-        window = {today - timedelta(days=k) for k in range(14)}
-        out["days_with_twitching_last_14"] = sum(1 for d in set(twitch_days) if d in window)
-    recent = daily[[today - timedelta(days=28) < date.fromisoformat(d) <= today for d in daily["day"]]]
-    slope, words = trend_of(recent)
-    out["trend_per_day"] = slope
-    out["trend"] = words
-    out["trend_twitches_per_day"] = trend_of(recent, "twitches")[0]
-    counts = np.zeros(24)
-    for hour, n in hours:
-        if 0 <= int(hour) < 24:
-            counts[int(hour)] += n
-    total = counts.sum()
-    if total > 0:
-        out["time_of_day_profile"] = [float(c / total) for c in counts]
-        out["night_fraction"] = float(sum(counts[h] for h in NIGHT_HOURS) / total)
-    return out
-
-
-def export_tables(journal: Journal, out_dir: Path, fmt: str = "csv") -> list[tuple[Path, int]]:
-    """Write every table of :data:`TABLES` to ``out_dir/TABLE.csv`` or ``.parquet``.
-
-    Each file is written to a temporary name and renamed, so a reader never sees half a file.
-    Returns ``[(path, rows), ...]``.
-    """
-    if fmt not in ("csv", "parquet"):
-        raise UserError(f"unknown export format {fmt!r}: use csv or parquet", 2)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} exists and is not a folder", 2)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the folder {out_dir}: {exc.strerror or exc}", 1) from exc
-    written = []
-    for table in TABLES:
-        df = journal.read_table(table)
-        path = out_dir / f"{table}.{fmt}"
-        tmp = out_dir / f".{table}.{fmt}.tmp"
-        try:
-            if fmt == "csv":
-                df.to_csv(tmp, index=False)
-            else:
-                df.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UserError(f"cannot write {path}: {exc.strerror or exc}", 1) from exc
-        written.append((path, len(df)))
-    return written
 
 
 def file_mode(path: Path | str) -> int:

@@ -58,7 +58,7 @@ class VirtualAir:
     """The shared virtual radio: one :class:`bumble.link.LocalLink` plus address allocation.
 
     Every scanner or client session gets a fresh virtual controller on this link, as an
-    adapter would; peripherals (see :mod:`drivers.ble.emulator.sensor`) add their own.
+    adapter would; peripherals (see :mod:`toetwitch.drivers.ble.emulator.sensor`) add their own.
     Create one per event loop: bumble schedules link traffic on the running loop.
     """
 

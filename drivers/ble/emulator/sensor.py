@@ -67,7 +67,7 @@ class SensorConfig:
     sample_format : str
         ``"auto"`` picks a format that carries the recording bit-exactly (i16 when its
         values are exact multiples of a scale, else f32 or f64); or force one of
-        :data:`drivers.ble.profile_v1.SAMPLE_FORMATS`.
+        :data:`toetwitch.drivers.ble.profile_v1.SAMPLE_FORMATS`.
     clock_ppm : float
         Device clock error in ppm (the host estimates it).
     """
@@ -131,7 +131,7 @@ class EmulatedSensor:
     """A profile-v1 peripheral on ``air`` streaming ``recording``.
 
     Use ``await sensor.start()`` (power on, advertise), then connect to it with bleak and
-    the :mod:`~drivers.ble.emulator.backend`; ``await sensor.stop()`` at the end.
+    the :mod:`~toetwitch.drivers.ble.emulator.backend`; ``await sensor.stop()`` at the end.
     :attr:`finished` is set once the END status packet has been sent.
     """
 

@@ -2,7 +2,7 @@
 
 A profile says which GATT service a sensor advertises, where its info, control and data
 characteristics are, how to start and stop it, and how to decode its packets. toetwitch's
-own open profile is :mod:`drivers.ble.profiles.toetwitch_v1`; a commercial sensor gets its
+own open profile is :mod:`toetwitch.drivers.ble.profiles.toetwitch_v1`; a commercial sensor gets its
 own module exposing ``PROFILE`` and a line in :data:`PROFILE_MODULES`.
 """
 

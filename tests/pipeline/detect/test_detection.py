@@ -1,4 +1,4 @@
-"""Detection behaviour on synthetic recordings with known truth (drivers.simulate)."""
+"""Detection behaviour on synthetic recordings with known truth (toetwitch.drivers.simulate)."""
 
 from __future__ import annotations
 

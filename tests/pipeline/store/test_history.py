@@ -16,8 +16,9 @@ from toetwitch.drivers import read_recording
 from toetwitch.drivers.simulate import simulate_recording
 from toetwitch.pipeline import analyse
 from toetwitch.pipeline.cli.main import main
-from toetwitch.pipeline.store.history import daily_table, format_history, history, trend_of
+from toetwitch.pipeline.store.history import format_history, history
 from toetwitch.pipeline.store.journal import Journal, journal_analysis
+from toetwitch.pipeline.store.queries import daily_table, trend_of
 
 
 def _result(n: int, start: str, rest_s: float = 600.0, n_episodes: int = 1, cramps: int = 0):

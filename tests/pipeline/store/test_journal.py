@@ -20,6 +20,7 @@ import pytest
 
 from toetwitch.pipeline.errors import UserError
 from toetwitch.pipeline.store import journal as jmod
+from toetwitch.pipeline.store.features import longitudinal_features
 from toetwitch.pipeline.store.journal import (
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -29,7 +30,6 @@ from toetwitch.pipeline.store.journal import (
     file_mode,
     journal_analysis,
     journal_assessment,
-    longitudinal_features,
 )
 
 EVENT_COLS = ["time_s", "source", "type", "duration_ms", "peak_to_peak_uv", "phases", "snr",

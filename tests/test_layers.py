@@ -39,7 +39,7 @@ def _modules(path: Path) -> set[str]:
 
 
 def _toetwitch_parts(modules: set[str]) -> set[str]:
-    """``toetwitch.pipeline.run.batch`` -> ``pipeline.run.batch`` (and all its prefixes)."""
+    """``toetwitch.pipeline.run.batch`` -> ``toetwitch.pipeline.run.batch`` (and all its prefixes)."""
     out = set()
     for m in modules:
         if m.startswith("toetwitch."):
@@ -73,6 +73,43 @@ def test_one_import_name():
         if bad:
             offenders[str(f.relative_to(ROOT))] = bad
     assert offenders == {}
+
+
+def _all_imports(path: Path) -> set[str]:
+    """toetwitch modules ``path`` imports anywhere (deferred imports in functions included)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("toetwitch."):
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("toetwitch.")}
+    return out
+
+
+def test_no_import_cycles():
+    """Not even through deferred imports (the journal and its history once imported each other).
+    Importing one's own parent package (``toetwitch.pipeline`` from inside it) does not count."""
+    graph: dict[str, set[str]] = {}
+    for layer in LAYERS:
+        for f in _py(layer):
+            mod = "toetwitch." + ".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            graph[mod] = {m for m in _all_imports(f) if m != mod and not mod.startswith(m + ".")}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 = on the path, 2 = done
+
+    def visit(mod: str, path: list[str]) -> None:
+        state[mod] = 1
+        for dep in sorted(graph.get(mod, ())):
+            if state.get(dep) == 1:
+                cycles.append(path[path.index(dep):] + [dep])
+            elif dep in graph and dep not in state:
+                visit(dep, path + [dep])
+        state[mod] = 2
+
+    for mod in sorted(graph):
+        if mod not in state:
+            visit(mod, [mod])
+    assert cycles == []
 
 
 def test_sql_only_in_store():

@@ -140,7 +140,8 @@ def test_journal_hook_is_called_unless_no_journal(tmp_path, capsys, monkeypatch)
     journal = pytest.importorskip("toetwitch.pipeline.store.journal")
     calls = []
     monkeypatch.setattr(journal, "journal_assessment", lambda args, answers, result: calls.append((answers, result)))
-    monkeypatch.setattr(journal, "longitudinal_features",
+    features = pytest.importorskip("toetwitch.pipeline.store.features")
+    monkeypatch.setattr(features, "longitudinal_features",
                         lambda path: {"days_since_first_twitch": 30, "days_with_twitching_last_14": 12,
                                       "trend_per_day": 0.0, "night_fraction": None})
     f = _write(tmp_path / "a.json", {"twitching_days": 3})

@@ -14,6 +14,7 @@ from toetwitch.models.assessment import assess
 from toetwitch.models.cohort import CAUSES
 from toetwitch.models.escalation import LEVELS, escalate, load_rules
 from toetwitch.models.facts import SENSOR_KEYS
+from toetwitch.models.words import cause_names, level_words
 
 __all__ = [
     "CAUSES",
@@ -21,7 +22,9 @@ __all__ = [
     "SENSOR_KEYS",
     "AnswersError",
     "assess",
+    "cause_names",
     "escalate",
+    "level_words",
     "load_answers",
     "load_rules",
     "validate_answers",

@@ -23,6 +23,7 @@ import base64
 import html
 import io
 import os
+import string
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -48,28 +49,24 @@ REPORT_NOTE = (
     "talking to the doctor who prescribed it."
 )
 
-#: Escalation levels (docs/contracts.md §4) in plain words, with a colour for the banner.
-LEVEL_WORDS = {
-    "self_care": ("Self-care", "Looking after yourself at home is reasonable for now.", "#2e7d32"),
-    "routine": ("See a GP (routine)", "Book a routine appointment with your GP.", "#1565c0"),
-    "soon": ("See a doctor soon", "Arrange to see a doctor within the next few days.", "#ef6c00"),
-    "urgent": ("Get urgent help", "Get medical help now (urgent care or emergency services).", "#c62828"),
-}
+#: Banner colour of each escalation level (the words come from the knowledge base:
+#: :func:`toetwitch.models.level_words`, :func:`toetwitch.models.cause_names`).
+LEVEL_COLOURS = {"self_care": "#2e7d32", "routine": "#1565c0", "soon": "#ef6c00", "urgent": "#c62828"}
+#: The page skeleton (``string.Template``: ``$name`` placeholders), beside this module.
+TEMPLATE = "templates/report.html"
 
-#: Cause labels (docs/contracts.md §4) in plain words.
-CAUSE_WORDS = {
-    "exercise_fatigue": "Exercise and muscle fatigue",
-    "dehydration_electrolytes": "Dehydration or low electrolytes",
-    "nutritional_deficiency": "Nutritional deficiency (e.g. B12, magnesium)",
-    "stress_anxiety_sleep": "Stress, anxiety or poor sleep",
-    "caffeine_stimulants": "Caffeine or other stimulants",
-    "nerve_compression": "Nerve compression or irritation",
-    "medication_side_effect": "A medicine's side effect",
-    "neurological_disorder": "A neurological condition",
-    "sleep_related_movements": "Sleep-related movements",
-    "benign_fasciculation": "Benign fasciculation (harmless twitching)",
-    "toxin_or_infection": "A toxin or an infection",
-}
+
+def _level_title(level: str) -> str:
+    from toetwitch.models import level_words
+
+    return level_words().get(level, (level,))[0]
+
+
+def _cause_name(label: Any) -> str:
+    from toetwitch.models import cause_names
+
+    return cause_names().get(label, str(label))
+
 
 EVENT_STYLE = {  # type -> (colour, marker, label)
     "fasciculation": ("#d62728", "v", "twitch (fasciculation)"),
@@ -445,7 +442,7 @@ def causes_figure(assessment: dict[str, Any]) -> ReportFigure | None:
     causes = [c for c in (assessment.get("causes") or []) if c.get("probability") is not None][:8]
     if not causes:
         return None
-    labels = [CAUSE_WORDS.get(c["cause"], str(c["cause"])) for c in causes][::-1]
+    labels = [_cause_name(c["cause"]) for c in causes][::-1]
     p = np.array([float(c["probability"]) for c in causes])[::-1] * 100
     fig, (ax,) = _new_figure(8, 0.9 + 0.42 * len(causes))
     bars = ax.barh(labels, p, color="#5c6bc0")
@@ -542,29 +539,7 @@ def build_report(journal: Journal | None, rec: Any = None, result: Any = None, *
     return content
 
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212121;
-       background: #fafafa; margin: 0; line-height: 1.5; }
-main { max-width: 980px; margin: 0 auto; padding: 24px 20px 48px; background: #fff; }
-h1 { font-size: 1.9rem; margin: 0 0 4px; }
-h2 { font-size: 1.3rem; margin: 32px 0 8px; border-bottom: 2px solid #eee; padding-bottom: 4px; }
-.sub { color: #616161; margin: 0 0 16px; }
-.facts { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; padding: 0; list-style: none; }
-.facts li { background: #f5f5f5; border-radius: 8px; padding: 10px 14px; min-width: 140px; }
-.facts .v { display: block; font-size: 1.35rem; font-weight: 600; }
-.facts .k { color: #616161; font-size: 0.85rem; }
-figure { margin: 8px 0 16px; }
-figure img { max-width: 100%; height: auto; display: block; }
-figcaption { color: #424242; font-size: 0.92rem; }
-table { border-collapse: collapse; font-size: 0.9rem; margin: 8px 0; }
-th, td { padding: 4px 10px; text-align: right; border-bottom: 1px solid #eee; }
-th:first-child, td:first-child { text-align: left; }
-.level { border-radius: 8px; color: #fff; padding: 12px 16px; margin: 8px 0; }
-.level strong { font-size: 1.2rem; display: block; }
-.note { color: #616161; font-style: italic; }
-.disclaimer { background: #fff8e1; border-left: 5px solid #ffb300; padding: 12px 16px; margin: 24px 0; }
-footer { color: #757575; font-size: 0.8rem; margin-top: 24px; }
-"""
+
 
 
 def _e(x: Any) -> str:
@@ -597,7 +572,7 @@ def _daily_table_html(daily: pd.DataFrame | None, max_rows: int = 14) -> str:
         rate_text = "-" if not rec or not np.isfinite(rate) else f"{rate:.2f}"
         episodes = str(r["episodes"]) if rec else "-"
         esc = r["escalation"] if isinstance(r["escalation"], str) else ""
-        level = LEVEL_WORDS.get(esc, (esc,))[0]
+        level = _level_title(esc) if esc else ""
         rows.append(f"<tr><td>{_e(day)}</td><td>{_e(recorded)}</td><td class='tw'>{_e(twitches)}</td>"
                     f"<td>{_e(rate_text)}</td><td>{_e(episodes)}</td><td>{_e(level)}</td></tr>")
     return ("<table id='daily-table'><thead><tr><th>day</th><th>recorded</th><th>twitches</th>"
@@ -637,7 +612,10 @@ def _assessment_html(content: ReportContent) -> str:
         return "".join(parts)
     esc = a.get("escalation") or {}
     level = esc.get("level")
-    title, words, colour = LEVEL_WORDS.get(level, (str(level or "No level given"), "", "#546e7a"))
+    from toetwitch.models import level_words
+
+    title, words = level_words().get(level, (str(level or "No level given"), ""))
+    colour = LEVEL_COLOURS.get(level, "#546e7a")
     when = a.get("recorded_at")
     if when:
         parts.append(f"<p class='sub'>Made on {_e(datetime.fromisoformat(when).strftime('%d %B %Y, %H:%M'))}.</p>")
@@ -653,7 +631,7 @@ def _assessment_html(content: ReportContent) -> str:
         for c in causes[:5]:
             why = "; ".join(str(w) for w in (c.get("why") or [])[:3])
             p = c.get("probability")
-            items.append(f"<li><strong>{_e(CAUSE_WORDS.get(c.get('cause'), c.get('cause')))}</strong>"
+            items.append(f"<li><strong>{_e(_cause_name(c.get('cause')))}</strong>"
                          + (f" ({float(p) * 100:.0f}%)" if p is not None else "")
                          + (f": {_e(why)}" if why else "") + "</li>")
         parts.append("<ol id='causes-list'>" + "".join(items) + "</ol>")
@@ -687,28 +665,17 @@ def render_html(content: ReportContent) -> str:
         _section(content, "episodes", "Episodes", _episodes_table_html(content.episodes)),
         _assessment_html(content),
     ]
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'">
-<title>toetwitch report</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<h1>Your twitch report</h1>
-<p class="sub">Made by toetwitch on {_e(content.generated_at)}{" from " + ", ".join(source) if source else ""}.</p>
-<div class="disclaimer" id="disclaimer"><strong>Please read:</strong> {_e(disclaimer)} {_e(REPORT_NOTE)}</div>
-<section id="glance"><h2>At a glance</h2><ul class="facts">{facts or '<li class="note">Nothing recorded yet.</li>'}</ul></section>
-{"".join(sections)}
-<footer>Twitch counts are fasciculations detected by toetwitch; limb movements and cramps are counted apart.
-This page is self-contained: it loads nothing from the internet and can be shared as one file.</footer>
-</main>
-</body>
-</html>
-"""
+    from importlib import resources
+
+    template = resources.files("toetwitch.pipeline.present").joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return string.Template(template).substitute(
+        generated_at=_e(content.generated_at),
+        source=" from " + ", ".join(source) if source else "",
+        disclaimer=_e(disclaimer),
+        note=_e(REPORT_NOTE),
+        facts=facts or '<li class="note">Nothing recorded yet.</li>',
+        sections="".join(sections),
+    )
 
 
 def write_report(content: ReportContent, html_path: Path | None, png_dir: Path | None = None) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import os
 import re
 import shutil
@@ -45,6 +46,10 @@ ASSESSMENT = {
     "unanswered_red_flags": ["Is there any weakness?"],
     "disclaimer": "toetwitch informs; it does not diagnose. See a doctor if you are worried.",
 }
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -203,7 +208,12 @@ def test_page_is_self_contained_with_every_section(content, recording):
     assert [c for c in dom.twitch_cells if c != "-"] == [str(DAY_COUNTS[k]) for k in sorted(DAY_COUNTS)]
     n_rec = int((result.events["type"] == "fasciculation").sum())
     assert f">{n_rec}</span><span class=\"k\">Twitches in this recording" in page
-    assert "See a GP (routine)" in page and "Caffeine or other stimulants" in page
+    # the knowledge base's words, not restated ones
+    from toetwitch.models import cause_names, level_words
+
+    assert level_words()["routine"][0] == "See a GP (routine)"
+    assert _e(level_words()["routine"][0]) in page and _e(level_words()["routine"][1]) in page
+    assert _e(cause_names()["caffeine_stimulants"]) in page
     assert "Cut caffeine down gradually over a week." in page
     assert ASSESSMENT["disclaimer"] in dom.disclaimer
     assert "does not diagnose" in dom.disclaimer

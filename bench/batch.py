@@ -144,7 +144,7 @@ def baseline_rss_mb() -> float:
     """Peak memory of a fresh process that has only loaded what a worker loads (Python, numpy,
     pandas, scipy, pyedflib, toetwitch): the part of each worker's peak that is not data."""
     code = (
-        "import pyedflib, pipeline, toetwitch.pipeline.run.batch, toetwitch.drivers.readers, toetwitch.drivers.readers.edf; "
+        "import pyedflib, toetwitch.pipeline, toetwitch.pipeline.run.batch, toetwitch.drivers.readers, toetwitch.drivers.readers.edf; "
         "print(toetwitch.pipeline.run.batch._peak_rss_mb())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

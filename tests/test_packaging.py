@@ -117,7 +117,7 @@ def test_wheel_works_beside_a_distribution_owning_models(wheel, tmp_path):
     (work / "models" / "__init__.py").write_text("raise ImportError('the wrong models')\n")
     env_vars = {**os.environ, "PYTHONNOUSERSITE": "1"}
     check = ("import models, toetwitch, toetwitch.models as tm;"
-             "assert toetwitch.models.OWNER == 'othermodels', toetwitch.models.__file__;"
+             "assert models.OWNER == 'othermodels', models.__file__;"
              f"assert toetwitch.__file__.startswith({str(env)!r}), toetwitch.__file__;"
              "assert tm.assess is not None; print('ok')")
     proc = subprocess.run([str(py), "-I", "-c", check], cwd=work, capture_output=True, text=True,
@@ -133,3 +133,47 @@ def test_wheel_works_beside_a_distribution_owning_models(wheel, tmp_path):
     proc = subprocess.run([str(env / "bin" / "toetwitch"), "--version"], cwd=work,
                           capture_output=True, text=True, env=env_vars)
     assert proc.returncode == 0 and proc.stdout.startswith("toetwitch "), proc.stderr
+
+
+_BLOCK = """
+import sys
+BLOCKED = set(sys.argv[1].split(","))
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from toetwitch.pipeline.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+#: what the core install leaves out (top-level import names)
+EXTRAS_ONLY = "pytest,bumble,matplotlib,sklearn,skops,dask,distributed,threadpoolctl,yaml,pylsl"
+
+
+def _core_only(argv: list[str], tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _BLOCK, EXTRAS_ONLY, *argv], cwd=tmp_path,
+                          capture_output=True, text=True)
+
+
+def test_analyse_and_replay_need_only_the_core(tmp_path):
+    """Every bundled format analysed and replayed with the optional packages unimportable."""
+    proc = _core_only(["analyse", str(SAMPLES), "--out", str(tmp_path / "out"), "-q"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(list((tmp_path / "out").glob("*/events.csv"))) == len(list(SAMPLES.glob("*.truth.csv")))
+    for name in ("rest_twitches.csv", "rest_and_voluntary.edf", "simulated_confounders.parquet"):
+        proc = _core_only(["replay", str(SAMPLES / name), "--speed", "max", "-q", "--no-journal"],
+                          tmp_path)
+        assert proc.returncode == 0, (name, proc.stderr[-2000:])
+
+
+def test_a_missing_extra_is_named_in_one_line(tmp_path):
+    proc = _core_only(["report", "--html", str(tmp_path / "r.html"),
+                       "--recording", str(SAMPLES / "rest_twitches.csv")], tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'toetwitch[report]'" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = _core_only(["monitor", "--emulate", str(SAMPLES / "rest_twitches.csv"), "--speed", "max",
+                       "--no-journal"], tmp_path)
+    assert proc.returncode != 0 and "toetwitch[emulator]" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk-s", type=float, metavar="S", default=60.0,
         help="seconds of signal read and analysed at a time (default 60; bounds memory, not results)",
     )
-    from toetwitch.pipeline.store.journal import add_journal_arguments
+    from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser)
 

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use the twitch statistics of a summary.json written by 'toetwitch analyse'")
     parser.add_argument("--model", metavar="FILE", type=Path,
                         help="a cause model written by 'toetwitch train --out DIR' (default: the shipped one)")
-    from toetwitch.pipeline.store.journal import add_journal_arguments
+    from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -18,3 +19,19 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group.add_argument("-q", "--quiet", action="store_true",
                        default=False if top else argparse.SUPPRESS,
                        help="print only failures and the summary; log only errors")
+
+
+def add_journal_arguments(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
+    """Add ``--journal PATH`` (and ``--no-journal`` when the command ``writes``) to a parser.
+
+    The default is resolved when used (``toetwitch.pipeline.store.journal.journal_path_from_args``), so
+    ``TOETWITCH_JOURNAL`` set after parsing still counts.
+    """
+    parser.add_argument(
+        "--journal", metavar="PATH", type=Path, default=None,
+        help="the journal file (default: $TOETWITCH_JOURNAL, else "
+             "$XDG_DATA_HOME/toetwitch/journal.sqlite or ~/.local/share/toetwitch/journal.sqlite)",
+    )
+    if writes:
+        parser.add_argument("--no-journal", action="store_true",
+                            help="do not record this run in the journal")

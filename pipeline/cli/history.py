@@ -14,7 +14,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from toetwitch.pipeline.store.journal import add_journal_arguments
+    from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser, writes=False)
     parser.add_argument("--days", type=int, metavar="N", default=None,

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show each twitch as soon as it is seen (~0.4 s), marked 'checking', "
                              "and say so if the rules that look 2 s ahead reject it; without this "
                              "only settled events are printed (auto: on when output is a terminal)")
-    from toetwitch.pipeline.store.journal import add_journal_arguments
+    from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser)
 

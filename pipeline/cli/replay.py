@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provisional", choices=("auto", "on", "off"), default="auto",
                         help="show each twitch as soon as it is seen, marked 'checking', as the "
                              "live monitor does (auto: on when output is a terminal)")
-    from toetwitch.pipeline.store.journal import add_journal_arguments
+    from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser)
 

@@ -18,7 +18,7 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pathlib import Path
 
-    from toetwitch.pipeline.store.journal import add_journal_arguments
+    from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser, writes=False)
     parser.add_argument("--recording", metavar="FILE", type=Path, default=None,

@@ -51,7 +51,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "Journal",
-    "add_journal_arguments",
     "content_sha256",
     "default_journal_path",
     "journal_analysis",
@@ -85,22 +84,6 @@ def default_journal_path() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base).expanduser() / "toetwitch" / "journal.sqlite"
-
-
-def add_journal_arguments(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
-    """Add ``--journal PATH`` (and ``--no-journal`` when the command ``writes``) to a parser.
-
-    The default is resolved when used (:func:`journal_path_from_args`), so
-    ``TOETWITCH_JOURNAL`` set after parsing still counts.
-    """
-    parser.add_argument(
-        "--journal", metavar="PATH", type=Path, default=None,
-        help="the journal file (default: $TOETWITCH_JOURNAL, else "
-             "$XDG_DATA_HOME/toetwitch/journal.sqlite or ~/.local/share/toetwitch/journal.sqlite)",
-    )
-    if writes:
-        parser.add_argument("--no-journal", action="store_true",
-                            help="do not record this run in the journal")
 
 
 def journal_path_from_args(args: argparse.Namespace | None) -> Path:

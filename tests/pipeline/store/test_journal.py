@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from toetwitch.pipeline.cli.common import add_journal_arguments
 from toetwitch.pipeline.errors import UserError
 from toetwitch.pipeline.store import journal as jmod
 from toetwitch.pipeline.store.features import longitudinal_features
@@ -25,7 +26,6 @@ from toetwitch.pipeline.store.journal import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     Journal,
-    add_journal_arguments,
     default_journal_path,
     file_mode,
     journal_analysis,

@@ -176,4 +176,4 @@ def test_a_missing_extra_is_named_in_one_line(tmp_path):
     proc = _core_only(["monitor", "--emulate", str(SAMPLES / "rest_twitches.csv"), "--speed", "max",
                        "--no-journal"], tmp_path)
     assert proc.returncode != 0 and "toetwitch[emulator]" in proc.stderr, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and list(tmp_path.glob("*.ttlog")) == []

@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     rec = None
     if args.emulate is not None:
         from toetwitch.drivers import read_recording
+        from toetwitch.pipeline.run.live import import_emulator
 
+        import_emulator()  # a missing extra is said before anything is written
         rec = read_recording(args.emulate)
         name = rec.name
     else:

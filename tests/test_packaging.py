@@ -70,7 +70,7 @@ def test_wheel_installs_one_top_level_package(wheel):
     assert tops == {"toetwitch", wheel.name.split("-py3")[0] + ".dist-info"}
     assert "toetwitch/py.typed" in names and "toetwitch/__main__.py" in names
     assert "toetwitch/models/kb/cause_model.skops" in names
-    assert "toetwitch/pipeline/present/templates/report.html" in names
+    assert "toetwitch/pipeline/present/report_template.html" in names
     # every package folder of the layers is in the wheel (pyproject lists them by hand)
     folders = {str(p.parent.relative_to(REPO)) for layer in ("drivers", "pipeline", "models")
                for p in (REPO / layer).rglob("__init__.py")}

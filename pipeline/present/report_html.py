@@ -53,7 +53,7 @@ REPORT_NOTE = (
 #: :func:`toetwitch.models.level_words`, :func:`toetwitch.models.cause_names`).
 LEVEL_COLOURS = {"self_care": "#2e7d32", "routine": "#1565c0", "soon": "#ef6c00", "urgent": "#c62828"}
 #: The page skeleton (``string.Template``: ``$name`` placeholders), beside this module.
-TEMPLATE = "templates/report.html"
+TEMPLATE = "report_template.html"
 
 
 def _level_title(level: str) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pipeline.config import DetectorConfig
+from pipeline.input_guard import merge_repairs
 from pipeline.stream import AnalysisResult, StreamingAnalyser
 
 if TYPE_CHECKING:
@@ -46,8 +47,21 @@ def analyse_source(source, config: DetectorConfig | None = None, chunk_s: float 
     return result
 
 
+def source_repairs(meta: dict) -> list[str]:
+    """What a reader repaired or dropped (``meta["repairs"]``, gaps, a cut-off last line)."""
+    lines = [str(x) for x in meta.get("repairs", [])]
+    if meta.get("n_gaps"):
+        lost = sum(g.get("missing_s", 0.0) for g in meta.get("gaps", []))
+        lines.append(f"{meta['n_gaps']} gap(s) in the timestamps filled with lost samples"
+                     + (f" ({lost:.3g} s listed)" if lost else ""))
+    if meta.get("dropped_last_line"):
+        lines.append("truncated last line dropped")
+    return lines
+
+
 def _add_source_meta(result: AnalysisResult, meta: dict) -> None:
     """Copy reader/packet provenance that the summary contract asks for."""
+    merge_repairs(result.summary, source_repairs(meta))
     if "packets" in meta:
         result.summary["packets"] = meta["packets"]
     if meta.get("path"):

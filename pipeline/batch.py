@@ -442,7 +442,8 @@ def run_task(task: Task, path: str, chunk_s: float, config: Any) -> tuple[TaskOu
             return None, "not enough memory to analyse this file (try a smaller --chunk-s)", time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001 - per-file failure isolation
             return None, _describe(exc), time.perf_counter() - t0
-    notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    # the message only: a warning class name means nothing to the person reading it
+    notes = tuple(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     out = dataclasses.replace(
         out, notes=out.notes + notes, peak_rss_mb=_peak_rss_mb(), cpu_s=time.process_time() - cpu0
     )
@@ -457,7 +458,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, UserError | OSError):
         return str(exc)
     logger.debug("analysis failed", exc_info=exc)
-    return f"{type(exc).__name__}: {exc}"
+    # never a raw exception name: say it is ours, and how to see the details
+    return f"internal error while analysing this file ({exc}); rerun with -vv and report it"
 
 
 def _peak_rss_mb() -> float:
@@ -966,8 +968,8 @@ def _finish(
 ) -> JobOutcome:
     """Log the task's warnings and commit its outputs; a failure becomes the job's outcome."""
     if out is not None:
-        for note in out.notes:
-            logger.warning("%s: %s", job.path, note)
+        for note in out.notes:  # readers' warnings already start with the path
+            logger.warning("%s", note if note.startswith(str(job.path)) else f"{job.path}: {note}")
     if err is not None or out is None:
         if out_dir is not None:
             _drop_stale(job, out_dir / job.name, cfg_sha)

@@ -712,4 +712,10 @@ class EmgPath:
         half = round(self.cfg.busy_window_s * self.fs_hz / self.block_n)
         # int32 and one pass: for 24 h this is 864,000 blocks, at the end of a long recording
         window = np.ones(2 * half + 1, dtype=np.int32)
-        return np.convolve(self.block_small.view().astype(np.int32), window, mode="same") >= self.cfg.busy_min_discharges
+        small = self.block_small.view().astype(np.int32)
+        if not len(small):  # no complete block (np.convolve refuses an empty array)
+            return np.zeros(0, dtype=bool)
+        # "full" then the centred slice: mode="same" returns max(n, window) values, so a
+        # recording shorter than the window (under ~2.1 s) would not line up with its blocks
+        counts = np.convolve(small, window, mode="full")[half: half + len(small)]
+        return counts >= self.cfg.busy_min_discharges

@@ -76,4 +76,8 @@ def replay(
         on_events(sa.flushed_events)
     if "packets" in rec.meta:
         result.summary["packets"] = rec.meta["packets"]
+    from pipeline.analysis import source_repairs
+    from pipeline.input_guard import merge_repairs
+
+    merge_repairs(result.summary, source_repairs(rec.meta))
     return result

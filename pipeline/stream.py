@@ -19,6 +19,7 @@ from pipeline.acc_path import AccPath
 from pipeline.config import DetectorConfig
 from pipeline.emg_path import FLAG_FLAT, FLAG_NAN, EmgPath
 from pipeline.episodes import episodes_table, plm_series
+from pipeline.input_guard import InputGuard
 from pipeline.log import logger
 
 EVENT_COLUMNS = [
@@ -131,6 +132,7 @@ class StreamingAnalyser:
             self.acc.keep_transients = False  # with EMG, motion is read from the magnitude
         self.n_emg_in = 0
         self.n_acc_in = 0
+        self.guard = InputGuard(name)  # impossible values (inf, 1e308) -> lost, counted
         self._rows: list[dict[str, Any]] = []
         self._pending_fasc: list[tuple[Any, float]] = []
         self._pending_spans: list[Any] = []
@@ -154,12 +156,12 @@ class StreamingAnalyser:
         if emg_uv is not None and len(emg_uv):
             if self.emg is None:
                 raise ValueError("EMG samples pushed but the analyser was made without fs_emg_hz")
-            self.emg.push(emg_uv)
+            self.emg.push(self.guard.emg(emg_uv))
             self.n_emg_in += len(emg_uv)
         if acc_g is not None and len(acc_g):
             if self.acc is None:
                 raise ValueError("accelerometer samples pushed but the analyser was made without fs_acc_hz")
-            self.acc.push(acc_g)
+            self.acc.push(self.guard.acc(acc_g))
             self.n_acc_in += len(acc_g)
         progress = (self.emg.n_done if self.emg else 0, self.acc.n_done if self.acc else 0)
         if progress == self._progress:  # no new complete block: nothing can have changed
@@ -410,6 +412,9 @@ class StreamingAnalyser:
             "start_time": self.start_time,
             "duration_s": round(duration, 3),
             "duration_analysed_s": round(rest_s + active_s + artifact_s, 3),
+            #: the end shorter than one analysis block (and the part of the longer stream
+            #: past the shorter): rest + active + artifact + not analysed = duration
+            "time_not_analysed_s": round(max(duration - (rest_s + active_s + artifact_s), 0.0), 3),
             "time_rest_s": round(rest_s, 3),
             "time_active_s": round(active_s, 3),
             "time_artifact_s": round(artifact_s, 3),
@@ -439,6 +444,8 @@ class StreamingAnalyser:
                 "grade": grade,
             },
             "config": _jsonable(cfg.to_dict()),
+            #: what was repaired or dropped on the way in (one line each; readers add theirs)
+            "repairs": self.guard.repairs(),
         }
         return summary
 

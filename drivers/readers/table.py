@@ -9,8 +9,10 @@ Per stream the engine
 
 1. infers the sample rate from the median interval of the first few thousand timestamps
    (rounded with :func:`~drivers.readers.base.round_rate`) and checks it with ``check_rate``;
-2. finds gaps (an interval longer than 1.5 sample periods) and inserts NaN samples so that
-   later samples keep their true time (NaN = lost, see docs/architecture.md);
+2. finds gaps (the sample grid jumps by a whole period or more, judged from the neighbouring
+   samples so that timestamp jitter up to a third of a period is not a gap; without jitter,
+   an interval longer than 1.5 periods) and inserts NaN samples so that later samples keep
+   their true time (NaN = lost, see docs/architecture.md);
 3. measures timing jitter: the RMS deviation of the regular intervals from the nominal period.
 
 The input arrives as an iterator of DataFrame batches so Parquet files can be streamed.
@@ -193,11 +195,40 @@ def parse_batch(
     )
 
 
+#: Samples on each side whose median grid offset decides whether an interval is a gap.
+GRID_WINDOW = 7
+#: Timestamp jitter tolerated (in sample periods, either way) without taking it for a gap.
+MAX_JITTER = 1.0 / 3.0
+
+
+def _window_medians(s: np.ndarray, idx: np.ndarray, w: int, before: bool) -> np.ndarray:
+    """Median of ``s`` over the ``w`` values before (or from) each index in ``idx``, clipped
+    to the array's ends (shorter windows there)."""
+    offs = np.arange(-w, 0) if before else np.arange(0, w)
+    pos = idx[:, None] + offs[None, :]
+    inside = (pos >= 0) & (pos < len(s))
+    vals = np.where(inside, s[np.clip(pos, 0, len(s) - 1)], np.nan)
+    return np.nanmedian(vals, axis=1)
+
+
 @dataclass
 class Assembler:
     """Places one stream's timed samples on a regular grid, NaN-filling gaps.
 
-    ``feed`` may be called batch after batch; state carries over between calls.
+    ``feed`` may be called batch after batch; state carries over between calls; the last
+    :data:`GRID_WINDOW` samples wait for the next batch (their gap decision looks ahead), so
+    :meth:`flush` must be called after the last batch.
+
+    Host-stamped timestamps jitter: an interval between two samples can be up to
+    ``1 + 2 * MAX_JITTER`` periods without anything being lost. A sample's place on the grid
+    is therefore decided from its neighbours, not from one interval: the *grid offset*
+    ``t·fs - i`` (time in periods minus the sample's count) is flat between gaps (jitter
+    scatters it by at most ``MAX_JITTER``), and steps by the number of missing samples at a
+    gap. An interval is a gap of ``m`` samples when the median offset of the
+    :data:`GRID_WINDOW` samples after it exceeds that of the samples before it by ``m``
+    (rounded), and ``m`` is consistent with the interval itself (within ``2 * MAX_JITTER``).
+    Without jitter this is exactly "an interval longer than 1.5 periods is a gap".
+    Slow clock drift (a rate within 0.1 % of the nominal one) is absorbed, as before.
     """
 
     stream: str
@@ -212,12 +243,45 @@ class Assembler:
     missing: int = 0
     dev_sq: float = 0.0
     n_regular: int = 0
+    _seen: int = 0  # samples consumed (placed or pending)
+    _hist: np.ndarray = field(default_factory=lambda: np.empty(0))  # offsets of the last placed
+    _pend_t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    _pend_v: np.ndarray | None = None
+    _pend_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    _t_first: float | None = None
 
     def feed(self, t: np.ndarray, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Return the grid samples for new samples ``t`` (s), ``v`` ((k,) or (k, 3))."""
+        """Return the grid samples for new samples ``t`` (s), ``v`` ((k,) or (k, 3)),
+        holding the last few back until the next batch or :meth:`flush`."""
+        if self._pend_v is None:
+            self._pend_v = v[:0]
         if len(t) == 0:
+            return v[:0] if self._pend_v is None else self._pend_v[:0]
+        t = np.concatenate([self._pend_t, t])
+        v = np.concatenate([self._pend_v, v])
+        rows = np.concatenate([self._pend_rows, rows])
+        keep = min(GRID_WINDOW, len(t))
+        out = self._place(t, v, rows, len(t) - keep)
+        self._pend_t, self._pend_v, self._pend_rows = t[len(t) - keep:], v[len(t) - keep:], rows[len(t) - keep:]
+        return out
+
+    def flush(self) -> np.ndarray | None:
+        """Place the samples held back; None when nothing was ever fed."""
+        if self._pend_v is None:
+            return None
+        t, v, rows = self._pend_t, self._pend_v, self._pend_rows
+        self._pend_t, self._pend_v, self._pend_rows = t[:0], v[:0], rows[:0]
+        return self._place(t, v, rows, len(t))
+
+    def _place(self, t: np.ndarray, v: np.ndarray, rows: np.ndarray, n_place: int) -> np.ndarray:
+        """Put the first ``n_place`` of ``t``/``v`` on the grid (all of ``t`` is context)."""
+        if n_place <= 0:
             return v[:0]
         fs = self.fs_hz
+        if self._t_first is None:
+            self._t_first = float(t[0])
+        # grid offset (periods) of every sample, assuming none missing
+        offset = (t - self._t_first) * fs - (self._seen + np.arange(len(t)))
         lead = 0
         if self.last_t is None:
             # A stream that starts after the table's first time is padded at the front so
@@ -225,19 +289,32 @@ class Assembler:
             lead = max(0, int(np.floor((t[0] - self.t0) * fs + 0.5)))
             d = np.diff(t)
             drows = rows[1:]
+            first = 1  # index in t of the sample that ends interval d[0]
         else:
             d = np.diff(np.concatenate([[self.last_t], t]))
             drows = rows
+            first = 0
         if (d <= 0).any():
             j = int(np.flatnonzero(d <= 0)[0])
             raise RecordingError(
-                f"two {self.stream} samples at the same time_s ({t[-len(d) + j]:.9g})",
+                f"two {self.stream} samples at the same time_s ({t[j + first]:.9g})",
                 self.path,
                 self.locate(int(drows[j])),
             )
-        steps = np.floor(d * fs + 0.5).astype(np.int64)
-        gap = d > GAP_FACTOR / fs
-        steps = np.where(gap, np.maximum(steps, 2), 1)
+        n_int = n_place - first  # intervals ending at a sample placed now
+        d, drows = d[:n_int], drows[:n_int]
+        excess = d * fs - 1.0  # periods beyond one
+        steps = np.ones(n_int, dtype=np.int64)
+        cand = np.flatnonzero(excess > 2 * MAX_JITTER - 1e-9)
+        if len(cand):
+            ctx = np.concatenate([self._hist, offset])
+            at = cand + first + len(self._hist)  # index in ctx of the sample after the interval
+            jump = _window_medians(ctx, at, GRID_WINDOW, False) - _window_medians(ctx, at, GRID_WINDOW, True)
+            lo = np.maximum(np.ceil(excess[cand] - 2 * MAX_JITTER - 1e-9), 0)
+            hi = np.floor(excess[cand] + 2 * MAX_JITTER + 1e-9)
+            m = np.clip(np.floor(jump + 0.5), lo, hi).astype(np.int64)
+            steps[cand] = 1 + m
+        gap = steps > 1
         reg = d[~gap]
         self.dev_sq += float(np.sum((reg - 1.0 / fs) ** 2))
         self.n_regular += int(reg.size)
@@ -246,9 +323,7 @@ class Assembler:
             miss = int(steps[j] - 1)
             self.missing += miss
             if len(self.gaps) < MAX_GAPS_LISTED:
-                before = self.last_t if (self.last_t is not None and j == 0) else None
-                if before is None:
-                    before = float(t[j] if self.last_t is None else t[j - 1])
+                before = self.last_t if (self.last_t is not None and j == 0) else float(t[j + first - 1])
                 self.gaps.append(
                     {
                         "stream": self.stream,
@@ -264,8 +339,11 @@ class Assembler:
             pos = np.cumsum(steps) - 1
         pos = pos + lead
         out = np.full((int(pos[-1]) + 1, *v.shape[1:]), np.nan)
-        out[pos] = v
-        self.last_t = float(t[-1])
+        out[pos] = v[:n_place]
+        # offsets stay in the one "none missing" frame, so history and new samples compare
+        self._hist = np.concatenate([self._hist, offset[:n_place]])[-GRID_WINDOW:]
+        self.last_t = float(t[n_place - 1])
+        self._seen += n_place
         self.n_out += len(out)
         return out
 
@@ -365,6 +443,8 @@ class TableEngine:
                     ae.feed(p.emg_t, p.emg_v, p.emg_rows) if ae else None,
                     aa.feed(p.acc_t, p.acc_v, p.acc_rows) if aa else None,
                 )
+            # the last samples of each stream wait for look-ahead that never comes
+            yield (ae.flush() if ae else None, aa.flush() if aa else None)
 
         return gen(), ae, aa
 

@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         _report_many(report, out_dir)
     _report_failures(report, single)
+    if journal.problem is not None:
+        from pipeline.journal import report_journal_problem
+
+        return max(report.exit_code, report_journal_problem(journal.problem, "the analysis"))
     return report.exit_code
 
 
@@ -227,21 +231,19 @@ def combined_table(outcomes: Any) -> str:
 
 
 class _Journal:
-    """Records each analysed recording in the journal; a journal problem warns once, then stops."""
+    """Records each analysed recording in the journal; after a journal problem it stops
+    (the problem is reported once, at the end, with exit status 1)."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.enabled = not getattr(args, "no_journal", False)
+        self.problem: str | None = None
 
     def record(self, result: Any, source_path: str) -> None:
         if not self.enabled:
             return
-        from pipeline.errors import UserError
-        from pipeline.journal import journal_analysis
-        from pipeline.log import logger
+        from pipeline.journal import journal_analysis, journal_problem
 
-        try:
-            journal_analysis(self.args, result, source_path)
-        except (UserError, OSError) as exc:
-            logger.warning("not recorded in the journal (%s); the analyses are still written", exc)
+        self.problem = journal_problem(lambda: journal_analysis(self.args, result, source_path))
+        if self.problem is not None:
             self.enabled = False

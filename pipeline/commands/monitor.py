@@ -175,10 +175,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out}", file=sys.stderr)
     if log_path is not None:
         print(f"packet log: {log_path} (replay with: toetwitch replay {log_path})", file=sys.stderr)
-    from pipeline.journal import journal_analysis
+    from pipeline.journal import journal_analysis, journal_problem, report_journal_problem
 
-    journal_analysis(args, result, log_path)
-    return 0
+    problem = journal_problem(lambda: journal_analysis(args, result, log_path))
+    return 0 if problem is None else report_journal_problem(problem, "the session")
 
 
 def _close(writer) -> None:  # noqa: ANN001

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = write_outputs(result, args.out / rec.name)
         print(f"wrote {out}", file=sys.stderr)
-    from pipeline.journal import journal_analysis
+    from pipeline.journal import journal_analysis, journal_problem, report_journal_problem
 
-    journal_analysis(args, result, args.file)
-    return 0
+    problem = journal_problem(lambda: journal_analysis(args, result, args.file))
+    return 0 if problem is None else report_journal_problem(problem, "the replay")

@@ -217,14 +217,11 @@ def decode_text(raw: bytes, path: Path) -> str:
     Windows Notepad saves as "Unicode"); anything else is an :class:`AnswersError`."""
     import codecs
 
-    for bom, enc in (
-        (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    boms = (
+        (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same start
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if raw.startswith(bom):
-            break
-    else:
-        enc = "utf-8"
+    )
+    enc = next((e for bom, e in boms if raw.startswith(bom)), "utf-8")
     try:
         return raw.decode(enc)
     except UnicodeDecodeError as exc:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from drivers.errors import RecordingError
 from drivers.readers.base import warn
+from drivers.readers.dialect import Dialect, detect, parse_float
 from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
 from drivers.recording import Recording
 
@@ -35,14 +36,6 @@ BATCH_ROWS = 65_536
 def _line(i: int) -> str:
     """0-based data row -> line number as a person counts it (header = line 1)."""
     return f"line {i + 2}"
-
-
-def _read_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        first = f.readline()
-    if not first.strip():
-        raise RecordingError("empty file: no header row", path, "line 1")
-    return [c.strip() for c in next(_csv.reader([first]))]
 
 
 def _last_line(path: Path) -> tuple[bytes, bool]:
@@ -57,19 +50,19 @@ def _last_line(path: Path) -> tuple[bytes, bool]:
     return body.rsplit(b"\n", 1)[-1], ends_nl
 
 
-def _truncated_last(path: Path, n_header: int) -> bool:
+def _truncated_last(path: Path, n_header: int, dialect: Dialect) -> bool:
     """True when the last line looks cut off by a recorder that was killed mid-write."""
     last, ends_nl = _last_line(path)
     if ends_nl or not last.strip():
         return False
-    fields = next(_csv.reader([last.decode("utf-8", "replace")]))
+    fields = next(_csv.reader([last.decode("utf-8", "replace")], delimiter=dialect.sep))
     if len(fields) < n_header:
         return True
     for cell in fields:
         c = cell.strip()
         if c:
             try:
-                float(c)
+                parse_float(c, dialect)
             except ValueError:
                 return True
     return False
@@ -86,9 +79,10 @@ def _parser_error(e: Exception, path: Path) -> RecordingError:
 
 def _engine(path: Path) -> tuple[TableEngine, bool]:
     """The table engine over the file's batches, and whether its cut-off last line is dropped."""
-    header = _read_header(path)
+    dialect = detect(path, COLUMNS)  # ';' / tab separators, decimal comma, Capitalised names
+    header = list(dialect.header)
     layout = check_header(header, path, "line 1 (header)")
-    drop_last = _truncated_last(path, len(header))
+    drop_last = _truncated_last(path, len(header), dialect)
     if drop_last:
         warn(f"{path}: last line is truncated (no newline, incomplete) and was dropped")
     usecols = [c for c in header if c in COLUMNS]
@@ -101,10 +95,13 @@ def _engine(path: Path) -> tuple[TableEngine, bool]:
                 chunksize=BATCH_ROWS,
                 encoding="utf-8-sig",
                 skipinitialspace=True,
+                sep=dialect.sep,
+                decimal=dialect.decimal,
             ) as reader:
                 row0 = 0
                 pending: pd.DataFrame | None = None
                 for df in reader:
+                    df = df.rename(columns=dialect.canonical)
                     df = df[[c for c in df.columns if str(c).strip() in usecols]]
                     if pending is not None:
                         yield pending, row0

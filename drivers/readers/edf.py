@@ -30,6 +30,7 @@ from drivers.readers.base import (
     chunk_bounds,
     n_chunks_for,
     round_rate,
+    warn,
 )
 from drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
 
@@ -84,12 +85,20 @@ class EdfSource(RecordingSource):
         import pyedflib
 
         self.path = Path(path)
-        try:
-            self._f = pyedflib.EdfReader(str(self.path))
-        except OSError as e:
-            raise RecordingError(f"not a readable EDF/BDF file ({e})", self.path) from None
+        self.repairs: list[str] = []
+        raw = _repairable(self.path)
+        if raw is not None:  # complete records readable where edflib refuses the file
+            self._f = raw
+            self.repairs = raw.repairs
+        else:
+            try:
+                self._f = pyedflib.EdfReader(str(self.path))
+            except OSError as e:
+                raise RecordingError(f"not a readable EDF/BDF file ({e})", self.path) from None
         try:
             self._setup()
+            for line in self.repairs:
+                warn(f"{self.path}: {line}")
         except BaseException:
             self._f.close()
             raise
@@ -151,6 +160,8 @@ class EdfSource(RecordingSource):
         if ignored:
             meta["ignored_signals"] = ignored
         meta.update(jitter_ms={}, gaps=[], n_gaps=0)
+        if self.repairs:
+            meta["repairs"] = list(self.repairs)
         try:
             start_time = f.getStartdatetime().isoformat()
         except (ValueError, OSError):
@@ -201,6 +212,20 @@ class EdfSource(RecordingSource):
 
     def close(self) -> None:
         self._f.close()
+
+
+def _repairable(path: Path):  # noqa: ANN202 - RawEdfReader | None
+    """A :class:`~drivers.readers.edf_repair.RawEdfReader` when the file needs one (record
+    count -1 or wrong, truncated, EDF+D), else None (pyedflib reads it, or says why not)."""
+    from drivers.readers.edf_repair import RawEdfReader, needs_repair, read_header
+
+    try:
+        header = read_header(path)
+    except (RecordingError, OSError):
+        return None  # let pyedflib judge it (and name the problem)
+    if not needs_repair(header):
+        return None
+    return RawEdfReader(path, header)
 
 
 def open_edf(path: str | Path) -> EdfSource:

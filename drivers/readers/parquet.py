@@ -46,10 +46,14 @@ class ParquetSource(TableSource):
             names = list(self._file.schema_arrow.names)
             layout = check_header(names, self.path, "columns")
             self._columns = [c for c in names if c.strip() in COLUMNS]
+            self._time = _time_kind(self._file.schema_arrow, self.path)
+            self._t_first: int | None = None  # first timestamp (ns), for datetime time_s
             if self._file.metadata.num_rows == 0:
                 raise RecordingError("empty recording: no rows", self.path)
             super().__init__(TableEngine(self.path, "parquet", layout, self._batches, _row),
                              self.path.stem)
+            if self._time and self._time[0] == "timestamp" and self._t_first is not None:
+                self.info = _with_start(self.info, self._t_first, self._file.schema_arrow)
         except BaseException:
             self._file.close()
             raise
@@ -62,7 +66,8 @@ class ParquetSource(TableSource):
             for batch in self._file.iter_batches(batch_size=BATCH_ROWS, columns=self._columns,
                                                  use_threads=False):
                 # column by column: to_pandas consolidates the columns into one 2-D block (a copy)
-                df = pd.DataFrame({n: c.to_numpy(zero_copy_only=False)
+                df = pd.DataFrame({n: (self._seconds(c) if n.strip() == "time_s" and self._time else
+                                       c.to_numpy(zero_copy_only=False))
                                    for n, c in zip(batch.schema.names, batch.columns, strict=True)})
                 yield df, row0
                 row0 += len(df)
@@ -73,8 +78,66 @@ class ParquetSource(TableSource):
             # (~60 MB that would otherwise sit under the whole analysis).
             pa.default_memory_pool().release_unused()
 
+    def _seconds(self, col):  # noqa: ANN001, ANN202 - pyarrow array -> float64 seconds
+        """A datetime / duration ``time_s`` as seconds (datetimes: from the first sample).
+
+        Integer arithmetic up to the subtraction: nanoseconds since 1970 do not fit a float."""
+        import numpy as np
+        import pyarrow as pa
+
+        ticks = col.cast(pa.int64())
+        valid = ~np.asarray(ticks.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        raw = ticks.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if self._time[0] == "timestamp":
+            if self._t_first is None:
+                if not valid.any():
+                    return np.full(len(raw), np.nan)
+                self._t_first = int(raw[valid][0]) * int(_NS_PER_UNIT[self._time[1]])
+            raw = raw * int(_NS_PER_UNIT[self._time[1]]) - self._t_first
+        else:
+            raw = raw * int(_NS_PER_UNIT[self._time[1]])
+        out = raw.astype(np.float64) / 1e9
+        out[~valid] = np.nan
+        return out
+
     def close(self) -> None:
         self._file.close()
+
+
+def _with_start(info, t_first_ns: int, schema):  # noqa: ANN001, ANN202
+    """``info`` with ``start_time`` = the first timestamp (ISO-8601; with its zone if it has one)."""
+    import dataclasses
+
+    names = [n.strip() for n in schema.names]
+    tz = getattr(schema.field(schema.names[names.index("time_s")]).type, "tz", None)
+    ts = pd.Timestamp(t_first_ns, unit="ns", tz="UTC").tz_convert(tz) if tz else pd.Timestamp(t_first_ns, unit="ns")
+    return dataclasses.replace(info, start_time=ts.isoformat(), meta={**info.meta, "time_column": "datetime"})
+
+
+#: nanoseconds per unit of an Arrow timestamp/duration
+_NS_PER_UNIT = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}
+
+
+def _time_kind(schema, path: Path) -> tuple[str, str] | None:  # noqa: ANN001
+    """("timestamp" | "duration", unit) when ``time_s`` is not a number, else None.
+
+    A datetime column is read as seconds from its first sample; any other non-numeric type
+    is refused, naming it."""
+    import pyarrow as pa
+
+    names = [n.strip() for n in schema.names]
+    if "time_s" not in names:
+        return None
+    t = schema.field(schema.names[names.index("time_s")]).type
+    if pa.types.is_timestamp(t):
+        return "timestamp", t.unit
+    if pa.types.is_duration(t):
+        return "duration", t.unit
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t):
+        return None
+    raise RecordingError(
+        f"column 'time_s' has type {t}; it must hold seconds (numbers) or datetimes",
+        path, "columns")
 
 
 def open_parquet(path: str | Path) -> ParquetSource:

@@ -72,8 +72,8 @@ class InputGuard:
             self._warned = True
             what = "EMG" if stream == "emg" else "accelerometer"
             warnings.warn(
-                f"{self.name}: impossible {what} values (infinite, or {limit:g} {unit} or more) "
-                "treated as lost samples; the summary's 'repairs' counts them",
+                f"impossible {what} values in '{self.name}' (infinite, or {limit:g} {unit} or "
+                "more) treated as lost samples; the summary's 'repairs' counts them",
                 TwitchWarning,
                 stacklevel=4,
             )

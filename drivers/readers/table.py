@@ -420,11 +420,18 @@ class TableEngine:
         d = d[d > 0]
         if not len(d):
             raise RecordingError(f"{stream} timestamps do not increase", self.path)
-        # The median interval is robust to gaps; the mean of the intervals near it is far
-        # less noisy under timestamp jitter (the sum telescopes to first..last time).
+        # The median interval is robust to gaps but noisy under jitter (±0.4 % with ±0.3 ms at
+        # 1 kHz). Placing the samples on its grid (the Assembler's gap rule, which tolerates
+        # jitter) counts the sample periods between the first and the last time exactly, and
+        # that count over the elapsed time is the rate.
         med = float(np.median(d))
-        regular = d[np.abs(d - med) < 0.5 * med]
-        fs = round_rate(1.0 / float(np.mean(regular)))
+        tw = t[: RATE_WINDOW + 1]
+        tw = tw[np.concatenate([[True], np.diff(tw) > 0])]
+        grid = Assembler(stream, 1.0 / med, float(tw[0]), self.path, self.locate)
+        grid.feed(tw, np.zeros(len(tw)), np.arange(len(tw)))
+        grid.flush()
+        span = float(tw[-1] - tw[0])
+        fs = round_rate((grid.n_out - 1) / span) if span > 0 else 1.0 / med
         check_rate(fs, minimum, stream, self.path)
         return fs
 

@@ -312,11 +312,11 @@ def test_csv_dialects_are_read(tmp_path, dialect):
     emg = np.round(noise(3000), 3)
     t = np.arange(3000) / 1000
     if dialect == "excel-eu":
-        rows = ["Time_s;EMG_uV"] + [f"{a:.3f};{b:.3f}".replace(".", ",") for a, b in zip(t, emg)]
+        rows = ["Time_s;EMG_uV"] + [f"{a:.3f};{b:.3f}".replace(".", ",") for a, b in zip(t, emg, strict=True)]
     elif dialect == "tab":
-        rows = ["time_s\temg_uv"] + [f"{a:.3f}\t{b:.3f}" for a, b in zip(t, emg)]
+        rows = ["time_s\temg_uv"] + [f"{a:.3f}\t{b:.3f}" for a, b in zip(t, emg, strict=True)]
     else:
-        rows = ["\ufeffTIME_S, Emg_Uv"] + [f"{a:.3f}, {b:.3f}" for a, b in zip(t, emg)]
+        rows = ["\ufeffTIME_S, Emg_Uv"] + [f"{a:.3f}, {b:.3f}" for a, b in zip(t, emg, strict=True)]
     path = tmp_path / "d.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     got = read_recording(path)

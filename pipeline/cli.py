@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     configure(args.verbose)
+    _SHOWN.clear()  # once per command run
     with warnings.catch_warnings():
         # Every command prints a warning as one clean line (never Python's file:line form),
         # each distinct message once.

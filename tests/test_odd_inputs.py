@@ -52,20 +52,9 @@ def noise(n: int, seed: int = 0, sd: float = 3.0) -> np.ndarray:
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """``toetwitch ARGV`` in this process: (exit status, stdout, stderr incl. the log)."""
-    import logging
-
-    from pipeline.log import configure, logger
-
     out, err = io.StringIO(), io.StringIO()
-    configure(0)
-    handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
-    old = [h.setStream(err) for h in handlers]  # the package log goes to this stderr too
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
-    finally:
-        for h, stream in zip(handlers, old, strict=True):
-            h.setStream(stream)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -167,6 +156,22 @@ def test_jitter_is_not_taken_for_gaps(tmp_path):
     r = analyse(got)
     np.testing.assert_allclose(r.twitches["time_s"], clean.twitches["time_s"])
     assert len(r.twitches) >= 5
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.2, 0.33])
+def test_single_missing_samples_are_found_under_jitter(tmp_path, jitter):
+    n = 5000
+    keep = np.ones(n, bool)
+    keep[100:n - 100:37] = False  # one lost sample every 37
+    t = (np.arange(n) + np.random.default_rng(1).uniform(-jitter, jitter, n)) / 1000
+    t[0] = 0.0
+    path = tmp_path / "single.csv"
+    idx = np.flatnonzero(keep)
+    pd.DataFrame({"time_s": t[idx], "emg_uv": idx.astype(float)}).to_csv(path, index=False,
+                                                                          float_format="%.7f")
+    with pytest.warns(ReaderWarning, match=f"{(~keep).sum()} gap"):
+        got = read_recording(path)
+    np.testing.assert_array_equal(np.flatnonzero(~np.isnan(got.emg_uv)), idx)
 
 
 @given(

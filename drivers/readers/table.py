@@ -211,6 +211,60 @@ def _window_medians(s: np.ndarray, idx: np.ndarray, w: int, before: bool) -> np.
     return np.nanmedian(vals, axis=1)
 
 
+#: Candidates decided together at most (2**this placements are tried).
+MAX_CLUSTER = 10
+
+
+def _gap_sizes(r: np.ndarray, at: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Missing samples before each candidate sample ``at`` (indices into ``r``).
+
+    ``r`` is every sample's grid residual (time in periods minus its place, with the gaps
+    decided so far); ``lo``/``hi`` bound each candidate's gap by its own interval. A
+    candidate with no other within :data:`GRID_WINDOW` samples is decided by the step of the
+    median residual across it. Candidates closer together (jitter makes some intervals look
+    long next to a real gap) are decided together: of every placement within the bounds,
+    the one whose residuals over the cluster and a window either side are most nearly
+    constant (least squares), so no gap is counted twice.
+    """
+    w = GRID_WINDOW
+    m = lo.copy()
+    free = hi > lo
+    if not free.any():
+        return m
+    jump = _window_medians(r, at, w, False) - _window_medians(r, at, w, True)
+    near_prev = np.concatenate([[False], np.diff(at) < w])
+    near_next = np.concatenate([np.diff(at) < w, [False]])
+    alone = ~near_prev & ~near_next
+    m[alone] = np.clip(np.floor(jump[alone] + 0.5), lo[alone], hi[alone])
+    starts = np.flatnonzero(near_next & ~near_prev)
+    for s0 in starts:
+        e = s0
+        while e + 1 < len(at) and at[e + 1] - at[e] < w:
+            e += 1
+        for a in range(s0, e + 1, MAX_CLUSTER):
+            b = min(a + MAX_CLUSTER, e + 1)
+            m[a:b] = _best_placement(r, at[a:b], lo[a:b], hi[a:b], m[:a], at[:a], w)
+    return m
+
+
+def _best_placement(r: np.ndarray, at: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    m_before: np.ndarray, at_before: np.ndarray, w: int) -> np.ndarray:
+    """Least-squares placement of one cluster of candidates (see :func:`_gap_sizes`)."""
+    import itertools
+
+    s0, s1 = max(int(at[0]) - w, 0), min(int(at[-1]) + w, len(r))
+    seg = r[s0:s1].copy()
+    # gaps already decided inside the span (a long cluster's earlier part) shift it too
+    for a, k in zip(at_before[at_before > s0], m_before[at_before > s0], strict=True):
+        seg[a - s0:] -= k
+    step = (np.arange(s0, s1)[None, :] >= at[:, None]).astype(np.float64)  # (k, span)
+    combos = np.array(list(itertools.product(*[range(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True)])),
+                      dtype=np.float64)
+    res = seg[None, :] - combos @ step
+    cost = ((res - res.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return combos[int(np.argmin(cost))].astype(np.int64)
+
+
 @dataclass
 class Assembler:
     """Places one stream's timed samples on a regular grid, NaN-filling gaps.
@@ -302,18 +356,21 @@ class Assembler:
                 self.locate(int(drows[j])),
             )
         n_int = n_place - first  # intervals ending at a sample placed now
-        d, drows = d[:n_int], drows[:n_int]
+        # every interval, the held-back ones too: their candidates shape the decisions here
         excess = d * fs - 1.0  # periods beyond one
+        d, drows = d[:n_int], drows[:n_int]
         steps = np.ones(n_int, dtype=np.int64)
-        cand = np.flatnonzero(excess > 2 * MAX_JITTER - 1e-9)
+        # a gap of one sample can look as short as 1 + 1 - 2·MAX_JITTER periods
+        cand = np.flatnonzero(excess > 1 - 2 * MAX_JITTER - 1e-9)
+        resid = offset - self.missing  # on the grid as placed so far (earlier gaps counted)
         if len(cand):
-            ctx = np.concatenate([self._hist, offset])
+            ctx = np.concatenate([self._hist, resid])
             at = cand + first + len(self._hist)  # index in ctx of the sample after the interval
-            jump = _window_medians(ctx, at, GRID_WINDOW, False) - _window_medians(ctx, at, GRID_WINDOW, True)
-            lo = np.maximum(np.ceil(excess[cand] - 2 * MAX_JITTER - 1e-9), 0)
-            hi = np.floor(excess[cand] + 2 * MAX_JITTER + 1e-9)
-            m = np.clip(np.floor(jump + 0.5), lo, hi).astype(np.int64)
-            steps[cand] = 1 + m
+            lo = np.maximum(np.ceil(excess[cand] - 2 * MAX_JITTER - 1e-9), 0).astype(np.int64)
+            hi = np.floor(excess[cand] + 2 * MAX_JITTER + 1e-9).astype(np.int64)
+            m = _gap_sizes(ctx, at, lo, hi)
+            now = cand < n_int
+            steps[cand[now]] = 1 + m[now]
         gap = steps > 1
         reg = d[~gap]
         self.dev_sq += float(np.sum((reg - 1.0 / fs) ** 2))
@@ -340,8 +397,9 @@ class Assembler:
         pos = pos + lead
         out = np.full((int(pos[-1]) + 1, *v.shape[1:]), np.nan)
         out[pos] = v[:n_place]
-        # offsets stay in the one "none missing" frame, so history and new samples compare
-        self._hist = np.concatenate([self._hist, offset[:n_place]])[-GRID_WINDOW:]
+        # residuals on the grid as placed (every gap counted), for the next batch's look-back
+        placed = resid[:n_place] - np.concatenate([np.zeros(first), np.cumsum(steps - 1)])
+        self._hist = np.concatenate([self._hist, placed])[-GRID_WINDOW:]
         self.last_t = float(t[n_place - 1])
         self._seen += n_place
         self.n_out += len(out)

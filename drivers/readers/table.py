@@ -9,10 +9,11 @@ Per stream the engine
 
 1. infers the sample rate from the median interval of the first few thousand timestamps
    (rounded with :func:`~drivers.readers.base.round_rate`) and checks it with ``check_rate``;
-2. finds gaps (the sample grid jumps by a whole period or more, judged from the neighbouring
-   samples so that timestamp jitter up to a third of a period is not a gap; without jitter,
-   an interval longer than 1.5 periods) and inserts NaN samples so that later samples keep
-   their true time (NaN = lost, see docs/architecture.md);
+2. finds gaps (the sample grid jumps by a whole period or more, judged from the timing
+   phase of the neighbouring samples so that timestamp jitter up to a third of a period is
+   not a gap; without jitter, an interval longer than 1.5 periods: :class:`Assembler`) and
+   inserts NaN samples so that later samples keep their true time (NaN = lost, see
+   docs/architecture.md);
 3. measures timing jitter: the RMS deviation of the regular intervals from the nominal period.
 
 The input arrives as an iterator of DataFrame batches so Parquet files can be streamed.
@@ -48,7 +49,8 @@ COLUMNS = (COL_TIME, COL_EMG, *COLS_ACC)
 
 #: Intervals used to estimate a stream's rate (enough for a stable median, cheap to read).
 RATE_WINDOW = 2000
-#: An interval longer than this many sample periods is a gap.
+#: Without jitter, an interval longer than this many sample periods is a gap (the rule the
+#: Assembler's phase method reduces to).
 GAP_FACTOR = 1.5
 #: At most this many gaps are listed one by one in ``meta["gaps"]``.
 MAX_GAPS_LISTED = 1000
@@ -195,74 +197,20 @@ def parse_batch(
     )
 
 
-#: Samples on each side whose median grid offset decides whether an interval is a gap.
-GRID_WINDOW = 7
+#: Samples on each side of a sample whose timing phase sets its place (the window is 2·this+1).
+GRID_HALF_WINDOW = 16
 #: Timestamp jitter tolerated (in sample periods, either way) without taking it for a gap.
 MAX_JITTER = 1.0 / 3.0
 
 
-def _window_medians(s: np.ndarray, idx: np.ndarray, w: int, before: bool) -> np.ndarray:
-    """Median of ``s`` over the ``w`` values before (or from) each index in ``idx``, clipped
-    to the array's ends (shorter windows there)."""
-    offs = np.arange(-w, 0) if before else np.arange(0, w)
-    pos = idx[:, None] + offs[None, :]
-    inside = (pos >= 0) & (pos < len(s))
-    vals = np.where(inside, s[np.clip(pos, 0, len(s) - 1)], np.nan)
-    return np.nanmedian(vals, axis=1)
+def _phase(s: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Circular mean of ``s mod 1`` over ``s[lo[i]:hi[i]]`` for each i, in (-0.5, 0.5].
 
-
-#: Candidates decided together at most (2**this placements are tried).
-MAX_CLUSTER = 10
-
-
-def _gap_sizes(r: np.ndarray, at: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Missing samples before each candidate sample ``at`` (indices into ``r``).
-
-    ``r`` is every sample's grid residual (time in periods minus its place, with the gaps
-    decided so far); ``lo``/``hi`` bound each candidate's gap by its own interval. A
-    candidate with no other within :data:`GRID_WINDOW` samples is decided by the step of the
-    median residual across it. Candidates closer together (jitter makes some intervals look
-    long next to a real gap) are decided together: of every placement within the bounds,
-    the one whose residuals over the cluster and a window either side are most nearly
-    constant (least squares), so no gap is counted twice.
-    """
-    w = GRID_WINDOW
-    m = lo.copy()
-    free = hi > lo
-    if not free.any():
-        return m
-    jump = _window_medians(r, at, w, False) - _window_medians(r, at, w, True)
-    near_prev = np.concatenate([[False], np.diff(at) < w])
-    near_next = np.concatenate([np.diff(at) < w, [False]])
-    alone = ~near_prev & ~near_next
-    m[alone] = np.clip(np.floor(jump[alone] + 0.5), lo[alone], hi[alone])
-    starts = np.flatnonzero(near_next & ~near_prev)
-    for s0 in starts:
-        e = s0
-        while e + 1 < len(at) and at[e + 1] - at[e] < w:
-            e += 1
-        for a in range(s0, e + 1, MAX_CLUSTER):
-            b = min(a + MAX_CLUSTER, e + 1)
-            m[a:b] = _best_placement(r, at[a:b], lo[a:b], hi[a:b], m[:a], at[:a], w)
-    return m
-
-
-def _best_placement(r: np.ndarray, at: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    m_before: np.ndarray, at_before: np.ndarray, w: int) -> np.ndarray:
-    """Least-squares placement of one cluster of candidates (see :func:`_gap_sizes`)."""
-    import itertools
-
-    s0, s1 = max(int(at[0]) - w, 0), min(int(at[-1]) + w, len(r))
-    seg = r[s0:s1].copy()
-    # gaps already decided inside the span (a long cluster's earlier part) shift it too
-    for a, k in zip(at_before[at_before > s0], m_before[at_before > s0], strict=True):
-        seg[a - s0:] -= k
-    step = (np.arange(s0, s1)[None, :] >= at[:, None]).astype(np.float64)  # (k, span)
-    combos = np.array(list(itertools.product(*[range(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True)])),
-                      dtype=np.float64)
-    res = seg[None, :] - combos @ step
-    cost = ((res - res.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-    return combos[int(np.argmin(cost))].astype(np.int64)
+    Cumulative sums of the unit vectors: O(n) for any window."""
+    ang = 2 * np.pi * s
+    c = np.concatenate([[0.0], np.cumsum(np.cos(ang))])
+    si = np.concatenate([[0.0], np.cumsum(np.sin(ang))])
+    return np.arctan2(si[hi] - si[lo], c[hi] - c[lo]) / (2 * np.pi)
 
 
 @dataclass
@@ -270,19 +218,19 @@ class Assembler:
     """Places one stream's timed samples on a regular grid, NaN-filling gaps.
 
     ``feed`` may be called batch after batch; state carries over between calls; the last
-    :data:`GRID_WINDOW` samples wait for the next batch (their gap decision looks ahead), so
+    :data:`GRID_HALF_WINDOW` samples wait for the next batch (their place looks ahead), so
     :meth:`flush` must be called after the last batch.
 
-    Host-stamped timestamps jitter: an interval between two samples can be up to
-    ``1 + 2 * MAX_JITTER`` periods without anything being lost. A sample's place on the grid
-    is therefore decided from its neighbours, not from one interval: the *grid offset*
-    ``t·fs - i`` (time in periods minus the sample's count) is flat between gaps (jitter
-    scatters it by at most ``MAX_JITTER``), and steps by the number of missing samples at a
-    gap. An interval is a gap of ``m`` samples when the median offset of the
-    :data:`GRID_WINDOW` samples after it exceeds that of the samples before it by ``m``
-    (rounded), and ``m`` is consistent with the interval itself (within ``2 * MAX_JITTER``).
-    Without jitter this is exactly "an interval longer than 1.5 periods is a gap".
-    Slow clock drift (a rate within 0.1 % of the nominal one) is absorbed, as before.
+    Host-stamped timestamps jitter, so one interval cannot tell a gap from a late sample.
+    Instead each sample's place comes from the *timing phase* of its neighbours: a sample's
+    offset ``s = t·fs − count`` (time in periods minus its count, as if none were missing) is
+    ``gaps so far + phase + jitter``. Gaps are whole periods, so they do not change
+    ``s mod 1``: the circular mean of ``s mod 1`` over the ``2·GRID_HALF_WINDOW + 1``
+    samples around it is the phase, whatever gaps lie there, and the gaps before the sample
+    are ``round(s − phase)`` — exact while the jitter stays under half a period (up to
+    :data:`MAX_JITTER` with margin for the estimate). The phase is unwrapped along the
+    stream, so slow clock drift (a rate within 0.1 % of the nominal one) moves it without
+    ever making a gap. Without jitter this is "an interval longer than 1.5 periods is a gap".
     """
 
     stream: str
@@ -297,12 +245,14 @@ class Assembler:
     missing: int = 0
     dev_sq: float = 0.0
     n_regular: int = 0
-    _seen: int = 0  # samples consumed (placed or pending)
+    _seen: int = 0  # samples placed
     _hist: np.ndarray = field(default_factory=lambda: np.empty(0))  # offsets of the last placed
     _pend_t: np.ndarray = field(default_factory=lambda: np.empty(0))
     _pend_v: np.ndarray | None = None
     _pend_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     _t_first: float | None = None
+    _phase_last: float | None = None  # unwrapped phase of the last placed sample
+    _g_last: int = 0  # gaps (missing samples) before the last placed sample
 
     def feed(self, t: np.ndarray, v: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Return the grid samples for new samples ``t`` (s), ``v`` ((k,) or (k, 3)),
@@ -310,13 +260,14 @@ class Assembler:
         if self._pend_v is None:
             self._pend_v = v[:0]
         if len(t) == 0:
-            return v[:0] if self._pend_v is None else self._pend_v[:0]
+            return self._pend_v[:0]
         t = np.concatenate([self._pend_t, t])
         v = np.concatenate([self._pend_v, v])
         rows = np.concatenate([self._pend_rows, rows])
-        keep = min(GRID_WINDOW, len(t))
+        keep = min(GRID_HALF_WINDOW, len(t))
         out = self._place(t, v, rows, len(t) - keep)
-        self._pend_t, self._pend_v, self._pend_rows = t[len(t) - keep:], v[len(t) - keep:], rows[len(t) - keep:]
+        cut = len(t) - keep
+        self._pend_t, self._pend_v, self._pend_rows = t[cut:], v[cut:], rows[cut:]
         return out
 
     def flush(self) -> np.ndarray | None:
@@ -334,7 +285,7 @@ class Assembler:
         fs = self.fs_hz
         if self._t_first is None:
             self._t_first = float(t[0])
-        # grid offset (periods) of every sample, assuming none missing
+        # offset (periods) of every sample, counting as if none were missing
         offset = (t - self._t_first) * fs - (self._seen + np.arange(len(t)))
         lead = 0
         if self.last_t is None:
@@ -356,21 +307,29 @@ class Assembler:
                 self.locate(int(drows[j])),
             )
         n_int = n_place - first  # intervals ending at a sample placed now
-        # every interval, the held-back ones too: their candidates shape the decisions here
-        excess = d * fs - 1.0  # periods beyond one
         d, drows = d[:n_int], drows[:n_int]
-        steps = np.ones(n_int, dtype=np.int64)
-        # a gap of one sample can look as short as 1 + 1 - 2·MAX_JITTER periods
-        cand = np.flatnonzero(excess > 1 - 2 * MAX_JITTER - 1e-9)
-        resid = offset - self.missing  # on the grid as placed so far (earlier gaps counted)
-        if len(cand):
-            ctx = np.concatenate([self._hist, resid])
-            at = cand + first + len(self._hist)  # index in ctx of the sample after the interval
-            lo = np.maximum(np.ceil(excess[cand] - 2 * MAX_JITTER - 1e-9), 0).astype(np.int64)
-            hi = np.floor(excess[cand] + 2 * MAX_JITTER + 1e-9).astype(np.int64)
-            m = _gap_sizes(ctx, at, lo, hi)
-            now = cand < n_int
-            steps[cand[now]] = 1 + m[now]
+        h = GRID_HALF_WINDOW
+        ctx = np.concatenate([self._hist, offset])
+        g0 = self._g_last
+        if self.last_t is not None and not (np.diff(ctx[len(self._hist) - 1:]) > 1 - 2 * MAX_JITTER - 1e-9).any():
+            # no interval long enough to hide even one missing sample (the usual case): all
+            # steps are 1; only the phase is carried on
+            steps = np.ones(n_int, dtype=np.int64)
+            g = np.array([g0])
+            last = len(self._hist) + n_place - 1
+            tail = ctx[max(last - 2 * h, 0): last + 1]  # only the last window's phase is needed
+            w = float(_phase(tail, np.array([0]), np.array([len(tail)]))[0])
+            ph = np.array([w + np.floor(ctx[last] - g0 - w + 0.5)])
+        else:
+            # timing phase around each sample to place (history and held-back samples as context)
+            k = np.arange(n_place) + len(self._hist)
+            ph = _phase(ctx, np.maximum(k - h, 0), np.minimum(k + h + 1, len(ctx)))
+            ref = self._phase_last if self._phase_last is not None else float(ph[0])
+            ph = np.unwrap(np.concatenate([[ref], ph]), period=1.0)[1:]
+            g = np.floor(offset[:n_place] - ph + 0.5).astype(np.int64)
+            # never backwards: a sample rounded early cannot take an earlier sample's place
+            g = np.maximum.accumulate(np.concatenate([[g0 if self.last_t is not None else g[0]], g]))
+            steps = (1 + np.diff(g))[-n_int:] if n_int else np.empty(0, np.int64)
         gap = steps > 1
         reg = d[~gap]
         self.dev_sq += float(np.sum((reg - 1.0 / fs) ** 2))
@@ -397,9 +356,9 @@ class Assembler:
         pos = pos + lead
         out = np.full((int(pos[-1]) + 1, *v.shape[1:]), np.nan)
         out[pos] = v[:n_place]
-        # residuals on the grid as placed (every gap counted), for the next batch's look-back
-        placed = resid[:n_place] - np.concatenate([np.zeros(first), np.cumsum(steps - 1)])
-        self._hist = np.concatenate([self._hist, placed])[-GRID_WINDOW:]
+        self._hist = np.concatenate([self._hist, offset[:n_place]])[-h:]
+        self._phase_last = float(ph[-1])
+        self._g_last = int(g[-1])
         self.last_t = float(t[n_place - 1])
         self._seen += n_place
         self.n_out += len(out)

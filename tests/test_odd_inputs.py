@@ -393,6 +393,8 @@ def test_an_unusable_journal_never_stops_the_work(tmp_path, kind):
     runs = {
         "analyse": ["analyse", str(rec), "--out", str(tmp_path / "a")],
         "replay": ["replay", str(rec), "--speed", "max", "-q", "--out", str(tmp_path / "r")],
+        "monitor": ["monitor", "--emulate", str(rec), "--speed", "max", "-q", "--no-log",
+                    "--out", str(tmp_path / "m")],
         "assess": ["assess", "--answers", str(_answers(tmp_path)), "--json"],
         "assess-history": ["assess", "--answers", str(_answers(tmp_path)), "--json"],
     }
@@ -407,6 +409,7 @@ def test_an_unusable_journal_never_stops_the_work(tmp_path, kind):
                 assert json.loads(out)["escalation"]  # the assessment was made and printed
         assert (tmp_path / "a" / "rest" / "summary.json").exists()
         assert (tmp_path / "r" / "rest" / "summary.json").exists()
+        assert (tmp_path / "m" / "rest" / "summary.json").exists()
         after = journal.read_bytes() if journal.exists() else None
         assert after == before  # never touched
     finally:

@@ -242,6 +242,21 @@ def test_edf_with_a_damaged_record_count_reads_the_complete_records(edf_bytes, t
     assert got.meta["repairs"]
 
 
+def test_edf_repair_accepts_latin1_units(edf_bytes, tmp_path):
+    """Recorders write 'µV' in Latin-1 (EDF asks for ASCII); the repair path reads it too."""
+    raw, ref = edf_bytes
+    ns = int(raw[252:256])
+    dim = 256 + ns * 96  # the first signal's (EMG) physical dimension
+    assert raw[dim:dim + 2] == b"uV"
+    data = _edit(raw, 236, "-1")
+    data = data[:dim] + "µV".encode("latin-1").ljust(8) + data[dim + 8:]
+    path = tmp_path / "mu.edf"
+    path.write_bytes(data)
+    with pytest.warns(ReaderWarning, match="-1"):
+        got = read_recording(path)
+    np.testing.assert_allclose(got.emg_uv, ref.emg_uv)
+
+
 def _edf_plus_d(raw: bytes, drop: list[int]) -> bytes:
     """EDF+D: the same records minus ``drop`` (each keeps its own time-keeping annotation)."""
     ns = int(raw[252:256])

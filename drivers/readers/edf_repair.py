@@ -73,11 +73,10 @@ class EdfHeader:
         return max(data // self.record_bytes, 0) if self.record_bytes else 0
 
 
-def _field(raw: bytes, path: Path, what: str) -> str:
-    try:
-        return raw.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise RecordingError(f"EDF header field '{what}' is not ASCII text", path, "header") from None
+def _field(raw: bytes, path: Path, what: str) -> str:  # noqa: ARG001 - same signature as _number
+    """A header field as text. EDF asks for ASCII, but recorders write e.g. 'µV' in Latin-1:
+    decode as Latin-1, which never fails."""
+    return raw.decode("latin-1").strip()
 
 
 def _number(text: str, path: Path, what: str, kind: type = float) -> float:

@@ -569,3 +569,23 @@ def test_twitches_survive_a_bad_cell_in_a_file(tmp_path):
     assert "repaired:" in out and s["repairs"]
     ref = analyse(Recording(emg_uv=np.where(np.arange(30_000) == 7_000, np.nan, emg), fs_emg_hz=1000.0))
     assert s["twitches"] == ref.summary["twitches"] >= 8
+
+
+@pytest.fixture(scope="module")
+def packet_log(tmp_path_factory) -> bytes:
+    """A real packet log: `monitor --emulate` of 3 s (emulated sensor, real BLE stack)."""
+    d = tmp_path_factory.mktemp("ttlog")
+    recording_table(np.round(noise(3000), 1), None, 1000.0).to_csv(d / "r.csv", index=False)
+    code, _, err = run_cli("monitor", "--emulate", str(d / "r.csv"), "--speed", "max",
+                           "--log", str(d / "r.ttlog"), "--no-journal", "-q")
+    assert code == 0, err
+    return (d / "r.ttlog").read_bytes()
+
+
+@given(edits=EDITS, cut=CUT)
+@PROPERTY
+def test_random_corruption_of_packet_log_bytes(packet_log, edits, cut):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "c.ttlog"
+        path.write_bytes(_corrupt(packet_log, edits, cut))
+        outcome(path, chunk_s=0.5)

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from drivers.ble.client import LinkItem, SensorLink
-from drivers.ble.codec import Decoder
+from drivers.ble.decoding import SessionDecoder
 from drivers.ble.packetlog import PacketLogWriter, start_time_of
-from drivers.ble.profiles import DeviceProfile, get_profile
+from drivers.ble.profiles import DeviceProfile, get_profile, profile_of_description
 from drivers.recording import Recording
 from pipeline.config import DetectorConfig
 from pipeline.log import logger
@@ -53,7 +53,8 @@ class LiveSession:
     log : PacketLogWriter or None
         Where raw packets go (None = no log).
     profile : DeviceProfile
-        How to parse the device Info.
+        The sensor's profile; set from the session description (the first ``"info"``
+        item), which names it.
     config : DetectorConfig, optional
     block_s : float, optional
         Seconds of signal per detector call (default: the detector's block).
@@ -77,7 +78,7 @@ class LiveSession:
     on_provisional: Callable[[pd.DataFrame], None] | None = None
     on_withdrawn: Callable[[list[tuple[float, str]]], None] | None = None
     lsl: Any = None
-    decoder: Decoder | None = None
+    decoder: SessionDecoder | None = None
     analyser: StreamingAnalyser | None = None
     ended: bool = False
     connects: int = 0
@@ -133,10 +134,12 @@ class LiveSession:
                 self.log.write_event({"event": item.kind, **(item.detail or {})}, item.host_time_ns)
 
     def _start(self, item: LinkItem) -> None:
-        info = self.profile.parse_info(item.data)
         if self.decoder is not None:
             return  # same device again (reconnect): keep the session
-        self.decoder = self.profile.make_decoder(info)
+        # the session description names its profile (v1 Info, or a host-written one)
+        self.profile = profile_of_description(item.data)
+        self.decoder = self.profile.new_decoder(item.data)
+        info = self.decoder.info
         emg, acc = info.stream("emg"), info.stream("acc")
         if (emg is None or emg.channels < 1) and (acc is None or acc.channels < 3):
             from drivers.errors import RecordingError

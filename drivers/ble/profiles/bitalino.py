@@ -64,7 +64,8 @@ CMD_STOP_IF_LIVE = 0xFF  # stops live mode; ignored when idle (what the radio se
 RATES_HZ = (1.0, 10.0, 100.0, 1000.0)
 
 PORTS = ("A1", "A2", "A3", "A4", "A5", "A6")
-STREAM_NAMES = ("emg", "acc_x", "acc_y", "acc_z")
+#: ``other``: acquired (and kept in the packet log) but not analysed, e.g. a second sensor.
+STREAM_NAMES = ("emg", "acc_x", "acc_y", "acc_z", "other")
 #: The default channel map (``monitor --device bitalino`` without ``--channels``): the EMG
 #: sensor on A1 (as on the board kit), three accelerometer axes on A3, A4, A5. Four active
 #: channels keep all of them at 10 bit.
@@ -279,7 +280,7 @@ def parse_channel_map(text: str | None, ports: tuple[str, ...] = PORTS) -> dict[
             raise ValueError(f"--channels: unknown stream {stream!r}; use {', '.join(STREAM_NAMES)}")
         if port in out:
             raise ValueError(f"--channels names port {port} twice")
-        if stream in out.values():
+        if stream != "other" and stream in out.values():
             raise ValueError(f"--channels maps {stream} to two ports")
         out[port] = stream
     if not out:

@@ -130,8 +130,11 @@ class LiveSession:
             else:
                 self.drops += 1
                 self.flush()  # what arrived before the drop is analysed now
+            event = {"event": item.kind, **(item.detail or {})}
             if self.log is not None:
-                self.log.write_event({"event": item.kind, **(item.detail or {})}, item.host_time_ns)
+                self.log.write_event(event, item.host_time_ns)
+            if self.decoder is not None:  # replay of the log feeds the decoder the same
+                self.decoder.link_event(event, item.host_time_ns / 1e9)
 
     def _start(self, item: LinkItem) -> None:
         if self.decoder is not None:
@@ -323,11 +326,16 @@ async def run_monitor(
     on_status: Callable[[str], None] | None = None,
     status_every_s: float = 1.0,
     handle_sigint: bool = True,
+    profile: DeviceProfile | None = None,
 ) -> MonitorOutcome:
     """Run one live session to its end (stream END, Ctrl-C, or the link given up).
 
-    With ``emulate``, an :class:`~drivers.ble.emulator.EmulatedSensor` serving that recording
-    is put on a fresh virtual radio and the link runs through bleak's API on it.
+    With ``emulate``, an emulated sensor of ``profile`` (default the open profile:
+    :class:`~drivers.ble.emulator.EmulatedSensor`; ``bitalino``:
+    :class:`~drivers.ble.emulator.EmulatedBitalino`, ``sensor_config`` its config) serving
+    that recording is put on a fresh virtual radio and the link runs through bleak's API on
+    it. ``profile`` (with its settings) is the profile the link speaks; None takes the one
+    the sensor advertises.
     """
     queue: asyncio.Queue[LinkItem] = asyncio.Queue()
     sensor = None
@@ -336,13 +344,15 @@ async def run_monitor(
     if emulate is not None:
         emu = import_emulator()
         air = emu.VirtualAir()
-        sensor = emu.EmulatedSensor(air, emulate, sensor_config or emu.SensorConfig())
+        kind = profile.name if profile is not None else "toetwitch-v1"
+        sensor_cls, config_cls = emu.EMULATED[kind]
+        sensor = sensor_cls(air, emulate, sensor_config or config_cls())
         await sensor.start()
         scanner_kwargs, client_kwargs = emu.bleak_kwargs(air)
         target = target or sensor.address
     link = SensorLink(
         target, queue, scanner_kwargs=scanner_kwargs, client_kwargs=client_kwargs,
-        scan_timeout_s=scan_timeout_s, max_reconnects=max_reconnects,
+        scan_timeout_s=scan_timeout_s, max_reconnects=max_reconnects, profile=profile,
     )
     interrupted = False
     loop = asyncio.get_running_loop()
@@ -379,6 +389,8 @@ async def run_monitor(
                 session.flush()  # nothing arrived for a block: analyse what is pending
                 if link_task.done() and queue.empty():
                     break
+                if sensor is not None and sensor.finished.is_set() and queue.empty():
+                    link.stop()  # the emulated recording is over (a BITalino never says so)
             if on_status is not None and time.monotonic() - last_status >= status_every_s:
                 last_status = time.monotonic()
                 on_status(session.status_line(link.connected))

@@ -141,20 +141,26 @@ def test_a_partly_lost_notification_resyncs_without_inventing_frames():
     assert dec.stats.lost == truth_lost
 
 
-def test_a_gap_longer_than_the_sequence_is_sized_by_the_host_clock():
-    settings = bit.BitalinoSettings(channels={"A1": "emg"})
-    dec = bit.BitalinoDecoder(settings)
+def test_frames_not_acquired_during_a_reconnect_are_sized_by_the_host_clock():
+    """After a drop the board starts a new acquisition (sequence from 0): the 238 frames it
+    did not take, far more than the 4-bit sequence can count, come from arrival times."""
+    dec = bit.BitalinoDecoder(bit.BitalinoSettings(channels={"A1": "emg"}))
     raw = fake_raw(3000, 1)
-    frames = [bit.encode_frame([int(r[0])], i) for i, r in enumerate(raw)]
-    t0 = 1_000.0
+    restart = 1238  # frames 1000..1237 are not acquired while the link is down
+    seqs = [i if i < 1000 else i - restart for i in range(3000)]
+    frames = [bit.encode_frame([int(r[0])], q) for r, q in zip(raw, seqs, strict=True)]
     rng = np.random.default_rng(1)
-    lost = set(range(1000, 1037))  # 37 frames: the 4-bit sequence sees only 5
-    n = 0
-    for i in range(0, 3000, 2):
-        data = b"".join(frames[j] for j in (i, i + 1) if j not in lost)
-        arrival = t0 + (i + 1) / 1000 + 0.004 + rng.uniform(0, 0.003)  # 4-7 ms radio delay
-        n += sum(len(b.values) for b in dec.feed(data, arrival))
-    assert n == 3000 and dec.stats.lost == 37
+    out = []
+    for i in [*range(0, 1000, 2), *range(restart, 3000, 2)]:
+        if i == restart:
+            dec.link_event({"event": "connected", "resume": True})
+        arrival = 1000.0 + (i + 2) / 1000 + 0.004 + rng.uniform(0, 0.003)  # 4-7 ms of delay
+        out += [b.values[:, 0] for b in dec.feed(frames[i] + frames[i + 1], arrival)]
+    x = np.concatenate(out)
+    assert abs(len(x) - 3000) <= 4 and abs(dec.stats.lost - 238) <= 4
+    np.testing.assert_allclose(x[:1000], bit.emg_uv(raw[:1000, 0], 10))
+    np.testing.assert_allclose(x[-1762:], bit.emg_uv(raw[restart:, 0], 10))
+    assert dec.restarts == 1
 
 
 def test_description_round_trips_settings_and_calibration():

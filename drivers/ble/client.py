@@ -217,9 +217,6 @@ class SensorLink:
         # bleak calls this for every notification: copy and hand over, nothing else
         self.queue.put_nowait(LinkItem("packet", bytes(data), time.time_ns(), time.perf_counter_ns()))
 
-    def _deliver(self, data: bytes) -> None:
-        self.queue.put_nowait(LinkItem("packet", data, time.time_ns(), time.perf_counter_ns()))
-
     def _on_disconnect(self, _client: BleakClient) -> None:
         self._lost.set()
 
@@ -246,12 +243,26 @@ class SensorLink:
         """Subscribe and START on a fresh connection."""
         assert self.profile is not None
         if self.profile.open_session is not None:  # the profile's own handshake
-            info = await self.profile.open_session(client, self.profile, self._deliver, first)
+            # data may flow before the handshake returns the session description: hold it
+            # back so that the consumer always sees the description first
+            held: list[LinkItem] | None = []
+
+            def deliver(data: bytes) -> None:
+                item = LinkItem("packet", data, time.time_ns(), time.perf_counter_ns())
+                if held is None:
+                    self.queue.put_nowait(item)
+                else:
+                    held.append(item)
+
+            info = await self.profile.open_session(client, self.profile, deliver, first)
             if first and info is not None:
                 self.queue.put_nowait(_item("info", info, address=client.address))
             self.connections += 1
             self.queue.put_nowait(_item("connected", address=client.address, resume=not first,
                                         mtu=client.mtu_size))
+            for item in held:
+                self.queue.put_nowait(item)
+            held = None
             return
         if first:
             assert self.profile.info_uuid is not None

@@ -7,7 +7,8 @@ the live session and the packet-log reader use nothing else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from drivers.ble.codec import Block, ClockMap, PacketStats
@@ -33,4 +34,8 @@ class SessionDecoder(Protocol):
     def stats(self) -> PacketStats: ...
 
     def samples_seen(self, kind: str) -> int: ...
+
+    def link_event(self, event: Mapping[str, Any], host_time_s: float | None = None) -> None:
+        """A link event (``{"event": "connected", "resume": True, ...}``), fed in the same
+        order live and from the packet log."""
 

@@ -327,7 +327,10 @@ def _blocks(path: Path, walk: _Walk) -> Iterator[Block]:
                                      f"byte {fr.offset}")
             yield from walk.decoder.feed(fr.payload, fr.host_time_ns / 1e9)
         elif fr.frame_type == FRAME_EVENT:
-            walk.events.append(_json(fr.payload))
+            event = _json(fr.payload)
+            walk.events.append(event)
+            if walk.decoder is not None:  # as the live session fed it
+                walk.decoder.link_event(event, fr.host_time_ns / 1e9)
         else:
             walk.end = _json(fr.payload)
     if walk.decoder is None:

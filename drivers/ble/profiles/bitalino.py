@@ -16,9 +16,8 @@ GATT (public firmware ``firmware-bitalino-revolution`` and ``firmware-BT121``):
   each frame (:func:`encode_frame`, :func:`decode_frames`).
 * when the radio link drops, the bridge writes ``0xFF`` to the MCU: acquisition stops, and
   after a reconnect the host must set the rate and start again (a new acquisition whose
-  sequence restarts at 0). There is no device clock: time is frame index / rate, and a gap
-  longer than 16 frames (which the 4-bit sequence cannot count) is sized from the host's
-  arrival clock, to within the arrival jitter.
+  sequence restarts at 0). There is no device clock: time is frame index / rate; the
+  frames not acquired while the link was down are sized from the host's arrival clock.
 
 Samples become physical units with PLUX's transfer functions (:func:`emg_uv`,
 :func:`acc_g`): ``EMG = (ADC / 2^n − 1/2) · VCC / G``, VCC 3.3 V, G 1009 (one 10-bit step
@@ -438,15 +437,14 @@ class BitalinoDecoder:
     in the sequence (lost frames) or a CRC failure must be confirmed by the following frame
     (CRC and consecutive sequence) before the decoder re-locks, sliding one byte at a time,
     because a 4-bit CRC passes random bytes 1 time in 16. Lost frames are NaN, so frame *i*
-    lands at index *i*. A gap of 16 frames or more aliases in the 4-bit sequence; it is
-    sized from the host arrival clock (:class:`~drivers.ble.codec.ClockMap`) when the stream
-    runs in real time, to the nearest 16 frames (exact while arrival jitter stays under 8 ms).
+    lands at index *i*. Within one connection the sequence counts gaps modulo 16: a run of 16
+    or more lost frames (the MCU's UART buffer overflowing) is undercounted by a multiple of
+    16. Across a reconnect (:meth:`link_event`) the board starts a new acquisition, and the
+    frames it did not take meanwhile are sized from the host arrival clock (to within the
+    arrival jitter, a few ms).
 
     ``stats`` counts *frames* as packets (the unit that carries a sequence number).
     """
-
-    #: A stream is "real time" when the fitted device/host clock ratio is within this of 1.
-    REALTIME_TOLERANCE = 0.05
 
     def __init__(self, settings: BitalinoSettings, facts: Mapping[str, Any] | None = None):
         self.settings = settings
@@ -454,6 +452,7 @@ class BitalinoDecoder:
         self.n = len(settings.channels)
         self.size = frame_size(self.n)
         self._buf = bytearray()
+        self._seams: list[int] = []  # buffer offsets where one notification ended, unverified
         self._locked = True  # acquisition starts aligned, at sequence 0
         self._next_seq = 0
         self.next_index = 0  # frames delivered (received + NaN-filled)
@@ -464,48 +463,51 @@ class BitalinoDecoder:
         self.ended = False
         self.clock = ClockMap()
         self.origin_device_s: float | None = 0.0
-        self._delays: list[float] = []  # recent arrival residuals (s) of accepted frames
+        self.restarts = 0
+        self._restarted = False  # a reconnect happened; the next frames begin a new acquisition
+        self._last_arrival: float | None = None
 
     # -- helpers ----------------------------------------------------------------------------
-    def _realtime(self) -> bool:
-        c = self.clock
-        if c.n_pairs < 20:
-            return False
-        slope = c._fit()[1]  # host s per device s
-        return abs(slope - 1.0) <= self.REALTIME_TOLERANCE
+    def link_event(self, event: Mapping[str, Any], host_time_s: float | None = None) -> None:
+        """A link event from the session or its log. After a reconnect (``connected`` with
+        ``resume``) the board runs a new acquisition: its sequence restarts at 0, the bytes
+        of a frame cut by the drop are garbage, and the frames it did not acquire while the
+        link was down are sized from the host clock when the next frames arrive."""
+        if event.get("event") == "connected" and event.get("resume"):
+            self._buf.clear()
+            self._seams.clear()
+            self._locked = True
+            self._next_seq = 0
+            self._restarted = True
 
-    def _host_extra(self, first_index: int, host_time_s: float | None) -> int:
-        """Extra lost frames (a multiple of 16) the sequence cannot see, from the arrival
-        time of a frame whose sequence-based index is ``first_index``."""
-        if host_time_s is None or not self._realtime() or not self._delays:
+    def _restart_gap(self, n_first: int, host_time_s: float | None) -> int:
+        """Frames not acquired between the last frame before a reconnect and the first
+        ``n_first`` frames after it: host time elapsed between their arrivals, in device
+        frames (through the fitted clock ratio, so a faster-than-real-time replay scales)."""
+        if host_time_s is None or self._last_arrival is None:
             return 0
-        delays = sorted(self._delays)
-        typical, high = delays[len(delays) // 2], delays[-1]
-        resid = host_time_s - self.clock.to_host(first_index / self.settings.fs_hz)
-        if resid <= high + 8 / self.settings.fs_hz:
-            return 0
-        return 16 * max(0, round((resid - typical) * self.settings.fs_hz / 16))
+        c = self.clock
+        slope = c._fit()[1] if c.n_pairs >= 2 else 1.0
+        if not slope > 0:
+            slope = 1.0
+        frames = round((host_time_s - self._last_arrival) / slope * self.settings.fs_hz)
+        return max(0, frames - n_first)
 
     def _note_arrival(self, last_index: int, host_time_s: float | None) -> None:
         if host_time_s is None:
             return
-        t_dev = last_index / self.settings.fs_hz
-        if self.clock.n_pairs:
-            self._delays.append(host_time_s - self.clock.to_host(t_dev))
-            if len(self._delays) > 256:
-                del self._delays[0]
-        self.clock.add(t_dev, host_time_s)
+        self._last_arrival = host_time_s
+        self.clock.add(last_index / self.settings.fs_hz, host_time_s)
 
     def _frames(self, start: int, count: int) -> NDArray[np.uint8]:
         raw = np.frombuffer(bytes(self._buf[start : start + count * self.size]), dtype=np.uint8)
         return raw.reshape(count, self.size)
 
-    def _index_after(self, runs: list[tuple[int, NDArray[np.int32]]]) -> int:
-        return self.next_index + sum(g + len(v) for g, v in runs)
-
     # -- decoding ---------------------------------------------------------------------------
     def feed(self, data: bytes | bytearray, host_time_s: float | None = None) -> list[Block]:
         """Decode one notification; return the new sample blocks (possibly empty)."""
+        if self._buf:
+            self._seams.append(len(self._buf))
         self._buf.extend(data)
         runs: list[tuple[int, NDArray[np.int32]]] = []  # (lost frames before, raw values)
         pos = 0
@@ -517,20 +519,39 @@ class BitalinoDecoder:
                 expect = (self._next_seq + np.arange(k)) % 16
                 good = ok & (seq == expect)
                 m = k if good.all() else int(np.argmin(good))
+                # A frame across a notification seam may be spliced from the bytes around a
+                # lost notification: its CRC and sequence both pass 1 time in 256. Take it
+                # only once the frame after it agrees (1 in 65536 then).
+                wait = suspect = False
+                seam = next((x - pos for x in self._seams if 0 < x - pos < m * size
+                             and (x - pos) % size), None)
+                if seam is not None:
+                    js = seam // size
+                    if js + 1 >= k:
+                        m, wait = js, True
+                    elif not good[js + 1]:
+                        m, suspect = js, True
                 if m:
-                    extra = self._host_extra(self.next_index, host_time_s) if not runs else 0
-                    self._take(vals[:m], int(seq[m - 1]), extra, runs)
+                    self._take(vals[:m], int(seq[m - 1]), 0, runs)
                     pos += m * size
+                    if not (wait or suspect):
+                        continue
+                if wait:
+                    break
+                if suspect:
+                    self._locked = False
+                    self.resyncs += 1
+                    pos += 1
+                    self.malformed += 1
                     continue
                 # the frame at pos breaks the run: a sequence jump with a valid CRC is taken
                 # if the next frame confirms it; anything else means re-locking
-                if ok[0]:
+                if ok[0] and not self._straddles(pos):
                     if k < 2 and len(self._buf) - pos < 2 * size:
                         break  # wait for the confirming frame
                     if ok[1] and (seq[1] - seq[0]) % 16 == 1:
                         gap = (int(seq[0]) - self._next_seq) % 16
-                        extra = self._host_extra(self._index_after(runs) + gap, host_time_s)
-                        self._take(vals[:1], int(seq[0]), gap + extra, runs)
+                        self._take(vals[:1], int(seq[0]), gap, runs)
                         pos += size
                         continue
                 self._locked = False
@@ -540,20 +561,33 @@ class BitalinoDecoder:
                 break
             pair = np.frombuffer(bytes(self._buf[pos : pos + 2 * size]), dtype=np.uint8)
             vals, seq, _dig, ok = decode_frames(pair.reshape(2, size), self.n)
-            if ok.all() and (seq[1] - seq[0]) % 16 == 1:
+            if ok.all() and (seq[1] - seq[0]) % 16 == 1 and not self._straddles(pos):
                 self._locked = True
                 gap = (int(seq[0]) - self._next_seq) % 16
-                extra = self._host_extra(self._index_after(runs) + gap, host_time_s)
-                self._take(vals[:1], int(seq[0]), gap + extra, runs)
+                self._take(vals[:1], int(seq[0]), gap, runs)
                 pos += size
             else:
                 pos += 1
                 self.malformed += 1
         del self._buf[:pos]
+        self._seams = [x - pos for x in self._seams if x - pos > 0]
+        if runs and self._restarted:
+            self._restarted = False
+            self.restarts += 1
+            gap0, first = runs[0]
+            n_new = sum(len(v) for _, v in runs)
+            runs[0] = (gap0 + self._restart_gap(n_new, host_time_s), first)
         blocks = self._blocks(runs)
         if runs:
             self._note_arrival(self.next_index - 1, host_time_s)
         return blocks
+
+    def _straddles(self, pos: int) -> bool:
+        """Whether a frame at ``pos`` spans a notification seam. After a jump or a failure,
+        such a frame may be the bytes before a lost notification spliced to the genuine tail
+        (sequence number included) of a frame after it, which passes the CRC 1 time in 16
+        and which the next frame would confirm: it is never taken."""
+        return any(pos < x < pos + self.size for x in self._seams)
 
     def _take(self, vals: NDArray[np.int32], last_seq: int, gap: int,
               runs: list[tuple[int, NDArray[np.int32]]]) -> None:

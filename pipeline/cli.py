@@ -22,6 +22,7 @@ COMMANDS = [
     "replay",
     "monitor",
     "scan",
+    "devices",
     "assess",
     "train",
     "history",

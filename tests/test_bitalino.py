@@ -95,7 +95,7 @@ def fake_raw(k: int, n: int, seed: int = 0) -> np.ndarray:
     return raw
 
 
-SETTINGS = bit.BitalinoSettings(command_gap_s=0)  # default map: A1 emg, A3-A5 acc x, y, z
+SETTINGS = bit.BitalinoSettings(channels=bit.THREE_AXES, command_gap_s=0)  # A1 emg, A3-A5 acc
 
 
 def test_decoder_reads_frames_straddling_notifications_and_converts_them():

@@ -49,6 +49,8 @@ def test_monitor_bitalino_reports_what_analyse_and_replay_of_its_log_give(foot, 
     assert s["packets"]["lost"] == 0 and s["packets"]["received"] == 8_000  # frames
     rec = read_recording(log)
     assert rec.fs_emg_hz == 1000.0 and rec.meta["profile"] == "bitalino"
+    # the default map is the board kit's: EMG on A1, one accelerometer axis on A5 (as z)
+    assert not rec.acc_g[:, :2].any() and 0.5 < np.median(rec.acc_g[:, 2]) < 1.5
     steps = np.diff(np.unique(rec.emg_uv))
     assert steps.min() == pytest.approx(3.3 / 1024 / 1009 * 1e6)  # the 10-bit ADC step
     # the log's first frame holds the channel map and calibration the session used
@@ -67,14 +69,19 @@ def test_loss_is_reported_within_half_a_point(foot, tmp_path, capsys):
     assert len(rec.emg_uv) == 8_000
 
 
-def test_a_one_axis_channel_map_is_served_and_decoded(foot, tmp_path):
-    out = tmp_path / "one"
+def test_a_three_axis_channel_map_is_served_and_decoded(foot, tmp_path):
+    out = tmp_path / "three"
     assert main(["monitor", "--emulate", str(foot), "--device", "bitalino", "--channels",
-                 "A1=emg,A5=acc_z", "--speed", "max", "--out", str(out), "--no-journal",
-                 "-q"]) == 0
+                 "A1=emg,A3=acc_x,A4=acc_y,A5=acc_z", "--speed", "max", "--pack", "bytes20",
+                 "--out", str(out), "--no-journal", "-q"]) == 0
     rec = read_recording(out / "foot.ttlog")
-    assert rec.acc_g.shape[1] == 3 and not rec.acc_g[:, :2].any()  # the unwired axes are 0 g
-    assert 0.5 < np.median(rec.acc_g[:, 2]) < 1.5
+    src = read_recording(foot)
+    assert rec.meta["packets"]["lost"] == 0 and len(rec.acc_g) == 8_000
+    # every axis carries the recording's, within one ADC step (9.6 mg) and the resampling
+    lo = np.percentile(src.acc_g, 5, axis=0) - 0.02
+    hi = np.percentile(src.acc_g, 95, axis=0) + 0.02
+    med = np.median(rec.acc_g, axis=0)
+    assert ((med > lo) & (med < hi)).all()
 
 
 def test_scan_and_devices_name_the_profile(foot, capsys):

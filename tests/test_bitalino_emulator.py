@@ -28,7 +28,8 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-HOST = bit.BitalinoSettings(command_gap_s=0.0)
+HOST = bit.BitalinoSettings(command_gap_s=0.0)  # the default map: A1 emg, A5 one acc axis
+THREE = bit.BitalinoSettings(channels=bit.THREE_AXES, command_gap_s=0.0)
 
 
 async def session(rec: Recording, cfg: BitalinoConfig, settings=HOST, stop_after: int | None = None):
@@ -88,7 +89,8 @@ def test_bleak_public_api_version_state_start_stream_stop():
 
     async def go():
         air = VirtualAir()
-        board = EmulatedBitalino(air, recording(1.0), BitalinoConfig(speed=None, pack="frame"))
+        board = EmulatedBitalino(air, recording(1.0), BitalinoConfig(speed=None, pack="frame",
+                                                                   wiring=bit.THREE_AXES))
         await board.start()
         sk, ck = bleak_kwargs(air)
         try:
@@ -138,8 +140,8 @@ def test_bleak_public_api_version_state_start_stream_stop():
 @pytest.mark.parametrize("pack", ["pair", "frame", "bytes20"])
 def test_stream_with_loss_is_accounted_exactly(pack):
     rec = recording(2.0)
-    board, link, dec, kinds, out = run(session(rec, BitalinoConfig(speed=None, loss=0.05, seed=3,
-                                                                   pack=pack)))
+    board, link, dec, kinds, out = run(session(rec, BitalinoConfig(
+        speed=None, loss=0.05, seed=3, pack=pack, wiring=bit.THREE_AXES), settings=THREE))
     st = dec.stats
     assert board.stats.frames_produced == len(board.adc) == 2000
     assert st.received == board.stats.frames_sent and st.lost == board.stats.frames_lost

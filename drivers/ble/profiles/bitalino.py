@@ -65,10 +65,13 @@ RATES_HZ = (1.0, 10.0, 100.0, 1000.0)
 PORTS = ("A1", "A2", "A3", "A4", "A5", "A6")
 #: ``other``: acquired (and kept in the packet log) but not analysed, e.g. a second sensor.
 STREAM_NAMES = ("emg", "acc_x", "acc_y", "acc_z", "other")
-#: The default channel map (``monitor --device bitalino`` without ``--channels``): the EMG
-#: sensor on A1 (as on the board kit), three accelerometer axes on A3, A4, A5. Four active
-#: channels keep all of them at 10 bit.
-DEFAULT_CHANNELS: dict[str, str] = {"A1": "emg", "A3": "acc_x", "A4": "acc_y", "A5": "acc_z"}
+#: The default channel map (``monitor --device bitalino`` without ``--channels``): the board
+#: kit's own wiring (firmware ``pins.h``: A1 EMG, A2 ECG, A3 EDA, A4 EEG, A5 ACC, A6 LUX), i.e.
+#: the EMG sensor on A1 and the one accelerometer axis on A5 (taken as z). Three axes on
+#: separate ports: ``--channels A1=emg,A3=acc_x,A4=acc_y,A5=acc_z`` (four active channels
+#: keep all of them at 10 bit).
+DEFAULT_CHANNELS: dict[str, str] = {"A1": "emg", "A5": "acc_z"}
+THREE_AXES: dict[str, str] = {"A1": "emg", "A3": "acc_x", "A4": "acc_y", "A5": "acc_z"}
 
 #: PLUX transfer-function defaults (biosignalsnotebooks ``raw_to_phy``, device bitalino_rev).
 VCC_V = 3.3

@@ -23,6 +23,7 @@ COMMANDS = [
     "replay",
     "monitor",
     "scan",
+    "devices",
     "assess",
     "train",
     "history",

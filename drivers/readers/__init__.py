@@ -1,4 +1,5 @@
-"""Recording file readers (contracts §1): CSV, Parquet, EDF/EDF+/BDF and the raw packet log.
+"""Recording file readers (contracts §1): CSV, Parquet, EDF/EDF+/BDF, OpenSignals and the raw
+packet log.
 
 ::
 
@@ -56,6 +57,8 @@ _OPENERS: dict[str, str] = {
     ".parquet": "drivers.readers.parquet:open_parquet",
     ".edf": "drivers.readers.edf:open_edf",
     ".bdf": "drivers.readers.edf:open_edf",
+    ".txt": "drivers.readers.opensignals:open_opensignals",  # OpenSignals (PLUX)
+    ".h5": "drivers.readers.opensignals:open_opensignals",
 }
 #: Written by the live monitor; its reader lives with the BLE code.
 _PACKET_LOG = (".ttlog", "drivers.ble.packetlog:open_packet_log")
@@ -99,6 +102,10 @@ def is_recording_file(path: str | Path) -> bool:
     low = name.lower()
     if name.startswith(".") or low.endswith(TRUTH_SUFFIX):
         return False
+    if Path(low).suffix == ".txt":  # only OpenSignals text files, not any notes or licences
+        from drivers.readers.opensignals import looks_like_opensignals
+
+        return looks_like_opensignals(path)
     return Path(low).suffix in RECORDING_SUFFIXES
 
 

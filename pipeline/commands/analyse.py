@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk-s", type=float, metavar="S", default=60.0,
         help="seconds of signal read and analysed at a time (default 60; bounds memory, not results)",
     )
+    parser.add_argument("--channels", default=None, metavar="MAP",
+                        help="OpenSignals files: which channel is which stream where the "
+                             "sensor label does not say (e.g. CH1=emg,CH2=acc_x or "
+                             "DEVICE/LABEL=emg to pick one of several devices)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only failures")
     from pipeline.journal import add_journal_arguments
 
@@ -57,6 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drivers.readers.opensignals import channel_map
+    from pipeline.errors import UserError
+
+    try:
+        with channel_map(args.channels):
+            return _run(args)
+    except ValueError as exc:
+        if args.channels and "--channels" in str(exc):
+            raise UserError(str(exc), 2) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pipeline import batch

@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provisional", choices=("auto", "on", "off"), default="auto",
                         help="show each twitch as soon as it is seen, marked 'checking', as the "
                              "live monitor does (auto: on when output is a terminal)")
+    parser.add_argument("--channels", default=None, metavar="MAP",
+                        help="OpenSignals files: which channel is which stream where the "
+                             "sensor label does not say (e.g. CH1=emg,CH2=acc_x or "
+                             "DEVICE/LABEL=emg to pick one of several devices)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     from pipeline.journal import add_journal_arguments
 
@@ -43,6 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drivers.readers.opensignals import channel_map
+    from pipeline.errors import UserError
+
+    try:
+        with channel_map(args.channels):
+            return _run(args)
+    except ValueError as exc:
+        if args.channels and "--channels" in str(exc):
+            raise UserError(str(exc), 2) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from drivers import read_recording
     from pipeline.outputs import write_outputs
     from pipeline.render import LiveDisplay, provisional_wanted, render_summary

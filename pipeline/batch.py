@@ -769,7 +769,10 @@ def _marker(job: BatchJob, fp: SourceFingerprint, config_sha256: str) -> dict[st
 
 
 def flatten_summary(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts with ``.`` (``signal_quality.grade``); lists become JSON text."""
+    """Flatten nested dicts with ``.`` (``signal_quality.grade``) and lists by position, from 0
+    (``config.emg_band_hz.0``, ``config.emg_band_hz.1``): one value per cell (tidy tables).
+
+    An empty list gives no column (``signal_quality.mains_notches_hz.0`` is then empty)."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
         k = f"{prefix}{key}"
@@ -779,7 +782,7 @@ def flatten_summary(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]
             else:
                 flat[k] = None
         elif isinstance(value, list | tuple):
-            flat[k] = json.dumps(value, default=str)
+            flat.update(flatten_summary({str(i): v for i, v in enumerate(value)}, prefix=f"{k}."))
         else:
             flat[k] = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
     return flat

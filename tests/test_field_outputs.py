@@ -145,3 +145,21 @@ def test_bundled_sample_edf_is_typed_for_mne():
     rec = read_recording(SAMPLE_EDF)
     assert rec.meta["emg_label"] == "EMG EMG"
     assert rec.meta["acc_labels"] == ["MISC ACC X", "MISC ACC Y", "MISC ACC Z"]
+
+
+def test_summary_tables_hold_one_value_per_cell(tmp_path):
+    a = write_csv(tmp_path / "in" / "a.csv", seed=1, duration_s=8)
+    write_csv(tmp_path / "in" / "b.csv", seed=2, duration_s=8)
+    out = tmp_path / "out"
+    assert main(["analyse", str(a.parent), "--out", str(out), "--workers", "1", "--no-journal",
+                 "-q"]) == 0
+    for table in (pd.read_csv(out / "summary.csv"), pd.read_parquet(out / "summary.parquet")):
+        for c in table.columns:
+            cells = table[c].dropna().astype(str)
+            assert not cells.str.match(r"^\s*[\[{]").any(), c  # no list or dict stored as text
+        summary = json.loads((out / "a" / "summary.json").read_text())
+        lo, hi = summary["config"]["emg_band_hz"]
+        assert table["config.emg_band_hz.0"].tolist() == [lo, lo]
+        assert table["config.emg_band_hz.1"].tolist() == [hi, hi]
+        assert "config.emg_band_hz" not in table.columns
+        assert table["signal_quality.grade"].notna().all()

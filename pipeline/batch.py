@@ -419,7 +419,7 @@ def analyse_file(path: str, chunk_s: float = 60.0, config: Any = None) -> TaskOu
     from pipeline import analyse_source
 
     st = os.stat(path)
-    source = open_recording(path)
+    source = open_recording(path, one_pass=True)  # tables parsed once, not twice
     try:
         result = analyse_source(source, config=config, chunk_s=chunk_s, progress=_progress_hook.get())
     finally:

@@ -119,21 +119,34 @@ def _engine(path: Path) -> tuple[TableEngine, bool]:
         except UnicodeDecodeError as e:
             raise RecordingError(f"not a UTF-8 text file ({e.reason})", path) from None
 
-    return TableEngine(path, "csv", layout, batches, _line), drop_last
+    engine = TableEngine(path, "csv", layout, batches, _line)
+    engine.total_rows = _estimate_rows(path)  # for progress while a one-pass read runs
+    return engine, drop_last
+
+
+def _estimate_rows(path: Path) -> int:
+    """Data rows, estimated from the file size and the first 64 KiB's lines (progress only)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    lines = head.count(b"\n")
+    return max(1, round(size / (len(head) / lines)) - 1) if lines > 1 else 1
 
 
 class CsvSource(TableSource):
     """A CSV recording read batch by batch (two parsing passes, memory flat with its length)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, one_pass: bool = False):
         self.path = Path(path)
         engine, drop_last = _engine(self.path)
-        super().__init__(engine, self.path.stem, {"dropped_last_line": drop_last})
+        super().__init__(engine, self.path.stem, {"dropped_last_line": drop_last},
+                         one_pass=one_pass)
 
 
-def open_csv(path: str | Path) -> CsvSource:
-    """Open a CSV recording for chunked reading."""
-    return CsvSource(path)
+def open_csv(path: str | Path, *, one_pass: bool = False) -> CsvSource:
+    """Open a CSV recording for chunked reading (``one_pass``: parse it once, see
+    ``drivers.readers.table.TableSource``)."""
+    return CsvSource(path, one_pass=one_pass)
 
 
 def read_csv(path: str | Path) -> Recording:

@@ -93,3 +93,35 @@ def test_readers_without_one_pass_ignore_it(tmp_path):
     write_edf(tmp_path / "x.edf", emg[:4096], 2048.0, acc[:400], 200.0)
     with open_recording(tmp_path / "x.edf", one_pass=True) as src:
         assert src.header == src.info and src.info.duration_s == 2.0
+
+
+def test_csv_arrow_fast_path_hands_over_to_pandas_mid_file(tmp_path, monkeypatch):
+    """Arrow reads the plain part; from a row it cannot parse (an EMG row without the empty
+    accelerometer cells, which the pandas reader fills in) the pandas reader goes on from the
+    same row: same samples."""
+    emg, acc = _signals(4.0, seed=8)
+    path = _write(_table(emg, acc), tmp_path / "m.csv")
+    lines = path.read_text().splitlines(keepends=True)
+    k = next(i for i in range(6000, len(lines)) if lines[i].endswith(",,,\n"))
+    lines[k] = lines[k].replace(",,,\n", "\n")
+    path.write_text("".join(lines))
+    monkeypatch.setattr(csv_reader, "BATCH_ROWS", 1000)  # many Arrow batches first
+    calls = []
+    real = csv_reader._arrow_batches
+
+    def counting(*a):
+        for item in real(*a):
+            calls.append(item[1])
+            yield item
+
+    monkeypatch.setattr(csv_reader, "_arrow_batches", counting)
+    with open_recording(path, one_pass=True) as src:
+        got = list(src.iter_chunks(1.0))
+    assert len(calls) > 3 and max(calls) < k  # Arrow read the start, then stopped
+    monkeypatch.setattr(csv_reader, "_arrow_can_read", lambda *a: False)
+    with open_recording(path, one_pass=True) as src:  # the pandas reader alone
+        want = list(src.iter_chunks(1.0))
+    for g, w in zip(got, want, strict=True):  # the same samples, to the bit
+        np.testing.assert_array_equal(g.emg_uv, w.emg_uv)
+        np.testing.assert_array_equal(g.acc_g, w.acc_g)
+    np.testing.assert_allclose(np.concatenate([c.emg_uv for c in got]), emg, rtol=1e-12)

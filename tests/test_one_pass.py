@@ -125,3 +125,20 @@ def test_csv_arrow_fast_path_hands_over_to_pandas_mid_file(tmp_path, monkeypatch
         np.testing.assert_array_equal(g.emg_uv, w.emg_uv)
         np.testing.assert_array_equal(g.acc_g, w.acc_g)
     np.testing.assert_allclose(np.concatenate([c.emg_uv for c in got]), emg, rtol=1e-12)
+
+
+def test_csv_arrow_reader_holds_about_one_block(tmp_path, monkeypatch):
+    """Arrow's streaming CSV reader, given a path, reads ahead and held up to the whole file;
+    through a Python file it holds about one block, so memory stays flat with the length."""
+    import pyarrow as pa
+
+    emg, acc = _signals(60.0, seed=9)
+    path = _write(_table(emg, acc), tmp_path / "long.csv")
+    size = path.stat().st_size
+    monkeypatch.setattr(csv_reader, "BATCH_ROWS", 4096)  # ~100 KB blocks of this file
+    held = []
+    with open_recording(path, one_pass=True) as src:
+        for _ in src.iter_chunks(2.0):
+            held.append(pa.total_allocated_bytes())
+    assert len(held) == 30
+    assert max(held) < size / 4, (max(held), size)  # through the path: ~90 % of the file

@@ -169,13 +169,25 @@ def _arrow_can_read(path: Path, header: list[str]) -> bool:
 def _arrow_batches(path: Path, usecols: list[str]) -> Iterator[tuple[dict[str, Any], int]]:
     """Record batches of ``usecols`` as float64 numpy columns, with pyarrow's streaming CSV
     reader (one thread: the batch analysis already uses every core); nulls become NaN."""
+
+    block = max(1 << 14, int(BATCH_ROWS * _line_bytes(path)))  # about BATCH_ROWS rows a batch
+    # A Python file object, not the path: given a path (or an Arrow file), the streaming
+    # reader reads ahead of the batches handed out and held up to the whole file (90 MB of a
+    # 100 MB CSV); through a Python file it holds about one block.
+    f = open(path, "rb")  # noqa: SIM115 - closed below, also when Arrow fails
+    try:
+        yield from _arrow_batches_from(f, usecols, block)
+    finally:
+        f.close()
+
+
+def _arrow_batches_from(f: Any, usecols: list[str], block: int) -> Iterator[tuple[dict[str, Any], int]]:
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    block = max(1 << 14, int(BATCH_ROWS * _line_bytes(path)))  # about BATCH_ROWS rows a batch
     try:
         reader = pacsv.open_csv(
-            path,
+            f,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=block),
             parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(

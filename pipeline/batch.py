@@ -718,7 +718,8 @@ def _edf_writer(result: Any, folder: Path) -> None:
     try:
         write_annotated_edf(result.summary["source_path"], result.events, folder / f"{name}.edf")
     except ValueError as exc:  # a rate EDF records cannot hold: say so, keep the other files
-        raise UserError(f"cannot write {name}.edf: {exc}", 1) from exc
+        logger.warning("%s: cannot write %s.edf (%s); the other outputs are written",
+                       result.summary.get("source_path"), name, exc)
 
 
 #: The output name of the recording being written (``commit_outputs`` sets it for the writer).

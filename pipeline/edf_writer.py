@@ -79,10 +79,14 @@ def write_annotated_edf(source_path: str | Path, events: pd.DataFrame, out_path:
 
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
-    with warnings.catch_warnings():
-        # the analysis already reported what the reader repaired (gaps, a cut-off last line)
-        warnings.simplefilter("ignore", ReaderWarning)
-        _write(source_path, events, tmp, chunk_s, pyedflib, open_recording)
+    try:
+        with warnings.catch_warnings():
+            # the analysis already reported what the reader repaired (gaps, a cut-off last line)
+            warnings.simplefilter("ignore", ReaderWarning)
+            _write(source_path, events, tmp, chunk_s, pyedflib, open_recording)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out_path)
     return out_path
 

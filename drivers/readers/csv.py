@@ -30,7 +30,7 @@ from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_heade
 from drivers.recording import Recording
 
 #: Rows parsed per batch.
-BATCH_ROWS = 131_072
+BATCH_ROWS = 65_536
 
 
 def _line(i: int) -> str:

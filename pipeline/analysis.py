@@ -35,15 +35,21 @@ def analyse_source(source, config: DetectorConfig | None = None, chunk_s: float 
     Gives the same result as :func:`analyse` on the whole recording. ``progress``, if given,
     is called after each chunk with the share of the recording analysed so far (0-1].
     """
-    info = source.info
+    # header, not info: a one-pass source (open_recording(..., one_pass=True)) learns its
+    # length while the chunks are read, and reading info first would cost a whole extra pass
+    info = getattr(source, "header", None) or source.info
     sa = StreamingAnalyser(info.fs_emg_hz, info.fs_acc_hz, config, name=info.name,
                            start_time=info.start_time)
+    share = getattr(source, "fraction_read", None)
     for chunk in source.iter_chunks(chunk_s):
         sa.push(emg_uv=chunk.emg_uv, acc_g=chunk.acc_g)
-        if progress is not None and info.duration_s > 0:
-            progress(min(sa.seconds_in / info.duration_s, 1.0))
+        if progress is not None:
+            if info.duration_s > 0:
+                progress(min(sa.seconds_in / info.duration_s, 1.0))
+            elif share is not None and (f := share()) is not None:
+                progress(f)
     result = sa.finish()
-    _add_source_meta(result, dict(info.meta))
+    _add_source_meta(result, dict(source.info.meta))  # complete once the chunks are read
     return result
 
 

@@ -12,8 +12,9 @@ and the parent process alone writes the outputs, so every backend produces the s
 
 Outputs under ``out_dir`` (contracts §2, plus the batch tables):
 
-* ``X/events.csv``, ``X/episodes.csv``, ``X/summary.json`` per recording (``X`` from
-  :func:`output_names`) and ``X/.toetwitch-source.json``, the fingerprint :func:`run_batch` uses to
+* ``X/events.csv``, ``X/episodes.csv``, ``X/summary.json``, ``X/events.tsv`` and
+  ``X/events.json`` (BIDS-style, contracts §8) per recording (``X`` from :func:`output_names`),
+  ``X/X.edf`` with ``write_edf``, and ``X/.toetwitch-source.json``, the fingerprint :func:`run_batch` uses to
   resume (see :func:`is_up_to_date`);
 * ``summary.csv`` and ``summary.parquet``: one row per recording (:func:`summary_table`);
 * ``failures.csv``: ``name``, ``path``, ``error`` for every recording that failed.
@@ -59,6 +60,8 @@ SUMMARY_PARQUET = "summary.parquet"
 FAILURES_CSV = "failures.csv"
 #: The files a recording's folder must hold for ``resume`` to trust it.
 OUTPUT_FILES = ("events.csv", "episodes.csv", "summary.json")
+#: Files the default writer adds (contracts §8); resume re-analyses a folder without them.
+FIELD_FILES = ("events.tsv", "events.json")
 #: Leading columns of the combined summary table; the flattened summary keys follow.
 TABLE_COLUMNS = ("name", "path", "status", "error")
 #: Version of the fingerprint format; bump when its meaning changes.
@@ -416,7 +419,7 @@ def analyse_file(path: str, chunk_s: float = 60.0, config: Any = None) -> TaskOu
     from pipeline import analyse_source
 
     st = os.stat(path)
-    source = open_recording(path)
+    source = open_recording(path, one_pass=True)  # tables parsed once, not twice
     try:
         result = analyse_source(source, config=config, chunk_s=chunk_s, progress=_progress_hook.get())
     finally:
@@ -707,6 +710,24 @@ def _default_writer(result: Any, folder: Path) -> None:
     write_outputs(result, folder)
 
 
+def _edf_writer(result: Any, folder: Path) -> None:
+    """The default files plus ``<name>.edf`` (``analyse --write-edf``, contracts §8): an EDF+
+    copy of the source with the events as annotations (:mod:`pipeline.edf_writer`)."""
+    from pipeline.edf_writer import write_annotated_edf
+
+    _default_writer(result, folder)
+    name = _output_name.get() or folder.name
+    try:
+        write_annotated_edf(result.summary["source_path"], result.events, folder / f"{name}.edf")
+    except ValueError as exc:  # a rate EDF records cannot hold: say so, keep the other files
+        logger.warning("%s: cannot write %s.edf (%s); the other outputs are written",
+                       result.summary.get("source_path"), name, exc)
+
+
+#: The output name of the recording being written (``commit_outputs`` sets it for the writer).
+_output_name: contextvars.ContextVar[str | None] = contextvars.ContextVar("_output_name", default=None)
+
+
 def commit_outputs(out_dir: Path, name: str, result: Any, marker: dict[str, Any], writer: Writer) -> Path:
     """Write one recording's outputs into ``out_dir/name`` all at once.
 
@@ -720,6 +741,7 @@ def commit_outputs(out_dir: Path, name: str, result: Any, marker: dict[str, Any]
     tmp = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=staging))
     final = out_dir / name
     old: Path | None = None
+    token = _output_name.set(name)
     try:
         writer(result, tmp)
         _write_text_atomic(tmp / MARKER_NAME, json.dumps(marker, indent=2) + "\n")
@@ -730,6 +752,8 @@ def commit_outputs(out_dir: Path, name: str, result: Any, marker: dict[str, Any]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _output_name.reset(token)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -748,7 +772,10 @@ def _marker(job: BatchJob, fp: SourceFingerprint, config_sha256: str) -> dict[st
 
 
 def flatten_summary(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts with ``.`` (``signal_quality.grade``); lists become JSON text."""
+    """Flatten nested dicts with ``.`` (``signal_quality.grade``) and lists by position, from 0
+    (``config.emg_band_hz.0``, ``config.emg_band_hz.1``): one value per cell (tidy tables).
+
+    An empty list gives no column (``signal_quality.mains_notches_hz.0`` is then empty)."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
         k = f"{prefix}{key}"
@@ -758,7 +785,7 @@ def flatten_summary(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]
             else:
                 flat[k] = None
         elif isinstance(value, list | tuple):
-            flat[k] = json.dumps(value, default=str)
+            flat.update(flatten_summary({str(i): v for i, v in enumerate(value)}, prefix=f"{k}."))
         else:
             flat[k] = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
     return flat
@@ -853,6 +880,7 @@ def run_batch(
     task: Task = analyse_file,
     writer: Writer | None = None,
     dask_timeout_s: float = 10.0,
+    write_edf: bool = False,
 ) -> BatchReport:
     """Analyse every job and write its outputs and the combined tables.
 
@@ -872,6 +900,8 @@ def run_batch(
     keep_results : keep each ``AnalysisResult`` in the returned outcomes. Off by default so a
         batch of thousands of recordings holds only their summaries in memory.
     task, writer : the per-recording function and the output writer (tests inject others).
+    write_edf : with the default writer, also write ``X/X.edf``, an EDF+ copy of the recording
+        with its events as annotations (contracts §8).
 
     A failure of one recording (bad file, error, crashed worker, unwritable output) is recorded
     in its outcome and the batch goes on.
@@ -883,7 +913,8 @@ def run_batch(
     if resume and out_dir is None:
         raise UserError("--resume needs an output folder (--out DIR)", 2)
     n_workers = workers or default_workers()
-    writer = writer or _default_writer
+    extra_files = () if writer else FIELD_FILES
+    writer = writer or (_edf_writer if write_edf else _default_writer)
     t0 = time.perf_counter()
     cfg_sha = config_fingerprint(config)
     if out_dir is not None:
@@ -895,7 +926,9 @@ def run_batch(
     outcomes: dict[int, JobOutcome] = {}
     todo: list[BatchJob] = []
     for job in jobs:
-        if resume and out_dir is not None and is_up_to_date(job.path, out_dir / job.name, cfg_sha):
+        if (resume and out_dir is not None and is_up_to_date(job.path, out_dir / job.name, cfg_sha)
+                and all((out_dir / job.name / f).is_file() for f in extra_files)
+                and (not write_edf or (out_dir / job.name / f"{job.name}.edf").is_file())):
             summary = _read_summary(out_dir / job.name)
             if summary is not None:
                 outcomes[job.index] = JobOutcome(job, STATUS_SKIPPED, summary=summary)

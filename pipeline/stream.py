@@ -94,9 +94,11 @@ def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             cols[c] = pd.array(values, dtype="Int64")
         elif c == "doublet":
             cols[c] = np.array(values, dtype=bool)
-        else:  # object, as documented (pandas 3 would infer its string dtype from an array)
-            cols[c] = pd.Series(values, dtype=object)
-    return pd.DataFrame(cols, columns=EVENT_COLUMNS)
+        else:  # object, as documented: filled in place, so pandas 3 infers no string dtype
+            # (and skips a Series per column: half the cost of building a small frame)
+            cols[c] = np.empty(len(values), dtype=object)
+            cols[c][:] = values
+    return pd.DataFrame(cols, columns=EVENT_COLUMNS, copy=False)
 
 
 class StreamingAnalyser:
@@ -141,6 +143,17 @@ class StreamingAnalyser:
         #: collect provisional twitches for :meth:`take_provisional` (a live display turns
         #: this on; batch analysis has no use for them)
         self.provisional = False
+        #: seconds of signal :meth:`push` may hold before running the detector on it all at
+        #: once. 0 (the default, what a live display needs): every complete detector block is
+        #: analysed in the push that completes it. Replaying or checking a log as fast as
+        #: possible sets e.g. 2 s: the detector's cost is per call (~2 ms), not per sample, so
+        #: 100-ms packets then cost about what one batch call does. Results never change (the
+        #: detector is chunk-invariant); settled events come out up to ``hold_s`` later in
+        #: signal time. Ignored while ``provisional`` is on: a display that shows twitches
+        #: before they settle gets them block by block, as live.
+        self.hold_s = 0.0
+        self._held: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self._held_n = [0, 0]
         self._finished: AnalysisResult | None = None
         self._progress = (0, 0)
         self.rejected: dict[str, int] = {}
@@ -156,13 +169,15 @@ class StreamingAnalyser:
         if emg_uv is not None and len(emg_uv):
             if self.emg is None:
                 raise ValueError("EMG samples pushed but the analyser was made without fs_emg_hz")
-            self.emg.push(self.guard.emg(emg_uv))
+            self._feed(0, self.guard.emg(emg_uv))
             self.n_emg_in += len(emg_uv)
         if acc_g is not None and len(acc_g):
             if self.acc is None:
                 raise ValueError("accelerometer samples pushed but the analyser was made without fs_acc_hz")
-            self.acc.push(self.guard.acc(acc_g))
+            self._feed(1, self.guard.acc(acc_g))
             self.n_acc_in += len(acc_g)
+        if self._holding():
+            return _EMPTY
         progress = (self.emg.n_done if self.emg else 0, self.acc.n_done if self.acc else 0)
         if progress == self._progress:  # no new complete block: nothing can have changed
             return _EMPTY
@@ -173,6 +188,7 @@ class StreamingAnalyser:
         """Flush every pending decision and return the whole result."""
         if self._finished is not None:
             return self._finished
+        self._release()
         if self.emg is not None:
             self.emg.finish()
         if self.acc is not None:
@@ -184,6 +200,33 @@ class StreamingAnalyser:
         episodes = episodes_table(fasc, self.cfg.episode_gap_s, self.cfg.episode_min_twitches)
         self._finished = AnalysisResult(events, episodes, self._summary(events, episodes))
         return self._finished
+
+    def _feed(self, stream: int, x: np.ndarray) -> None:
+        """Samples of stream 0 (EMG) or 1 (accelerometer) into its path, or held (``hold_s``)."""
+        if self.hold_s > 0 and not self.provisional:
+            self._held[stream].append(np.array(x, dtype=np.float64))  # a copy: callers reuse buffers
+            self._held_n[stream] += len(x)
+        else:
+            (self.emg if stream == 0 else self.acc).push(x)
+
+    def _holding(self) -> bool:
+        """True while less than ``hold_s`` of signal is held; else hands it all to the paths."""
+        if not (self._held[0] or self._held[1]):
+            return False
+        held_s = max(self._held_n[0] / self.emg.fs_hz if self.emg else 0.0,
+                     self._held_n[1] / self.acc.fs_hz if self.acc else 0.0)
+        if held_s < self.hold_s:
+            return True
+        self._release()
+        return False
+
+    def _release(self) -> None:
+        for stream, path in ((0, self.emg), (1, self.acc)):
+            held = self._held[stream]
+            if held and path is not None:
+                path.push(np.concatenate(held) if len(held) > 1 else held[0])
+            held.clear()
+            self._held_n[stream] = 0
 
     def take_provisional(self) -> pd.DataFrame:
         """Twitches seen but not settled yet, for a live display (``EVENT_COLUMNS``).

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from pathlib import Path
 
 from drivers.errors import RecordingError
@@ -128,15 +129,22 @@ def _opener(path: Path):
     return getattr(importlib.import_module(module), func)
 
 
-def open_recording(path: str | Path) -> RecordingSource:
+def open_recording(path: str | Path, *, one_pass: bool = False) -> RecordingSource:
     """Open a recording for chunked reading (use as a context manager).
 
     EDF/BDF, Parquet and CSV are read chunk by chunk from disk (memory flat with length).
+    ``one_pass``: a reader that can (CSV, Parquet) parses the file once, while the chunks are
+    read, instead of once to count and check it and once more for the chunks; its ``header``
+    has the rates at once and its ``info`` is complete after the chunks (see
+    ``drivers.readers.table.TableSource``). Others ignore it.
     """
     path = Path(path)
     if not path.is_file():
         raise not_found(path)
-    return _opener(path)(path)
+    opener = _opener(path)
+    if one_pass and "one_pass" in inspect.signature(opener).parameters:
+        return opener(path, one_pass=True)
+    return opener(path)
 
 
 def read_recording(path: str | Path) -> Recording:

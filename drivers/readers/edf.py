@@ -258,10 +258,12 @@ def write_edf(
     start_time: str | None = None,
     bdf: bool = False,
     acc_label: str = "ACC",
+    emg_label: str = "EMG",
 ) -> None:
     """Write EMG (µV) and/or acceleration (g) as an EDF+ (or BDF+) file with pyedflib.
 
-    Each stream is one signal (``EMG``; ``ACC X/Y/Z``) at its own rate, stored in
+    Each stream is one signal (``emg_label``; ``acc_label`` + `` X/Y/Z``; EDF+'s typed labels
+    ``"EMG EMG"`` and ``"MISC ACC"`` let MNE type them, see ``pipeline.edf_writer``) at its own rate, stored in
     ``emg_unit`` / ``acc_unit`` (converted from µV / g). Data records last 1 s, so rates must
     be whole numbers of Hz; streams are padded with zeros to whole records. NaN is written
     as 0 (EDF cannot store it). Used by the sample-data builder and the tests.
@@ -273,7 +275,7 @@ def write_edf(
     streams: list[tuple[str, str, float, np.ndarray]] = []
     if emg_uv is not None:
         scale = 1.0 / emg_scale(emg_unit, path, "EMG")
-        streams.append(("EMG", emg_unit, float(fs_emg_hz), np.asarray(emg_uv, float) * scale))
+        streams.append((emg_label, emg_unit, float(fs_emg_hz), np.asarray(emg_uv, float) * scale))
     if acc_g is not None:
         scale = 1.0 / acc_scale(acc_unit, path, "ACC")
         for j, axis in enumerate("XYZ"):

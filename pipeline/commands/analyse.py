@@ -14,7 +14,8 @@ from typing import Any
 HELP = "analyse recording files or folders: twitches, episodes and a summary per recording"
 DESCRIPTION = """\
 Analyse recordings (CSV, Parquet, EDF/BDF, packet logs) and write, for each recording X,
-DIR/X/events.csv, DIR/X/episodes.csv and DIR/X/summary.json, plus DIR/summary.csv,
+DIR/X/events.csv, DIR/X/episodes.csv, DIR/X/summary.json and DIR/X/events.tsv + events.json
+(BIDS-style events; with --write-edf also DIR/X/X.edf), plus DIR/summary.csv,
 DIR/summary.parquet (one row per recording) and DIR/failures.csv. Folders are searched
 recursively. Recordings are analysed in parallel on every core (--workers) or on a Dask
 cluster (--dask), in chunks so that recordings larger than memory work.
@@ -54,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="OpenSignals files: which channel is which stream where the "
                              "sensor label does not say (e.g. CH1=emg,CH2=acc_x or "
                              "DEVICE/LABEL=emg to pick one of several devices)")
+    parser.add_argument(
+        "--write-edf", action="store_true",
+        help="also write DIR/X/X.edf: an EDF+ copy of the recording with the events as EDF+ "
+             "annotations and typed channel labels (EMG EMG, MISC ACC X/Y/Z)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print only failures")
     from pipeline.journal import add_journal_arguments
 
@@ -82,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     out_dir: Path | None = args.out
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a folder", 2)
+    if args.write_edf and out_dir is None:
+        raise UserError("--write-edf needs an output folder (--out DIR)", 2)
     jobs = batch.plan_jobs(args.paths, out_dir)
     single = len(jobs) == 1
     journal = _Journal(args)
@@ -106,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     report = batch.run_batch(
         jobs, out_dir, workers=args.workers, dask=args.dask, resume=args.resume,
         chunk_s=args.chunk_s, progress=not args.quiet and sys.stderr.isatty(),
-        on_outcome=on_outcome, keep_results=single,
+        on_outcome=on_outcome, keep_results=single, write_edf=args.write_edf,
     )
 
     if single:
@@ -133,7 +141,8 @@ def _report_single(o: Any, out_dir: Path | None, quiet: bool) -> None:
     else:
         print(f"{one_line(o.job.name, o.summary or {})}\n(outputs already up to date; not re-analysed)")
     if out_dir is not None:
-        print(f"\nOutputs: {out_dir / o.job.name}/ (events.csv, episodes.csv, summary.json)")
+        print(f"\nOutputs: {out_dir / o.job.name}/ (events.csv, episodes.csv, summary.json, "
+              "events.tsv, events.json)")
 
 
 def _report_many(report: Any, out_dir: Path | None) -> None:

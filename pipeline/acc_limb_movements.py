@@ -20,8 +20,8 @@ acceleration, as leg actigraphs do (PAM-RL, Actiwatch at the big-toe base; detec
   +8 µV); **offset** at the start of ≥ ``offset_quiet_s`` with activity ≤ quiet +
   max(``off_k``·quiet, ``off_mg``) (the analogue of +2 µV).
 * A **limb movement** lasts ``min_s``-``max_s`` (0.5-10 s) and holds ≥ ``min_active_s`` of
-  blocks above the onset level (WASM's computer-scoring morphology rule: ≥ 0.5 s of activity,
-  not two blips). Shorter spans are twitches or jerks, longer ones voluntary movement or
+  blocks above the onset level and a quarter of its peak (WASM's computer-scoring
+  morphology rule: ≥ 0.5 s of sustained activity, not a blip and its ringing). Shorter spans are twitches or jerks, longer ones voluntary movement or
   turning over; a span touching a gap in the data is not scored.
 
 Streaming equals batch: fixed blocks aligned to the first sample, causal filters carrying their
@@ -70,9 +70,11 @@ class LimbMovementConfig:
     on_k, on_mg, off_k, off_mg : onset and offset levels above the quiet level.
     offset_quiet_s : AASM/WASM offset: the start of this long a stretch below the offset level.
     min_s, max_s : AASM LM duration 0.5-10 s (WASM monolateral CLM).
-    min_active_s : WASM morphology: at least this much activity above the onset level (a
-        brief knock rings in the band filter for a few tenths of a second above the offset
-        level, but not above the onset level).
+    min_active_s, sustain_fraction : WASM morphology: at least ``min_active_s`` of activity
+        above both the onset level and ``sustain_fraction`` of the movement's peak. A brief
+        knock rings in the band filter for a few tenths of a second after it ends, which
+        stretches its span past 0.5 s, but not its sustained part (on bench/acc_limb_movements.py
+        0.1-0.3 s knocks of 30-300 mg otherwise passed as 0.5-0.6 s movements).
     settle_s : after a gap, no onset for this long (filter and orientation reference settle).
     series_interval_s, series_min_movements : AASM PLM series, ≥ 4 movements 5-90 s apart onset
         to onset (WASM uses 10-90 s).
@@ -93,6 +95,7 @@ class LimbMovementConfig:
     min_s: float = 0.5
     max_s: float = 10.0
     min_active_s: float = 0.5
+    sustain_fraction: float = 0.25
     settle_s: float = 1.0
     series_interval_s: tuple[float, float] = (5.0, 90.0)
     series_min_movements: int = 4
@@ -288,7 +291,7 @@ class AccLimbMovementDetector:
             elif op is None:
                 # after a gap the filter and the orientation reference need valid data first
                 if a > on and self._valid_run > self.settle_n:
-                    self._open = {"start": b, "last": b, "peak": a, "active": 1,
+                    self._open = {"start": b, "last": b, "peak": a, "acts": [a], "on": on,
                                   "before": self._mean_before(b), "excursion": 0.0}
             else:
                 # a foot held dorsiflexed is still: the movement lasts while it stays more than
@@ -297,9 +300,9 @@ class AccLimbMovementDetector:
                 op["excursion"] = max(op["excursion"], disp)
                 if disp > 0.5 * op["excursion"]:
                     a = max(a, disp)
+                op["acts"].append(a)
                 if a > off:
                     op["last"] = b
-                    op["active"] += a > on
                     op["peak"] = max(op["peak"], a)
                 elif b - op["last"] >= self.quiet_n:
                     self._close(op["last"] + 1, out)
@@ -335,7 +338,8 @@ class AccLimbMovementDetector:
         if n > self.max_n:
             self._reject("long")
             return
-        if op["active"] < self.active_n:
+        acts = np.asarray(op["acts"][: n])
+        if np.count_nonzero(acts > max(op["on"], self.cfg.sustain_fraction * op["peak"])) < self.active_n:
             self._reject("weak")
             return
         after = self._mean[end_block - self._act0: end_block + self.quiet_n - self._act0].mean(axis=0)

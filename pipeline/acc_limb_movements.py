@@ -74,7 +74,7 @@ class LimbMovementConfig:
         above both the onset level and ``sustain_fraction`` of the movement's peak. A brief
         knock rings in the band filter for a few tenths of a second after it ends, which
         stretches its span past 0.5 s, but not its sustained part (on bench/acc_limb_movements.py
-        0.1-0.3 s knocks of 30-300 mg otherwise passed as 0.5-0.6 s movements).
+        0.1-0.3 s knocks of 30-300 mg otherwise passed as 0.5-0.6 s movements; a few still do).
     settle_s : after a gap, no onset for this long (filter and orientation reference settle).
     series_interval_s, series_min_movements : AASM PLM series, ≥ 4 movements 5-90 s apart onset
         to onset (WASM uses 10-90 s).

@@ -170,3 +170,34 @@ def test_movements_injected_on_a_real_still_accelerometer_are_found():
     r = detect_limb_movements(acc, fs)
     np.testing.assert_allclose(r.onsets_s, onsets, atol=0.3)
     assert r.summary()["plm_series"] == 1
+
+
+def _bench():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "acc_limb_movements.py"
+    spec = importlib.util.spec_from_file_location("toetwitch_bench_acc_lm", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_injection_turns_the_sensor_and_scoring_is_one_to_one():
+    b = _bench()
+    fs = 100.0
+    acc = still(60, fs, 0.0)
+    before = acc.copy()
+    b.inject(acc, fs, 10.0, 4.0, 12.0, np.random.default_rng(1))
+    mid = slice(int(12 * fs), int(13 * fs))
+    # a rotation: magnitude kept, direction turned by the injected angle while held
+    np.testing.assert_allclose(np.linalg.norm(acc, axis=1), np.linalg.norm(before, axis=1))
+    cos = np.sum(acc[mid] * before[mid], axis=1) / np.linalg.norm(before[mid], axis=1) ** 2
+    np.testing.assert_allclose(np.degrees(np.arccos(np.clip(cos, -1, 1))), 12.0, atol=1e-6)
+    assert np.array_equal(acc[: int(10 * fs)], before[: int(10 * fs)])
+    truth = [b.Movement(10.0, 4.0, 12.0), b.Movement(30.0, 1.0, 3.0)]
+    # two detections inside the first truth's span: only one matches; 32.5 s is beyond 31 + 1
+    m = b.match_spans(truth, np.array([11.0, 12.0, 32.5]))
+    assert m.tolist() == [0, -1]
+    assert b.match_spans(truth, np.array([9.2, 31.9])).tolist() == [0, 1]

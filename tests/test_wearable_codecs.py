@@ -172,6 +172,19 @@ def test_polar_frames_round_trip_with_times_and_loss(x, compressed, drop, fs):
     np.testing.assert_allclose(t, t0 / 1e9 + kept / fs, atol=1e-6, rtol=0)
 
 
+@settings(max_examples=20, deadline=None)
+@given(x=arrays(np.int64, st.tuples(st.integers(1, 60), st.just(3)),
+                elements=st.integers(-8000, 8000)))
+def test_polar_compressed_frames_with_a_factor(x):
+    # the START reply's FACTOR scales compressed samples (Polar BLE SDK, AccData type 1)
+    factor = 0.5
+    x = x * 2  # exactly representable after dividing by the factor
+    frames = pmd.encode_acc_frames(x, 100.0, 10**15, 80, compressed=True, factor=factor)
+    dec = pmd.PolarAccDecoder(100.0, factor)
+    got = np.concatenate([dec.push(f).acc_g for _, f in frames])
+    np.testing.assert_allclose(got * 1000, x, rtol=0, atol=1e-9)
+
+
 def test_polar_clock_reset_is_a_discontinuity_not_loss():
     x = np.zeros((20, 3), np.int64)
     a = pmd.encode_acc_frames(x, 100.0, 10**15, 70, compressed=False)
@@ -286,6 +299,11 @@ def test_metawear_accelerometer_bytes_match_the_sdk():
                 assert mw.decode_acc_config(impl, mw.acc_config_command(impl, odr, g)) == (odr, g)
     with pytest.raises(ValueError, match="ODR"):
         mw.acc_config_command(mw.IMPL_BMI160, 6.25, 2)
+
+
+def test_metawear_connection_parameters():
+    # MetaWear C++ SDK settings: [11 09 min max latency timeout], 1.25 ms and 10 ms units
+    assert mw.connection_parameters_command(7.5, 7.5, 0, 6000) == H("11 09 06 00 06 00 00 00 58 02")
 
 
 def test_metawear_module_discovery():

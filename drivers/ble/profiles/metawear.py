@@ -187,6 +187,15 @@ def stop_sequence(implementation: int, packed: bool = False) -> list[bytes]:
     return [stop_command(), disable_sampling_command(), unsubscribe_command(implementation, packed)]
 
 
+def connection_parameters_command(min_interval_ms: float, max_interval_ms: float,
+                                  latency: int = 0, timeout_ms: float = 6000.0) -> bytes:
+    """Settings ``[11 09 min max latency timeout]``, u16 LE each: intervals in 1.25 ms units,
+    supervision timeout in 10 ms units (mbientlab's advice for fast streaming: 7.5 ms)."""
+    vals = (round(min_interval_ms / 1.25), round(max_interval_ms / 1.25), latency,
+            round(timeout_ms / 10))
+    return bytes([MODULE_SETTINGS, 0x09]) + struct.pack("<4H", *vals)
+
+
 # --------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------

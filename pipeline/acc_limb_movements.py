@@ -3,7 +3,8 @@
 The AASM 2018 / WASM 2016 limb-movement rules are written for tibialis-anterior EMG (onset
 8 µV above resting EMG, offset at the start of ≥ 0.5 s within 2 µV of rest, 0.5-10 s long;
 ≥ 4 movements 5-90 s apart onset to onset make a periodic series). Here they are adapted to
-acceleration, as leg actigraphs do (PAM-RL, Actiwatch at the big-toe base; detection.md):
+acceleration, as leg actigraphs do (PAM-RL, Sforza et al. 2005; Actiwatch at the big-toe base,
+Neurol Res 2008):
 
 * **Activity** per 0.1-s block, in mg: the larger of (a) the RMS of the 0.5-10 Hz band of the
   acceleration vector (the movement itself) and (b) the change of the block-mean vector over the

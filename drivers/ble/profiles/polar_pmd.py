@@ -80,7 +80,7 @@ RAW_ACC_BYTES = {0: 1, 1: 2, 2: 3}
 #: Polar's epoch (2000-01-01T00:00:00Z) in Unix seconds.
 POLAR_EPOCH_UNIX_S = 946_684_800.0
 
-#: What each device offers for ACC (devices-evidence §3: H10 25/50/100/200 Hz ±2/4/8 g;
+#: What each device offers for ACC (Polar BLE SDK README and SdkModeExplained: H10 25/50/100/200 Hz ±2/4/8 g;
 #: Verity Sense 52 Hz, 26-416 Hz in SDK mode, ±2/4/8/16 g), 16-bit.
 H10_ACC = {"sample_rate_hz": (25, 50, 100, 200), "range_g": (2, 4, 8), "resolution_bits": (16,)}
 VERITY_ACC = {"sample_rate_hz": (26, 52, 104, 208, 416), "range_g": (2, 4, 8, 16),

@@ -30,6 +30,9 @@ from drivers.readers.dialect import Dialect, detect, parse_float
 from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header
 from drivers.recording import Recording
 
+_ROUND_TRIP: dict[str, str] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {})
+
 #: Rows parsed per batch.
 BATCH_ROWS = 65_536
 
@@ -120,8 +123,9 @@ def _engine(path: Path) -> tuple[TableEngine, bool]:
                 sep=dialect.sep,
                 decimal=dialect.decimal,
                 # correctly rounded, like the Arrow reader: a file reads to the same samples
-                # whichever reader parses which part (the default parser can be 1 ulp off)
-                float_precision="round_trip",
+                # whichever reader parses which part (before pandas 3 the default parser can
+                # be 1 ulp off; pandas 3 rounds correctly and deprecates the option)
+                **_ROUND_TRIP,
             ) as reader:
                 row0 = 0
                 pending: pd.DataFrame | None = None

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from drivers.errors import RecordingError
 from drivers.readers.table import COLUMNS, TableEngine, TableSource, check_header

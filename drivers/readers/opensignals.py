@@ -110,8 +110,10 @@ def _text_channels(path: Path) -> tuple[list[_Channel], dict[str, Any]]:
     with open(path, encoding="utf-8", errors="replace") as fh:
         first = fh.readline().rstrip("\r\n")
         if first != MAGIC:
-            raise RecordingError(f"not an OpenSignals text file (line 1 is not {MAGIC!r})",
-                                 path, "line 1")
+            raise RecordingError(
+                f"unknown recording format '.txt': toetwitch reads a .txt file only when it is "
+                f"an OpenSignals text file, and this one's line 1 is not {MAGIC!r}", path,
+                "line 1")
         line = fh.readline()
         try:
             header = json.loads(line.lstrip("#").strip())

@@ -54,9 +54,9 @@ class ParquetSource(TableSource):
                 raise RecordingError("empty recording: no rows", self.path)
             engine = TableEngine(self.path, "parquet", layout, self._batches, _row)
             engine.total_rows = self._file.metadata.num_rows
-            super().__init__(engine, self.path.stem, one_pass=one_pass)
-            if self._time and self._time[0] == "timestamp" and self._t_first is not None:
-                self.info = _with_start(self.info, self._t_first, self._file.schema_arrow)
+            datetime = self._time is not None and self._time[0] == "timestamp"
+            super().__init__(engine, self.path.stem,
+                             {"time_column": "datetime"} if datetime else None, one_pass=one_pass)
         except BaseException:
             self._file.close()
             raise
@@ -83,6 +83,16 @@ class ParquetSource(TableSource):
             # (~60 MB that would otherwise sit under the whole analysis).
             pa.default_memory_pool().release_unused()
 
+    def _start_time(self) -> str | None:
+        """The first timestamp of a datetime ``time_s`` (ISO-8601, with its zone if it has one)."""
+        if not (self._time and self._time[0] == "timestamp" and self._t_first is not None):
+            return None
+        schema = self._file.schema_arrow
+        names = [n.strip() for n in schema.names]
+        tz = getattr(schema.field(schema.names[names.index("time_s")]).type, "tz", None)
+        ts = pd.Timestamp(self._t_first, unit="ns")
+        return (ts.tz_localize("UTC").tz_convert(tz) if tz else ts).isoformat()
+
     def _seconds(self, col):  # noqa: ANN001, ANN202 - pyarrow array -> float64 seconds
         """A datetime / duration ``time_s`` as seconds (datetimes: from the first sample).
 
@@ -107,16 +117,6 @@ class ParquetSource(TableSource):
 
     def close(self) -> None:
         self._file.close()
-
-
-def _with_start(info, t_first_ns: int, schema):  # noqa: ANN001, ANN202
-    """``info`` with ``start_time`` = the first timestamp (ISO-8601; with its zone if it has one)."""
-    import dataclasses
-
-    names = [n.strip() for n in schema.names]
-    tz = getattr(schema.field(schema.names[names.index("time_s")]).type, "tz", None)
-    ts = pd.Timestamp(t_first_ns, unit="ns", tz="UTC").tz_convert(tz) if tz else pd.Timestamp(t_first_ns, unit="ns")
-    return dataclasses.replace(info, start_time=ts.isoformat(), meta={**info.meta, "time_column": "datetime"})
 
 
 #: nanoseconds per unit of an Arrow timestamp/duration

@@ -597,7 +597,7 @@ class TableSource(RecordingSource):
             n_emg=scan.n_emg,
             n_acc=scan.n_acc,
             duration_s=max(durations),
-            start_time=None,
+            start_time=self._start_time(),
             meta={"path": str(self._engine.path), **scan.meta, **self._extra},
         )
 
@@ -616,9 +616,13 @@ class TableSource(RecordingSource):
             return self.info
         fs_emg, fs_acc, _ = self._rates
         return RecordingInfo(name=self._name, fs_emg_hz=fs_emg, fs_acc_hz=fs_acc, n_emg=0,
-                             n_acc=0, duration_s=float("nan"), start_time=None,
+                             n_acc=0, duration_s=float("nan"), start_time=self._start_time(),
                              meta={"path": str(self._engine.path), "format": self._engine.fmt,
                                    **self._extra})
+
+    def _start_time(self) -> str | None:
+        """The recording's start (ISO-8601) when the table tells it; plain tables do not."""
+        return None
 
     def fraction_read(self) -> float | None:
         """Share of the table's rows parsed so far by a one-pass read (None when unknown)."""

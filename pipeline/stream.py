@@ -55,8 +55,9 @@ def _empty_events() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "time_s": pd.Series(dtype=float),
-            "source": pd.Series(dtype=object),
-            "type": pd.Series(dtype=object),
+            # str: object before pandas 3, its string dtype from 3 on, as events_frame infers
+            "source": pd.Series(dtype=str),
+            "type": pd.Series(dtype=str),
             "duration_ms": pd.Series(dtype=float),
             "peak_to_peak_uv": pd.Series(dtype=float),
             "phases": pd.Series(dtype="Int64"),
@@ -94,8 +95,8 @@ def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             cols[c] = pd.array(values, dtype="Int64")
         elif c == "doublet":
             cols[c] = np.array(values, dtype=bool)
-        else:  # object, as documented: filled in place, so pandas 3 infers no string dtype
-            # (and skips a Series per column: half the cost of building a small frame)
+        else:  # text: filled in place (no Series per column: half the cost of a small
+            # frame); pandas 3 infers its string dtype from it, as _empty_events declares
             cols[c] = np.empty(len(values), dtype=object)
             cols[c][:] = values
     return pd.DataFrame(cols, columns=EVENT_COLUMNS, copy=False)

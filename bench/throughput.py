@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python bench/throughput.py [--repeats 3] [--skip-day] [--markdown] [--json PATH]
     .venv/bin/python bench/throughput.py --profile     # cProfile of pipeline.analyse on 1 h
+    .venv/bin/python bench/throughput.py --ratios --repeats 5   # reader and streaming ratios only
 
 Input: 1 h of 1 kHz EMG + 100 Hz accelerometer from ``drivers.simulate.simulate_recording``
 (seeded; twitches, voluntary bursts, tonic trains, pops, motion, limb movements, 50 Hz mains),
@@ -274,6 +275,29 @@ def _library_read(case: str, p: dict):  # noqa: ANN202
     return fn
 
 
+#: Cases timed together by ``--ratios`` (one process, interleaved rounds).
+RATIO_CASES = ("memory", "parquet_read", "parquet", "csv_read", "csv", "edf_read", "edf",
+               "packets_100ms_held")
+
+
+def run_ratios(repeats: int) -> dict:
+    """Time :data:`RATIO_CASES` in this process, one round of each after the other ``repeats``
+    times (min of each): on a shared machine, load that drifts between subprocesses run minutes
+    apart moves each case alike, so the ratios hold better than across separate runs."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    prepared = {c: _prepare(c) for c in RATIO_CASES}
+    times: dict[str, list[float]] = {c: [] for c in RATIO_CASES}
+    for _ in range(repeats):
+        for c, (fn, _, _) in prepared.items():
+            t = time.perf_counter()
+            fn()
+            times[c].append(time.perf_counter() - t)
+    return {"results": [{"case": c, "seconds_recording": prepared[c][1], "t_min": min(ts),
+                         "t_median": sorted(ts)[len(ts) // 2], "repeats": len(ts)}
+                        for c, ts in times.items()]}
+
+
 def run_case(case: str, repeats: int) -> dict:
     """Measure one case in this process (called in a subprocess); returns a JSON-able dict."""
     import tracemalloc
@@ -382,7 +406,33 @@ def main(argv: list[str] | None = None) -> int:
                     help="print the table of an earlier --json run instead of measuring")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile pipeline.analyse on the hour and print the top costs")
+    ap.add_argument("--ratios", action="store_true",
+                    help="only the reader and streaming ratios: their cases timed in one "
+                         "process, interleaved (--repeats rounds)")
     a = ap.parse_args(argv)
+    if a.case == "ratios":
+        print(json.dumps(run_ratios(a.repeats)))
+        return 0
+    if a.ratios:
+        make_inputs(day=False)
+        p = subprocess.run([sys.executable, __file__, "--case", "ratios", "--repeats",
+                            str(a.repeats)], capture_output=True, text=True, cwd=ROOT)
+        if p.returncode != 0:
+            print(p.stderr[-2000:])
+            return 1
+        res = json.loads(p.stdout.strip().splitlines()[-1])["results"]
+        print(f"{time.strftime('%Y-%m-%d')}, {machine()}; interleaved in one process\n")
+        for r in res:
+            print(f"  {r['case']:<20} min {r['t_min']:.2f} s, median {r['t_median']:.2f} s "
+                  f"({r['repeats']} rounds, {r['seconds_recording'] / 3600:g} h)")
+        print()
+        for line in ratio_lines({r["case"]: r for r in res}):
+            print(line)
+        if a.json:
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                          "ratios": res}, indent=1))
+        return 0
     if a.case:
         print(json.dumps(run_case(a.case, a.repeats)))
         return 0

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.config import DetectorConfig
+from pipeline.detect.rules import CANDIDATE_RULES, first_rejection
+from pipeline.detect.rules.activity import in_voluntary_activity
+from pipeline.detect.rules.artifacts import FLAG_FLAT, FLAG_NAN, artifact_reason, noise_like
+from pipeline.detect.rules.isolation import after_wave, tonic_train_members
+from pipeline.detect.rules.low_level import busy_blocks, count_near
 from pipeline.filters import (
     StreamingSOS,
     cascade,
@@ -39,10 +44,6 @@ from pipeline.potentials import (
     small_discharges,
     windows_around,
 )
-
-#: Block flag bits.
-FLAG_NAN = 1
-FLAG_FLAT = 2
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
@@ -359,7 +360,7 @@ class EmgPath:
         batch, self.unfeatured = self.unfeatured[:k], self.unfeatured[k:]
         self._features(batch)
         for p in batch:
-            if p.artifact is None and p.core_fraction < self.cfg.min_core_energy_fraction:
+            if p.artifact is None and noise_like(p.core_fraction, self.cfg):
                 self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
                 continue
             self._group(p)
@@ -397,16 +398,7 @@ class EmgPath:
             p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
             flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
             p.sigma_uv = thr_sigma
-            if flags & FLAG_NAN:
-                p.artifact = "signal_loss"
-            elif flags & FLAG_FLAT:
-                p.artifact = "saturation_or_flatline"
-            elif p.p2p_uv > cfg.max_peak_to_peak_uv:
-                p.artifact = "artifact_amplitude"
-            elif p.lf_p2p_uv > cfg.pop_lf_ratio * p.p2p_uv:
-                p.artifact = "artifact_pop_or_motion"
-            elif thr_sigma > cfg.max_noise_uv:
-                p.artifact = "noisy"
+            p.artifact = artifact_reason(flags, p.p2p_uv, p.lf_p2p_uv, thr_sigma, cfg)
 
     def _feature_small(self, final: bool) -> None:
         """Size and shape of the sub-threshold discharges whose windows are filtered."""
@@ -425,8 +417,8 @@ class EmgPath:
             prev = self.burst[-1]
             if p.peak - prev.peak > self.iso_n:
                 self._close_burst()
-            elif (p.peak - prev.peak <= self.doublet_n and p.artifact is None
-                  and p.p2p_uv < self.cfg.doublet_min_ratio * prev.p2p_uv):
+            elif p.artifact is None and after_wave(p.peak - prev.peak, p.p2p_uv, prev.p2p_uv,
+                                                   self.doublet_n, self.cfg):
                 return  # the previous potential's after-wave (filter ringing), not a discharge
         if not self.burst and self.chain and p.peak - self.chain[-1][0] > self.chain_n:
             self._flush_chain()
@@ -495,13 +487,10 @@ class EmgPath:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
         chain, self.chain = self.chain, []
         cands = [f for _, _, f in chain if f is not None]
-        if len(chain) < self.cfg.train_min_groups:
-            self.ready.extend(cands)
-            return
-        med = float(np.median([a for _, a, _ in chain]))
-        r = self.cfg.train_amplitude_ratio
-        for f in cands:
-            if med / r <= f.p2p_uv <= med * r:
+        tonic = tonic_train_members(np.array([a for _, a, _ in chain]),
+                                    np.array([f.p2p_uv for f in cands]), self.cfg)
+        for f, is_tonic in zip(cands, tonic.tolist(), strict=True):
+            if is_tonic:
                 self.reject_candidate(f, "tonic_train")
             else:
                 self.ready.append(f)
@@ -601,9 +590,7 @@ class EmgPath:
 
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
-        lo, hi = np.searchsorted(self.small[: self.small_featured], [peak - self.busy_n, peak + self.busy_n + 1])
-        d = np.abs(self.small[lo:hi] - peak)
-        return int(np.count_nonzero(d > self.busy_gap_n))
+        return count_near(self.small[: self.small_featured], peak, self.busy_n, self.busy_gap_n)
 
     def sub_of(self, i: int) -> int:
         """Envelope sub-block holding sample ``i``."""
@@ -627,16 +614,9 @@ class EmgPath:
             if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
                 break
             f = self.ready.pop(0)
-            if frac >= self.cfg.activity_fraction:
-                self.reject_candidate(f, "voluntary_activity")
-            elif self.after_activity(f.peak):
-                self.reject_candidate(f, "after_activity")
-            elif self.before_activity(f.peak):
-                self.reject_candidate(f, "before_activity")
-            elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
-                self.reject_candidate(f, "repeating_unit")
-            elif self.small_around(f.peak) >= self.cfg.busy_min_discharges:
-                self.reject_candidate(f, "low_level_firing")
+            reason = first_rejection(CANDIDATE_RULES, self, f, frac)
+            if reason is not None:
+                self.reject_candidate(f, reason)
             else:
                 out.append((f, frac))
         self._trim()
@@ -658,7 +638,7 @@ class EmgPath:
             frac = self.activity_fraction(f.peak, final=False)
             if frac is None:
                 continue
-            f.shown = not (frac >= self.cfg.activity_fraction or self.after_activity(f.peak)
+            f.shown = not (in_voluntary_activity(frac, self.cfg) or self.after_activity(f.peak)
                            or self.unit_repeats(f, look_ahead=False) >= self.cfg.unit_min_repeats)
             if f.shown:
                 out.append(f)
@@ -710,6 +690,4 @@ class EmgPath:
         """Per block: is it inside low-level firing (the rule of :meth:`small_around`: at least
         ``busy_min_discharges`` sub-threshold discharges within ``busy_window_s``)?"""
         half = round(self.cfg.busy_window_s * self.fs_hz / self.block_n)
-        # int32 and one pass: for 24 h this is 864,000 blocks, at the end of a long recording
-        window = np.ones(2 * half + 1, dtype=np.int32)
-        return np.convolve(self.block_small.view().astype(np.int32), window, mode="same") >= self.cfg.busy_min_discharges
+        return busy_blocks(self.block_small.view(), half, self.cfg.busy_min_discharges)

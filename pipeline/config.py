@@ -148,14 +148,30 @@ class DetectorConfig:
     unit_amplitude_ratio: float = 1.5
     unit_window_s: float = 2.0
     unit_min_repeats: int = 2
-    unit_correlation: float = 0.6
+    unit_correlation: float = 0.8
+    unit_shape_ms: float = 16.0
+    faint_unit_correlation: float = 0.5
+    unit_lag_ms: float = 6.0
     unit_look_ahead: bool = True
+    fast_window_s: float = 1.0
+    fast_min_rate_hz: float = 6.0
+    regular_min_intervals: int = 3
+    regular_cv_max: float = 0.25
+    regular_min_rate_hz: float = 0.5
+    isolation_same_shape: bool = True
+    isolation_min_neighbours: int = 2
+    isolation_shape_min_snr: float = 8.0
+    candidate_rules: tuple[str, ...] = (
+        "voluntary_activity", "after_activity", "before_activity", "fast_firing",
+        "regular_firing", "faint_repeating_unit", "low_level_firing", "dense_firing")
     busy_k: float = 4.5
     busy_window_s: float = 1.0
     busy_min_discharges: int = 5
+    dense_min_discharges: int = 10
     train_gap_ms: float = 800.0
     train_min_groups: int = 4
     train_amplitude_ratio: float = 1.5
+    train_cv_max: float = 0.4
     max_noise_uv: float = 30.0
     max_peak_to_peak_uv: float = 3000.0
     pop_lf_ratio: float = 0.5

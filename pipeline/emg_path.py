@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.config import DetectorConfig
-from pipeline.detect.rules import CANDIDATE_RULES, first_rejection
+from pipeline.detect.rules import candidate_rules, first_rejection
 from pipeline.detect.rules.activity import in_voluntary_activity
 from pipeline.detect.rules.artifacts import FLAG_FLAT, FLAG_NAN, artifact_reason, noise_like
-from pipeline.detect.rules.isolation import after_wave, tonic_train_members
+from pipeline.detect.rules.isolation import after_wave, same_shape_or_unsure, tonic_train_members
 from pipeline.detect.rules.low_level import busy_blocks, count_near
+from pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
 from pipeline.filters import (
     StreamingSOS,
     cascade,
@@ -125,7 +126,9 @@ class EmgPath:
         self.doublet_n = round(cfg.doublet_ms * ms)
         self.chain_n = round(cfg.train_gap_ms * ms)
         self.unit_n = round(cfg.unit_window_s * fs)
-        self.unit_lag_n = max(1, round(2.0 * ms))
+        self.unit_lag_n = max(1, round(cfg.unit_lag_ms * ms))
+        #: half-width of the waveform kept per discharge for unit matching (<= half_n)
+        self.shape_n = min(max(1, round(cfg.unit_shape_ms * ms)), self.half_n)
         self.busy_n = round(cfg.busy_window_s * fs)
         self.busy_gap_n = round(0.1 * fs)  # a potential's own side waves are not neighbours
         # samples after a potential that the pre-activity check reads
@@ -184,7 +187,9 @@ class EmgPath:
         self.small = np.empty(0, np.int64)
         self.small_featured = 0  # self.small[:small_featured] have p2p and shape
         self.small_p2p = np.empty(0)
-        self.small_shape = np.empty((0, 2 * self.core_n + 1))
+        self.small_shape = np.empty((0, 2 * self.shape_n + 1))
+        #: the rules on isolated discharges, in the order ``cfg.candidate_rules`` names them
+        self.rules = candidate_rules(cfg.candidate_rules)
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
@@ -395,7 +400,7 @@ class EmgPath:
             i = int(idx[j])
             p.p2p_uv, p.duration_n, p.phases = float(p2p[j]), float(dur[j]), int(phases[j])
             p.lf_p2p_uv, p.core_fraction = float(lf_p2p[j]), float(core[j])
-            p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
+            p.shape = self.y_buf[max(i - self.shape_n, 0): i + self.shape_n + 1].copy()
             flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
             p.sigma_uv = thr_sigma
             p.artifact = artifact_reason(flags, p.p2p_uv, p.lf_p2p_uv, thr_sigma, cfg)
@@ -409,7 +414,7 @@ class EmgPath:
         idx = self.small[k0:k1] - self.buf_start
         w = windows_around(self.y_buf, idx, self.half_n)
         self.small_p2p = _append(self.small_p2p, w.max(axis=1) - w.min(axis=1))
-        self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.core_n)])
+        self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.shape_n)])
         self.small_featured = k1
 
     def _group(self, p: Potential) -> None:
@@ -446,8 +451,13 @@ class EmgPath:
             self.chain.sort(key=lambda c: c[0])
             return
         peaks = np.array([p.peak for p in burst])
+        alike = None
+        if self.cfg.isolation_same_shape:
+            def alike(i: int, j: int) -> bool:
+                return same_shape_or_unsure(burst[i], burst[j], self.unit_lag_n, self.cfg)
         n_same, partner = same_unit_neighbours(
-            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio)
+            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio,
+            alike=alike)
         used = np.zeros(len(burst), dtype=bool)
         for i in range(len(burst)):
             if used[i]:
@@ -456,7 +466,7 @@ class EmgPath:
             doublet = (
                 n_same[i] == 1 and n_same[j] == 1 and j > i and peaks[j] - peaks[i] <= self.doublet_n
             )
-            if n_same[i] == 0 or doublet:
+            if n_same[i] < self.cfg.isolation_min_neighbours or doublet:
                 group = [burst[i]] + ([burst[j]] if doublet else [])
                 used[i] = True
                 if doublet:
@@ -488,7 +498,8 @@ class EmgPath:
         chain, self.chain = self.chain, []
         cands = [f for _, _, f in chain if f is not None]
         tonic = tonic_train_members(np.array([a for _, a, _ in chain]),
-                                    np.array([f.p2p_uv for f in cands]), self.cfg)
+                                    np.array([f.p2p_uv for f in cands]), self.cfg,
+                                    np.array([k for k, _, _ in chain]))
         for f, is_tonic in zip(cands, tonic.tolist(), strict=True):
             if is_tonic:
                 self.reject_candidate(f, "tonic_train")
@@ -560,23 +571,47 @@ class EmgPath:
             k = min(k, self.open_cluster[0])
         return k
 
-    def unit_repeats(self, f: Fasciculation, look_ahead: bool | None = None) -> int:
+    def unit_repeats(self, f: Fasciculation, look_ahead: bool | None = None,
+                     min_corr: float | None = None) -> int:
         """How many other discharges of the same unit (same shape, similar size) fire within
-        ``unit_window_s`` of this one. Fasciculations are sporadic; a unit firing again and
-        again within a second or two is tonic or voluntary firing."""
+        ``unit_window_s`` of this one."""
+        return len(self.unit_discharges(f, look_ahead, min_corr))
+
+    def unit_firing_rejects(self, f: Fasciculation, look_ahead: bool | None = None) -> bool:
+        """Does the unit-firing rule in ``cfg.candidate_rules`` reject ``f`` (looking ahead or
+        not)? For the live display, which looks back only."""
+        names = self.cfg.candidate_rules
+        if "fast_firing" in names and is_fast_firing(
+                np.array(self.unit_discharges(f, look_ahead), dtype=np.int64), f.peak, self.fs_hz, self.cfg):
+            return True
+        if "regular_firing" in names:
+            peaks = np.array([f.peak, *self.unit_discharges(f, look_ahead)])
+            if is_regular_firing(peaks, self.fs_hz, self.cfg):
+                return True
+        if "faint_repeating_unit" in names and f.snr < self.cfg.isolation_shape_min_snr and (
+                self.unit_repeats(f, look_ahead, self.cfg.faint_unit_correlation) >= self.cfg.unit_min_repeats):
+            return True
+        return "repeating_unit" in names and self.unit_repeats(f, look_ahead) >= self.cfg.unit_min_repeats
+
+    def unit_discharges(self, f: Fasciculation, look_ahead: bool | None = None,
+                        min_corr: float | None = None) -> list[int]:
+        """Peaks (sample indices) of the other discharges of ``f``'s unit (same shape,
+        similar size, over or under the threshold, doublets excepted) within
+        ``unit_window_s`` of it, in no particular order."""
         if f.shape is None:
-            return 0
+            return []
+        corr = self.cfg.unit_correlation if min_corr is None else min_corr
         r = self.cfg.unit_amplitude_ratio
         ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
         first, last = f.peak - self.unit_n, f.peak + (self.unit_n if ahead else 0)
-        n = 0
+        out: list[int] = []
         lo = bisect.bisect_left(self.discharges, first, key=_peak)
         hi = bisect.bisect_right(self.discharges, last, key=_peak)
         for peak, p2p, shape in self.discharges[lo:hi]:
             if abs(peak - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
                 continue
-            if shape_similarity(f.shape, shape, self.unit_lag_n) >= self.cfg.unit_correlation:
-                n += 1
+            if shape_similarity(f.shape, shape, self.unit_lag_n) >= corr:
+                out.append(peak)
         # the same unit firing on under the detection threshold (sub-threshold discharges)
         lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1])
         if hi > lo:
@@ -584,13 +619,21 @@ class EmgPath:
             p2p = self.small_p2p[lo:hi]
             ok = (d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r)
             for j in np.flatnonzero(ok).tolist():
-                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= self.cfg.unit_correlation:
-                    n += 1
-        return n
+                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= corr:
+                    out.append(int(self.small[lo + j]))
+        return out
 
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
         return count_near(self.small[: self.small_featured], peak, self.busy_n, self.busy_gap_n)
+
+    def discharges_around(self, peak: int) -> int:
+        """Discharges of any unit, over the threshold or under it, within ``busy_window_s`` of
+        ``peak`` (but over 100 ms away)."""
+        lo = bisect.bisect_left(self.discharges, peak - self.busy_n, key=_peak)
+        hi = bisect.bisect_right(self.discharges, peak + self.busy_n, key=_peak)
+        over = sum(1 for d in self.discharges[lo:hi] if abs(d[0] - peak) > self.busy_gap_n)
+        return over + self.small_around(peak)
 
     def sub_of(self, i: int) -> int:
         """Envelope sub-block holding sample ``i``."""
@@ -614,7 +657,7 @@ class EmgPath:
             if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
                 break
             f = self.ready.pop(0)
-            reason = first_rejection(CANDIDATE_RULES, self, f, frac)
+            reason = first_rejection(self.rules, self, f, frac)
             if reason is not None:
                 self.reject_candidate(f, reason)
             else:
@@ -639,7 +682,7 @@ class EmgPath:
             if frac is None:
                 continue
             f.shown = not (in_voluntary_activity(frac, self.cfg) or self.after_activity(f.peak)
-                           or self.unit_repeats(f, look_ahead=False) >= self.cfg.unit_min_repeats)
+                           or self.unit_firing_rejects(f, look_ahead=False))
             if f.shown:
                 out.append(f)
         return out

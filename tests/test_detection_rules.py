@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline import DetectorConfig, StreamingAnalyser
-from pipeline.detect.rules import CANDIDATE_RULES, Rule, first_rejection
+from pipeline.detect.rules import RULES, Rule, candidate_rules, first_rejection
 from pipeline.detect.rules.activity import in_voluntary_activity
 from pipeline.detect.rules.artifacts import FLAG_FLAT, FLAG_NAN, artifact_reason, noise_like
 from pipeline.detect.rules.isolation import after_wave, tonic_train_members
@@ -88,8 +88,11 @@ def test_the_first_rule_that_holds_names_the_rejection():
 def test_candidate_rule_names_are_unique_and_documented_in_order():
     from pipeline.detect import rules
 
-    names = [r.name for r in CANDIDATE_RULES]
-    assert len(set(names)) == len(names)
+    names = list(CFG.candidate_rules)
+    assert [r.name for r in candidate_rules(CFG.candidate_rules)] == names
+    assert set(names) <= set(RULES)
+    with pytest.raises(ValueError, match="unknown detector rule"):
+        candidate_rules(("no_such_rule",))
     doc = rules.__doc__ or ""
     positions = [doc.index(f"``{n}``") for n in names]
     assert positions == sorted(positions)

@@ -6,9 +6,10 @@ Every name below is a reason counted in the summary's ``rejected``. The order:
    ``artifact_amplitude``, ``artifact_pop_or_motion``, ``noisy``, then ``noise_like``;
 2. between neighbours (:mod:`.isolation`): after-waves (dropped, not counted), ``train``
    (a same-unit neighbour within ``isolation_ms``; doublets kept as one), ``tonic_train``;
-3. per isolated discharge, :data:`CANDIDATE_RULES` in order (the first that holds names the
-   rejection): ``voluntary_activity``, ``after_activity``, ``before_activity``,
-   ``repeating_unit``, ``low_level_firing``;
+3. per isolated discharge, ``DetectorConfig.candidate_rules`` in order (the first that holds
+   names the rejection; :data:`RULES` holds them all): ``voluntary_activity``,
+   ``after_activity``, ``before_activity``, ``fast_firing``, ``regular_firing``, ``faint_repeating_unit`` (or the older
+   ``repeating_unit``), ``low_level_firing``, ``dense_firing``;
 4. with the accelerometer (:mod:`.motion`): ``motion`` (and ``jerk`` for accelerometer-only
    transients).
 """
@@ -19,12 +20,27 @@ from typing import Any
 
 from pipeline.detect.rules.activity import AFTER_ACTIVITY, BEFORE_ACTIVITY, VOLUNTARY_ACTIVITY
 from pipeline.detect.rules.base import Rule
-from pipeline.detect.rules.low_level import LOW_LEVEL_FIRING
-from pipeline.detect.rules.unit_firing import REPEATING_UNIT
+from pipeline.detect.rules.low_level import DENSE_FIRING, LOW_LEVEL_FIRING
+from pipeline.detect.rules.unit_firing import (
+    FAINT_REPEATING_UNIT,
+    FAST_FIRING,
+    REGULAR_FIRING,
+    REPEATING_UNIT,
+)
 
-#: Rules on an isolated discharge, in the order they are applied.
-CANDIDATE_RULES: tuple[Rule, ...] = (
-    VOLUNTARY_ACTIVITY, AFTER_ACTIVITY, BEFORE_ACTIVITY, REPEATING_UNIT, LOW_LEVEL_FIRING)
+#: Every rule on an isolated discharge, by name.
+RULES: dict[str, Rule] = {r.name: r for r in (
+    VOLUNTARY_ACTIVITY, AFTER_ACTIVITY, BEFORE_ACTIVITY, FAST_FIRING, REGULAR_FIRING, FAINT_REPEATING_UNIT,
+    REPEATING_UNIT,
+    LOW_LEVEL_FIRING, DENSE_FIRING)}
+
+
+def candidate_rules(names: tuple[str, ...]) -> tuple[Rule, ...]:
+    """The rules named, in that order; an unknown name is a clear error."""
+    unknown = [n for n in names if n not in RULES]
+    if unknown:
+        raise ValueError(f"unknown detector rule(s) {unknown}; known: {sorted(RULES)}")
+    return tuple(RULES[n] for n in names)
 
 
 def first_rejection(rules: tuple[Rule, ...], path: Any, f: Any, on_fraction: float) -> str | None:
@@ -35,4 +51,4 @@ def first_rejection(rules: tuple[Rule, ...], path: Any, f: Any, on_fraction: flo
     return None
 
 
-__all__ = ["CANDIDATE_RULES", "Rule", "first_rejection"]
+__all__ = ["RULES", "Rule", "candidate_rules", "first_rejection"]

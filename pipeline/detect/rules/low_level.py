@@ -42,3 +42,9 @@ def busy_blocks(counts: np.ndarray, half: int, min_count: int) -> np.ndarray:
 LOW_LEVEL_FIRING = Rule(
     "low_level_firing", lambda path, f, frac: path.small_around(f.peak) >= path.cfg.busy_min_discharges,
     "busy_min_discharges or more sub-threshold discharges within busy_window_s", looks_ahead=True)
+
+
+DENSE_FIRING = Rule(
+    "dense_firing", lambda path, f, frac: path.discharges_around(f.peak) >= path.cfg.dense_min_discharges,
+    "dense_min_discharges or more discharges of any unit, over or under the threshold, within "
+    "busy_window_s: a muscle firing at several per second is not at rest", looks_ahead=True)

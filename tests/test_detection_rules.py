@@ -96,3 +96,65 @@ def test_candidate_rule_names_are_unique_and_documented_in_order():
     doc = rules.__doc__ or ""
     positions = [doc.index(f"``{n}``") for n in names]
     assert positions == sorted(positions)
+
+
+def test_regular_firing_needs_regular_intervals_at_a_rate():
+    from pipeline.detect.rules.unit_firing import is_regular_firing
+
+    fs = 1000.0
+    tonic = np.arange(0, 2000, 250)  # 4 Hz, CV 0
+    assert is_regular_firing(tonic, fs, CFG)
+    rng = np.random.default_rng(0)
+    poisson = np.cumsum(rng.exponential(250, 8)).astype(int)  # 4 Hz, CV ~1
+    assert not is_regular_firing(poisson, fs, CFG)
+    assert not is_regular_firing(tonic[:3], fs, CFG)  # two intervals say nothing about regularity
+    slow = np.arange(0, 20000, 4000)  # regular but 0.25 Hz: below regular_min_rate_hz
+    assert not is_regular_firing(slow, fs, CFG)
+
+
+def test_fast_firing_counts_half_the_discharges_of_its_rate():
+    from pipeline.detect.rules.unit_firing import is_fast_firing
+
+    fs = 1000.0
+    need = int(np.ceil(0.5 * CFG.fast_min_rate_hz * 2 * CFG.fast_window_s))
+    around = np.linspace(-900, 900, need).astype(int) + 5000
+    assert is_fast_firing(around, 5000, fs, CFG)
+    assert not is_fast_firing(around[:-1], 5000, fs, CFG)
+    far = around + 3000  # as many, but outside the window
+    assert not is_fast_firing(far, 5000, fs, CFG)
+
+
+def test_tonic_train_spares_irregular_chains_of_one_size():
+    size = np.full(6, 50.0)
+    regular = np.arange(6) * 600
+    irregular = np.array([0, 100, 900, 1200, 1950, 2100])
+    assert tonic_train_members(size, np.array([50.0]), CFG, regular).all()
+    assert not tonic_train_members(size, np.array([50.0]), CFG, irregular).any()
+
+
+def test_isolation_tells_units_apart_only_when_they_stand_out_of_the_noise():
+    from types import SimpleNamespace
+
+    from pipeline.detect.rules.isolation import same_shape_or_unsure
+
+    t = np.linspace(-1, 1, 33)
+    a = t * np.exp(-(t * 4) ** 2)  # a biphasic shape
+    b = np.exp(-(t * 3) ** 2)  # a monophasic one
+    big = dict(p2p_uv=100.0, sigma_uv=2.0)
+    small = dict(p2p_uv=20.0, sigma_uv=2.0)  # 10 σ: under 2·isolation_shape_min_snr
+    assert not same_shape_or_unsure(SimpleNamespace(shape=a, **big), SimpleNamespace(shape=b, **big), 6, CFG)
+    assert same_shape_or_unsure(SimpleNamespace(shape=a, **big), SimpleNamespace(shape=a * 0.8, **big), 6, CFG)
+    assert same_shape_or_unsure(SimpleNamespace(shape=a, **small), SimpleNamespace(shape=b, **small), 6, CFG)
+
+
+def test_shape_similarity_follows_a_biphasic_unit_whose_peak_flips_phase():
+    from pipeline.potentials import shape_similarity
+
+    fs = 1000.0
+    t = np.arange(-40, 41) / fs
+    w = -np.gradient(np.exp(-(t / 0.002) ** 2))  # two phases of equal size, ~3 ms apart
+    w /= np.abs(w).max()
+    pos, neg = int(np.argmax(w)), int(np.argmin(w))
+    half = 16
+    one, other = w[pos - half: pos + half + 1], w[neg - half: neg + half + 1]
+    assert shape_similarity(one, other, 6) > 0.95  # the same unit, centred on either phase

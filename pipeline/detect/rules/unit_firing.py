@@ -46,8 +46,9 @@ def is_fast_firing(peaks_n: np.ndarray, at_n: int, fs_hz: float, cfg: DetectorCo
     ``peaks_n`` are its other discharges (sample indices). True when ``fast_min_rate_hz`` ×
     2·``fast_window_s`` of them lie within ``fast_window_s`` on either side, counting only
     half of that (a noisy small unit's template match misses some of its discharges, and a
-    regularity measure would read the gaps as irregular): a unit at 4 Hz has ~8 in ±1 s; a
-    fasciculating unit at 60 per minute has 4 or more one time in 70 (Poisson, mean 2).
+    regularity measure would read the gaps as irregular): at the default 6 Hz that is 6 in
+    ±1 s, which a tonic unit at 6 Hz reaches with half its discharges matched and a lone
+    fasciculating unit at 60 per minute one time in 60 (Poisson, mean 2).
     """
     need = int(np.ceil(0.5 * cfg.fast_min_rate_hz * 2 * cfg.fast_window_s))
     d = np.abs(np.asarray(peaks_n, dtype=np.int64) - at_n)

@@ -3,7 +3,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/detection.py [--seed N] [--only KIND ...] [--set key=value ...]
-                                        [--no-peers] [--json PATH] [--markdown]
+                                        [--no-peers] [--no-live] [--json PATH] [--markdown]
 
 Recordings (EMG 3 min, accelerometer 2 min, backgrounds lengthened with time-reversed copies;
 seeded, deterministic):
@@ -17,7 +17,16 @@ seeded, deterministic):
   real motor units, tonic trains (one unit at 6-12 Hz), motion artifacts, electrode pops,
   mains at 50 and 60 Hz; low SNR (20 µV twitches on the ~4.6 µV-noise ``emg_1``); 2 kHz EMG
   (``resample_poly``); accelerometer-only recordings;
-* twitches at known times, only at rest (>= 1 s from every active span) and >= 300 ms apart.
+* twitches at known times, only at rest (>= 1 s from every active span) and >= 300 ms apart;
+* a twitching muscle (issue #11): 2-8 recurring units per recording, each with its own real
+  shape, polarity and size, firing irregularly (gamma, ISI CV 0.7-1.3) at 5, 20, 60 and 120 per
+  minute of rest, with doublets; storms beside voluntary bursts and on a real background with
+  activations; regular low-level firing (5-15 Hz, CV 0.1-0.3, slow recruitment) as confounder.
+
+Besides the tables per recording type it prints, per EMG recording, what a plain threshold
+finds (naive sensitivity and FP/min), and sensitivity by twitch size (p2p / σ) and by rate.
+``--no-peers --no-live`` runs in ~15 s (NeuroKit2 and the packet-by-packet replay are the
+slow parts).
 
 Scoring (``bench/common.py``): false positives overall and inside active spans (injected
 confounders and the backgrounds' own activity); detections of lone real background discharges are

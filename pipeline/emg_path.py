@@ -424,7 +424,11 @@ class EmgPath:
                 self._close_burst()
             elif p.artifact is None and after_wave(p.peak - prev.peak, p.p2p_uv, prev.p2p_uv,
                                                    self.doublet_n, self.cfg):
-                return  # the previous potential's after-wave (filter ringing), not a discharge
+                # the previous potential's after-wave (filter ringing), not a discharge: not a
+                # rejection of anything (not counted), but logged for inspection
+                if self.keep_rejections:
+                    self.rejection_log.append((p.peak / self.fs_hz, "after_wave"))
+                return
         if not self.burst and self.chain and p.peak - self.chain[-1][0] > self.chain_n:
             self._flush_chain()
         self.burst.append(p)

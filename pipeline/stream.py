@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.acc_path import AccPath
 from pipeline.config import DetectorConfig
+from pipeline.detect.rules.motion import is_jerk, is_motion
 from pipeline.emg_path import FLAG_FLAT, FLAG_NAN, EmgPath
 from pipeline.episodes import episodes_table, plm_series
 from pipeline.input_guard import InputGuard
@@ -317,7 +318,7 @@ class StreamingAnalyser:
             if self.acc is not None:
                 if not (final or self.acc.available(t + max(half, hi_ms / 1000))):
                     break
-                if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
+                if is_motion(self.acc.moving_fraction(t - half, t + half), self.cfg):
                     self._pending_fasc.pop(0)
                     self.emg.reject_candidate(f, "motion")
                     continue
@@ -393,10 +394,10 @@ class StreamingAnalyser:
             self.acc.transients.pop(0)
             dur = (tr.end - tr.start + 1) / fs
             if dur < self.cfg.min_activity_s:
-                if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
+                if is_motion(self.acc.moving_fraction(t - half, t + half), self.cfg):
                     self.rejected["motion"] = self.rejected.get("motion", 0) + 1
                     continue
-                if tr.peak_mg > self.cfg.acc_twitch_max_mg:
+                if is_jerk(tr.peak_mg, self.cfg):
                     self.rejected["jerk"] = self.rejected.get("jerk", 0) + 1
                     continue
                 kind = "fasciculation"

@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python bench/throughput.py [--repeats 3] [--skip-day] [--markdown] [--json PATH]
     .venv/bin/python bench/throughput.py --profile     # cProfile of toetwitch.pipeline.analyse on 1 h
+    .venv/bin/python bench/throughput.py --ratios --repeats 5   # reader and streaming ratios only
 
 Input: 1 h of 1 kHz EMG + 100 Hz accelerometer from ``toetwitch.drivers.simulate.simulate_recording``
 (seeded; twitches, voluntary bursts, tonic trains, pops, motion, limb movements, 50 Hz mains),
@@ -19,9 +20,13 @@ median). Memory, two ways (as in the performance measurements, docs/evidence.md 
 * tracemalloc peak: one extra run under ``tracemalloc`` (numpy buffers are traced), inputs
   excluded.
 
-Cases: toetwitch in memory (``toetwitch.pipeline.analyse``), from EDF and from Parquet
-(``toetwitch.pipeline.analyse_source``, 60-s chunks), streaming (``StreamingAnalyser`` fed 250-ms blocks
-and 20-sample packets); a lean baseline (float32, band-pass + notch merged into one SOS cascade,
+Cases: toetwitch in memory (``toetwitch.pipeline.analyse``), from EDF, Parquet and CSV
+(``toetwitch.pipeline.analyse_source``, 60-s chunks, opened as ``toetwitch analyse`` opens them: tables
+parsed once), beside each library's own whole-file read (pyedflib, ``pyarrow.parquet.read_table``,
+``pyarrow.csv.read_csv``) so that the reader ratio (toetwitch from the file) / (library read +
+in-memory analysis) comes out of one run; streaming (``StreamingAnalyser`` fed 250-ms blocks,
+100-ms packets each analysed at once as live, 100-ms packets held 5 s as ``replay --speed max``
+does, and 20-sample packets), with its ratio to the in-memory analysis; a lean baseline (float32, band-pass + notch merged into one SOS cascade,
 ``sosfiltfilt``, 50-ms moving RMS, median/MAD threshold, crossings); NeuroKit2 ``emg_process``
 (on 5 min, extrapolated ×12 to 1 h: its per-sample pandas loop makes 1 h take minutes) and
 BioSPPy ``emg()`` (1 h). Real-time factor = recording seconds / wall seconds.
@@ -174,12 +179,14 @@ def _prepare(case: str):  # noqa: ANN202
         path = p[case]
 
         def fn():  # noqa: ANN202
-            with open_recording(path) as src:
+            with open_recording(path, one_pass=True) as src:  # as toetwitch analyse opens it
                 return analyse_source(src)
 
         dur = HOUR_S * (24 if case.startswith("day") else 1)
         fmt = "Parquet" if case.endswith("parquet") else "CSV" if case == "csv" else "EDF"
-        return fn, dur, f"from {fmt}, 60-s chunks"
+        return fn, dur, f"from {fmt}, 60-s chunks" + ("" if fmt == "EDF" else ", parsed once")
+    if case in LIB_READS:
+        return _library_read(case, p), HOUR_S, LIB_READS[case]
     d = np.load(p["npz"])
     emg = np.ascontiguousarray(d["emg_uv"], dtype=np.float64)
     acc = np.ascontiguousarray(d["acc_g"], dtype=np.float64)
@@ -189,22 +196,26 @@ def _prepare(case: str):  # noqa: ANN202
 
         rec = Recording(emg_uv=emg, fs_emg_hz=FS_EMG_HZ, acc_g=acc, fs_acc_hz=FS_ACC_HZ)
         return (lambda: analyse(rec)), HOUR_S, "toetwitch.analyse, arrays in memory"
-    if case in ("blocks_250ms", "packets_20"):
+    if case in ("blocks_250ms", "packets_20", "packets_100ms", "packets_100ms_held"):
         from toetwitch.pipeline import StreamingAnalyser
+        from toetwitch.pipeline.run.replay import MAX_SPEED_HOLD_S
 
-        if case == "blocks_250ms":
-            ne, na, secs = 250, 25, HOUR_S
-        else:
-            ne, na, secs = 20, 2, PACKET_SECONDS
+        ne, na, secs = {"blocks_250ms": (250, 25, HOUR_S), "packets_20": (20, 2, PACKET_SECONDS),
+                        "packets_100ms": (100, 10, PACKET_SECONDS),
+                        "packets_100ms_held": (100, 10, HOUR_S)}[case]
+        hold = MAX_SPEED_HOLD_S if case.endswith("held") else 0.0
         e, a = emg[: int(secs * FS_EMG_HZ)], acc[: int(secs * FS_ACC_HZ)]
 
         def fn():  # noqa: ANN202
             sa = StreamingAnalyser(FS_EMG_HZ, FS_ACC_HZ)
+            sa.hold_s = hold
             for k in range(len(e) // ne):
                 sa.push(emg_uv=e[k * ne:(k + 1) * ne], acc_g=a[k * na:(k + 1) * na])
             return sa.finish()
 
         note = f"{ne} EMG + {na} acc samples per push"
+        if hold:
+            note += f", hold_s {hold:g} (replay --speed max)"
         if secs < HOUR_S:
             note += f"; measured on {secs / 60:g} min"
         return fn, secs, note
@@ -237,6 +248,56 @@ def _prepare(case: str):  # noqa: ANN202
     raise SystemExit(f"unknown case {case!r}")
 
 
+#: The libraries' own whole-file reads, the reference for the readers' ratios (docs/contracts.md §1 files).
+LIB_READS = {
+    "parquet_read": "pyarrow.parquet.read_table, whole file",
+    "csv_read": "pyarrow.csv.read_csv, whole file",
+    "edf_read": "pyedflib readSignal of every signal, whole file",
+}
+
+
+def _library_read(case: str, p: dict):  # noqa: ANN202
+    """The library reading the whole hour its own way (one thread: every case has one core)."""
+    if case == "parquet_read":
+        import pyarrow.parquet as pq
+
+        return lambda: pq.read_table(p["parquet"], use_threads=False)
+    if case == "csv_read":
+        from pyarrow import csv as pacsv
+
+        return lambda: pacsv.read_csv(p["csv"], read_options=pacsv.ReadOptions(use_threads=False))
+    import pyedflib
+
+    def fn():  # noqa: ANN202
+        with pyedflib.EdfReader(str(p["edf"])) as f:
+            return [f.readSignal(i) for i in range(f.signals_in_file)]
+
+    return fn
+
+
+#: Cases timed together by ``--ratios`` (one process, interleaved rounds).
+RATIO_CASES = ("memory", "parquet_read", "parquet", "csv_read", "csv", "edf_read", "edf",
+               "packets_100ms_held")
+
+
+def run_ratios(repeats: int) -> dict:
+    """Time :data:`RATIO_CASES` in this process, one round of each after the other ``repeats``
+    times (min of each): on a shared machine, load that drifts between subprocesses run minutes
+    apart moves each case alike, so the ratios hold better than across separate runs."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    prepared = {c: _prepare(c) for c in RATIO_CASES}
+    times: dict[str, list[float]] = {c: [] for c in RATIO_CASES}
+    for _ in range(repeats):
+        for c, (fn, _, _) in prepared.items():
+            t = time.perf_counter()
+            fn()
+            times[c].append(time.perf_counter() - t)
+    return {"results": [{"case": c, "seconds_recording": prepared[c][1], "t_min": min(ts),
+                         "t_median": sorted(ts)[len(ts) // 2], "repeats": len(ts)}
+                        for c, ts in times.items()]}
+
+
 def run_case(case: str, repeats: int) -> dict:
     """Measure one case in this process (called in a subprocess); returns a JSON-able dict."""
     import tracemalloc
@@ -253,14 +314,15 @@ def run_case(case: str, repeats: int) -> dict:
     _reset_hwm()
     base = _peak_rss_mb()
     times = []
-    for _ in range(repeats if case not in ("day", "day_parquet", "neurokit", "packets_20") else 1):
+    once = ("day", "day_parquet", "neurokit", "packets_20", "packets_100ms")
+    for _ in range(repeats if case not in once else 1):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
     peak = _peak_rss_mb()
     rss = peak - base
     tm = None
-    if case not in ("day", "day_parquet", "packets_20", "neurokit"):  # too slow to trace; RSS is enough
+    if case not in once + tuple(LIB_READS):  # too slow to trace; RSS is enough (Arrow is untraced)
         tracemalloc.start()
         fn()
         tm = tracemalloc.get_traced_memory()[1] / 2**20
@@ -278,9 +340,14 @@ def run_case(case: str, repeats: int) -> dict:
 CASES = [
     ("memory", "toetwitch analyse (in memory)"),
     ("edf", "toetwitch analyse_source (EDF)"),
+    ("edf_read", "pyedflib read (EDF), no analysis"),
     ("parquet", "toetwitch analyse_source (Parquet)"),
+    ("parquet_read", "pyarrow read (Parquet), no analysis"),
     ("csv", "toetwitch analyse_source (CSV)"),
+    ("csv_read", "pyarrow read (CSV), no analysis"),
     ("blocks_250ms", "toetwitch streaming, 250-ms blocks"),
+    ("packets_100ms", "toetwitch streaming, 100-ms packets (live)"),
+    ("packets_100ms_held", "toetwitch streaming, 100-ms packets, held"),
     ("packets_20", "toetwitch streaming, 20-sample packets"),
     ("lean", "lean scipy baseline"),
     ("neurokit", "NeuroKit2 emg_process"),
@@ -339,7 +406,33 @@ def main(argv: list[str] | None = None) -> int:
                     help="print the table of an earlier --json run instead of measuring")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile toetwitch.pipeline.analyse on the hour and print the top costs")
+    ap.add_argument("--ratios", action="store_true",
+                    help="only the reader and streaming ratios: their cases timed in one "
+                         "process, interleaved (--repeats rounds)")
     a = ap.parse_args(argv)
+    if a.case == "ratios":
+        print(json.dumps(run_ratios(a.repeats)))
+        return 0
+    if a.ratios:
+        make_inputs(day=False)
+        p = subprocess.run([sys.executable, __file__, "--case", "ratios", "--repeats",
+                            str(a.repeats)], capture_output=True, text=True, cwd=ROOT)
+        if p.returncode != 0:
+            print(p.stderr[-2000:])
+            return 1
+        res = json.loads(p.stdout.strip().splitlines()[-1])["results"]
+        print(f"{time.strftime('%Y-%m-%d')}, {machine()}; interleaved in one process\n")
+        for r in res:
+            print(f"  {r['case']:<20} min {r['t_min']:.2f} s, median {r['t_median']:.2f} s "
+                  f"({r['repeats']} rounds, {r['seconds_recording'] / 3600:g} h)")
+        print()
+        for line in ratio_lines({r["case"]: r for r in res}):
+            print(line)
+        if a.json:
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                          "ratios": res}, indent=1))
+        return 0
     if a.case:
         print(json.dumps(run_case(a.case, a.repeats)))
         return 0
@@ -347,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(a.from_json.read_text())
         print(f"{saved['date']}, {saved['machine']}\n")
         print(_fmt_rows(saved["results"], dict(CASES), a.markdown))
+        for line in ratio_lines({r["case"]: r for r in saved["results"] if "error" not in r}):
+            print(line)
         return 0
     make_inputs(day=not a.skip_day)
     if a.profile:
@@ -387,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"; {nk_h / by['memory']['t_min']:,.0f}x faster than NeuroKit2 (target >= 500x)",
                   end="")
         print()
+    for line in ratio_lines(by):
+        print(line)
     for case, fmt in (("day", "EDF"), ("day_parquet", "Parquet")):
         if case in by:
             print(f"24-h {fmt} peak memory: RSS Δ {by[case]['rss_delta_mb']:.0f} MB over the "
@@ -396,6 +493,29 @@ def main(argv: list[str] | None = None) -> int:
         a.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine(),
                                       "results": results}, indent=1))
     return 0
+
+
+def ratio_lines(by: dict[str, dict]) -> list[str]:
+    """The issue's ratios from one run: each reader against (the library's own read + the
+    in-memory analysis), target <= 1.5x; streaming in 100-ms packets against batch, <= 10x."""
+    out = []
+    mem = by.get("memory")
+    if mem is None:
+        return out
+    for case, lib, name in (("parquet", "parquet_read", "Parquet"), ("csv", "csv_read", "CSV"),
+                            ("edf", "edf_read", "EDF")):
+        if case in by and lib in by:
+            ref = by[lib]["t_min"] + mem["t_min"]
+            out.append(f"{name}: {by[case]['t_min']:.2f} s = {by[case]['t_min'] / ref:.2f}x "
+                       f"(library read {by[lib]['t_min']:.2f} s + in-memory analysis "
+                       f"{mem['t_min']:.2f} s) (target <= 1.5x)")
+    for case, what in (("packets_100ms_held", "held as replay --speed max does"),
+                       ("packets_100ms", "each packet analysed at once, as live")):
+        if case in by:
+            per_h = by[case]["t_min"] * HOUR_S / by[case]["seconds_recording"]
+            out.append(f"streaming, 100-ms packets, {what}: {per_h:.2f} s per hour = "
+                       f"{per_h / mem['t_min']:.1f}x batch (target <= 10x)")
+    return out
 
 
 def profile(top: int = 25) -> int:

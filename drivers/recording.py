@@ -17,6 +17,9 @@ from toetwitch.drivers.errors import RecordingError
 MIN_FS_EMG_HZ = 500.0
 #: Lowest usable accelerometer rate: twitch/MMG band reaches 20+ Hz.
 MIN_FS_ACC_HZ = 50.0
+#: Above this a rate comes from a damaged header or timestamps, not from a sensor (research
+#: EMG amplifiers sample at up to ~20 kHz); it would also need absurd memory per block.
+MAX_FS_HZ = 100_000.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,9 +92,16 @@ class Recording:
 
 
 def check_rate(fs_hz: float, minimum_hz: float, stream: str, path: object = None) -> None:
-    """Raise :class:`RecordingError` if ``fs_hz`` is not finite or below ``minimum_hz``."""
+    """Raise :class:`RecordingError` if ``fs_hz`` is not finite, below ``minimum_hz`` or
+    above :data:`MAX_FS_HZ`."""
     if not np.isfinite(fs_hz) or fs_hz <= 0:
         raise RecordingError(f"{stream} sample rate {fs_hz!r} Hz is not a positive number", path)
+    if fs_hz > MAX_FS_HZ:
+        raise RecordingError(
+            f"{stream} sample rate {fs_hz:g} Hz is implausibly high (above {MAX_FS_HZ:g} Hz): "
+            "the timestamps or the header are probably damaged",
+            path,
+        )
     if fs_hz < minimum_hz:
         raise RecordingError(
             f"{stream} sample rate {fs_hz:g} Hz is too low: toetwitch needs at least "

@@ -188,9 +188,10 @@ def load_answers(path: str | Path) -> dict:
     """Read and validate an answers file: JSON, or YAML (``.yaml``/``.yml``) when PyYAML is installed."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise AnswersError(str(p), f"cannot read the file ({exc.strerror or exc})") from None
+    text = decode_text(raw, p)
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -207,4 +208,26 @@ def load_answers(path: str | Path) -> dict:
             raise AnswersError(str(p), f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if obj is None:
         obj = {}
-    return validate_answers(obj)
+    try:
+        return validate_answers(obj)
+    except AnswersError as exc:  # name the file as well as the key
+        raise AnswersError(f"{p}: {exc.key}", exc.what) from None
+
+
+def decode_text(raw: bytes, path: Path) -> str:
+    """Text of an answers file: UTF-8 (with or without a BOM) or UTF-16/32 with a BOM (what
+    Windows Notepad saves as "Unicode"); anything else is an :class:`AnswersError`."""
+    import codecs
+
+    boms = (
+        (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same start
+        (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    )
+    enc = next((e for bom, e in boms if raw.startswith(bom)), "utf-8")
+    try:
+        return raw.decode(enc)
+    except UnicodeDecodeError as exc:
+        raise AnswersError(
+            str(path), f"not a text file in UTF-8 or UTF-16 (undecodable byte at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None

@@ -23,6 +23,7 @@ class UserError(PipelineError):
 #: top-level module -> the extra of the toetwitch distribution that installs it
 EXTRA_FOR = {
     "bumble": "emulator",
+    "h5py": "opensignals",
     "matplotlib": "report",
     "sklearn": "assess",
     "skops": "assess",

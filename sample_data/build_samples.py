@@ -184,7 +184,10 @@ def build_rest_and_voluntary(shared: Path, out: Path) -> None:
             dict(time_s=s, kind="voluntary", end_s=e, peak_to_peak_uv=np.ptp(seg), acc_peak_mg=mg)
         )
     emg, tw = _twitch_rows(emg, fs, acc, 15.0, active, rng)
-    write_edf(out / "rest_and_voluntary.edf", emg, fs, acc, FS_ACC_HZ, start_time=EDF_START)
+    # EDF+ typed labels ("type name"): MNE's read_raw_edf(infer_types=True) reads EMG as emg and
+    # the axes as misc instead of EEG (see toetwitch.pipeline.run.edf_writer)
+    write_edf(out / "rest_and_voluntary.edf", emg, fs, acc, FS_ACC_HZ, start_time=EDF_START,
+              emg_label="EMG EMG", acc_label="MISC ACC")
     _write_truth(rows + tw, out / "rest_and_voluntary.truth.csv")
 
 

@@ -76,9 +76,14 @@ def test_one_import_name():
 
 
 def _all_imports(path: Path) -> set[str]:
-    """toetwitch modules ``path`` imports anywhere (deferred imports in functions included)."""
+    """toetwitch modules ``path`` imports when run, anywhere (deferred imports in functions
+    included; ``if TYPE_CHECKING:`` blocks, for type hints only, not)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("toetwitch."):
             out.add(node.module)
         elif isinstance(node, ast.Import):

@@ -92,7 +92,7 @@ async def scan(timeout_s: float = 5.0, **scanner_kwargs: Any) -> list[FoundSenso
         raise
     out = []
     for dev, adv in found.values():
-        prof = profile_for_services(adv.service_uuids)
+        prof = profile_for_services(adv.service_uuids, adv.local_name or dev.name)
         if prof is not None:
             out.append(FoundSensor(adv.local_name or dev.name, dev.address, adv.rssi, prof.name, dev))
     return sorted(out, key=lambda s: -s.rssi)
@@ -106,14 +106,19 @@ def _matches(target: str | None, device: BLEDevice, local_name: str | None) -> b
 
 
 async def find_sensor(
-    target: str | None = None, timeout_s: float = 10.0, **scanner_kwargs: Any
+    target: str | None = None, timeout_s: float = 10.0, profile: DeviceProfile | None = None,
+    **scanner_kwargs: Any,
 ) -> tuple[BLEDevice, DeviceProfile]:
     """A fresh :class:`BLEDevice` for ``target`` (address or advertised name; None = the
-    first sensor of a known profile) and its profile."""
+    first sensor of a known profile, or of ``profile`` when given) and its profile."""
     seen: dict[str, DeviceProfile] = {}
 
     def match(device: BLEDevice, adv: Any) -> bool:
-        prof = profile_for_services(adv.service_uuids)
+        name = adv.local_name or device.name
+        if profile is not None:
+            prof = profile if profile.matches(name, adv.service_uuids) else None
+        else:
+            prof = profile_for_services(adv.service_uuids, name)
         if prof is None or not _matches(target, device, adv.local_name):
             return False
         seen[device.address] = prof
@@ -128,12 +133,13 @@ async def find_sensor(
             raise err from None
         raise
     if dev is None:
-        what = f"sensor {target!r}" if target else "foot sensor"
+        what = (f"sensor {target!r}" if target
+                else f"{profile.name} sensor" if profile is not None else "foot sensor")
         raise SensorNotFoundError(
             f"no {what} answered within {timeout_s:g} s: is it switched on, charged and "
             f"close by? ('toetwitch scan' lists the sensors in range)"
         )
-    return dev, seen.get(dev.address) or get_profile("toetwitch-v1")
+    return dev, seen.get(dev.address) or profile or get_profile("toetwitch-v1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,9 @@ class SensorLink:
     max_reconnects : int or None
         Give up (``LinkFailedError``) after this many failed reconnect attempts in a row;
         None keeps trying until :meth:`stop`.
+    profile : DeviceProfile or None
+        Speak this profile (``monitor --device``, with its settings); None takes the profile
+        the sensor advertises.
     """
 
     def __init__(
@@ -184,6 +193,7 @@ class SensorLink:
         connect_attempts: int = 4,
         max_reconnects: int | None = None,
         backoff_s: tuple[float, float] = (0.05, 5.0),
+        profile: DeviceProfile | None = None,
     ):
         self.target = target
         self.queue = queue
@@ -193,7 +203,8 @@ class SensorLink:
         self.connect_attempts = connect_attempts
         self.max_reconnects = max_reconnects
         self.backoff_s = backoff_s
-        self.profile: DeviceProfile | None = None
+        self.forced_profile = profile
+        self.profile: DeviceProfile | None = profile
         self.connections = 0
         self.drops = 0
         self._stop = asyncio.Event()
@@ -216,7 +227,8 @@ class SensorLink:
         self._lost.set()
 
     async def _connect(self) -> BleakClient:
-        device, profile = await find_sensor(self.target, self.scan_timeout_s, **self.scanner_kwargs)
+        device, profile = await find_sensor(self.target, self.scan_timeout_s,
+                                            self.forced_profile, **self.scanner_kwargs)
         self.profile = profile
         try:
             client = await establish_connection(
@@ -236,7 +248,30 @@ class SensorLink:
     async def _session(self, client: BleakClient, first: bool) -> None:
         """Subscribe and START on a fresh connection."""
         assert self.profile is not None
+        if self.profile.open_session is not None:  # the profile's own handshake
+            # data may flow before the handshake returns the session description: hold it
+            # back so that the consumer always sees the description first
+            held: list[LinkItem] | None = []
+
+            def deliver(data: bytes) -> None:
+                item = LinkItem("packet", data, time.time_ns(), time.perf_counter_ns())
+                if held is None:
+                    self.queue.put_nowait(item)
+                else:
+                    held.append(item)
+
+            info = await self.profile.open_session(client, self.profile, deliver, first)
+            if first and info is not None:
+                self.queue.put_nowait(_item("info", info, address=client.address))
+            self.connections += 1
+            self.queue.put_nowait(_item("connected", address=client.address, resume=not first,
+                                        mtu=client.mtu_size))
+            for item in held:
+                self.queue.put_nowait(item)
+            held = None
+            return
         if first:
+            assert self.profile.info_uuid is not None
             info = await client.read_gatt_char(self.profile.info_uuid)
             self.queue.put_nowait(_item("info", bytes(info), address=client.address))
         await client.start_notify(self.profile.data_uuid, self._on_notify)

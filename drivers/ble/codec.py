@@ -525,6 +525,9 @@ class Decoder:
                                 pkt.payload, pkt.flags & ~FLAG_DISCONTINUITY)
         return self.feed(cleared, host_time_s)
 
+    def link_event(self, event: Mapping[str, Any], host_time_s: float | None = None) -> None:
+        """Link events change nothing in v1: a resumed session carries on counting."""
+
     def _malformed(self, why: str) -> None:
         self.malformed += 1
         if self.malformed <= 3:

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from toetwitch.drivers.ble.codec import Block, Decoder
-from toetwitch.drivers.ble.profile_v1 import decode_info
+from toetwitch.drivers.ble.codec import Block
+from toetwitch.drivers.ble.decoding import SessionDecoder
 from toetwitch.drivers.errors import RecordingError
 from toetwitch.drivers.readers.base import (
     Chunk,
@@ -164,21 +164,81 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A damaged stretch that reading stepped over: ``nbytes`` bytes from byte ``offset``,
+    where ``problem`` was found; reading resumed at ``offset + nbytes``."""
+
+    offset: int
+    nbytes: int
+    problem: str
+
+
+@dataclass(frozen=True)
 class LogTail:
-    """How reading ended: ``clean`` (an end frame), or where the readable part stops."""
+    """How reading ended: ``clean`` (an end frame), or where the readable part stops.
+
+    ``skips`` lists damaged stretches in the middle of the log that were stepped over (the
+    frames in them are lost; the frames after them are read)."""
 
     clean: bool
     frames: int
     valid_bytes: int
     file_bytes: int
     problem: str | None = None
+    skips: tuple[Skip, ...] = ()
+
+
+def _frame_at(fh: Any, offset: int) -> tuple[Frame | None, str | None]:
+    """The frame starting at byte ``offset``, or ``(None, problem)``."""
+    fh.seek(offset)
+    fhead = fh.read(FRAME_HEAD.size)
+    if not fhead:
+        return None, None  # end of file
+    if len(fhead) < FRAME_HEAD.size:
+        return None, "incomplete frame header"
+    sync, ftype, res, length, t_ns = FRAME_HEAD.unpack(fhead)
+    if sync != SYNC or ftype not in FRAME_TYPES or res != 0 or length > MAX_PAYLOAD:
+        return None, "bad frame header"
+    body = fh.read(length + FRAME_CRC.size)
+    if len(body) < length + FRAME_CRC.size:
+        return None, "incomplete frame"
+    payload = body[:length]
+    (crc,) = FRAME_CRC.unpack_from(body, length)
+    if zlib.crc32(payload, zlib.crc32(fhead[2:])) != crc:
+        return None, "checksum mismatch"
+    return Frame(ftype, t_ns, payload, offset), None
+
+
+_SYNC_BYTES = struct.pack("<H", SYNC)
+_SCAN_BLOCK = 1 << 16
+
+
+def _resync(fh: Any, start: int, size: int) -> Frame | None:
+    """The first valid frame (sync word, sane header, matching CRC-32) at or after byte
+    ``start``, or None. A CRC-32 match by chance is a 1-in-4-billion event, so a frame that
+    passes is a real one."""
+    pos = start
+    while pos < size:
+        fh.seek(pos)
+        block = fh.read(_SCAN_BLOCK + 1)  # one byte of overlap: a sync word across blocks
+        k = block.find(_SYNC_BYTES)
+        while k != -1 and k < _SCAN_BLOCK:
+            frame, _ = _frame_at(fh, pos + k)
+            if frame is not None:
+                return frame
+            k = block.find(_SYNC_BYTES, k + 1)
+        pos += _SCAN_BLOCK
+    return None
 
 
 def iter_frames(path: str | Path, tail: list[LogTail] | None = None) -> Iterator[Frame]:
     """Yield the complete, checksum-valid frames of a log, in order.
 
-    Stops at the first incomplete or corrupt frame (what a killed writer leaves); when
-    ``tail`` is a list, a :class:`LogTail` describing the end is appended to it.
+    A damaged frame (a flipped byte, a torn write) costs only itself: reading resumes at the
+    next valid frame (its sync word and CRC-32), and the stretch stepped over is listed in
+    :attr:`LogTail.skips`. Damage with no valid frame after it is the end of the readable
+    part (what a killed writer leaves). When ``tail`` is a list, a :class:`LogTail`
+    describing the reading is appended to it.
     """
     path = Path(path)
     try:
@@ -200,38 +260,31 @@ def iter_frames(path: str | Path, tail: list[LogTail] | None = None) -> Iterator
                 path,
             )
         offset, n, clean, problem = FILE_HEADER.size, 0, False, None
+        skips: list[Skip] = []
         while True:
-            fhead = fh.read(FRAME_HEAD.size)
-            if not fhead:
+            frame, why = _frame_at(fh, offset)
+            if frame is None and why is not None:
+                found = _resync(fh, offset + 1, size)
+                if found is None:
+                    problem = why
+                    break
+                skips.append(Skip(offset, found.offset - offset, why))
+                frame = found
+                offset = found.offset
+            if frame is None:
                 break
-            if len(fhead) < FRAME_HEAD.size:
-                problem = "incomplete frame header"
-                break
-            sync, ftype, _res, length, t_ns = FRAME_HEAD.unpack(fhead)
-            if sync != SYNC or ftype not in FRAME_TYPES or length > MAX_PAYLOAD:
-                problem = "bad frame header"
-                break
-            body = fh.read(length + FRAME_CRC.size)
-            if len(body) < length + FRAME_CRC.size:
-                problem = "incomplete frame"
-                break
-            payload = body[:length]
-            (crc,) = FRAME_CRC.unpack_from(body, length)
-            if zlib.crc32(payload, zlib.crc32(fhead[2:])) != crc:
-                problem = "checksum mismatch"
-                break
-            yield Frame(ftype, t_ns, payload, offset)
+            yield frame
             n += 1
-            offset += FRAME_HEAD.size + length + FRAME_CRC.size
-            if ftype == FRAME_END:
+            offset += FRAME_HEAD.size + len(frame.payload) + FRAME_CRC.size
+            if frame.frame_type == FRAME_END:
                 clean = True
         if tail is not None:
-            tail.append(LogTail(clean, n, offset, size, problem))
+            tail.append(LogTail(clean, n, offset, size, problem, tuple(skips)))
     finally:
         fh.close()
 
 
-def start_time_of(decoder: Decoder) -> str | None:
+def start_time_of(decoder: SessionDecoder) -> str | None:
     """ISO-8601 local time of sample 0: the device's own (Info ``start_time``) if it sent one,
     else the device clock mapped to the host wall clock."""
     if "start_time" in decoder.info.extra:  # the device knows (an emulator replaying a file)
@@ -247,7 +300,8 @@ def start_time_of(decoder: Decoder) -> str | None:
 class _Walk:
     """What a walk through a log found besides samples."""
 
-    decoder: Decoder | None = None
+    decoder: SessionDecoder | None = None
+    profile: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
     end: dict[str, Any] | None = None
     tails: list[LogTail] = field(default_factory=list)
@@ -258,14 +312,25 @@ def _blocks(path: Path, walk: _Walk) -> Iterator[Block]:
     for fr in iter_frames(path, walk.tails):
         if fr.frame_type == FRAME_INFO:
             if walk.decoder is None:
-                walk.decoder = Decoder(decode_info(fr.payload, where=f"{path}: device info frame"))
+                from toetwitch.drivers.ble.profiles import profile_of_description
+
+                where = f"{path}: device info frame at byte {fr.offset}"
+                try:
+                    prof = profile_of_description(fr.payload)
+                except RecordingError as exc:
+                    raise RecordingError(exc.what, path, f"byte {fr.offset}") from None
+                walk.profile = prof.name
+                walk.decoder = prof.new_decoder(fr.payload, where)
         elif fr.frame_type == FRAME_PACKET:
             if walk.decoder is None:
                 raise RecordingError("a packet precedes the device info frame", path,
                                      f"byte {fr.offset}")
             yield from walk.decoder.feed(fr.payload, fr.host_time_ns / 1e9)
         elif fr.frame_type == FRAME_EVENT:
-            walk.events.append(_json(fr.payload))
+            event = _json(fr.payload)
+            walk.events.append(event)
+            if walk.decoder is not None:  # as the live session fed it
+                walk.decoder.link_event(event, fr.host_time_ns / 1e9)
         else:
             walk.end = _json(fr.payload)
     if walk.decoder is None:
@@ -296,6 +361,14 @@ class PacketLogSource(RecordingSource):
         for _ in _blocks(path, walk):
             pass
         tail = walk.tails[0] if walk.tails else None
+        for sk in tail.skips if tail is not None else ():
+            warnings.warn(
+                f"{path}: damaged bytes at byte {sk.offset} ({sk.problem}): skipped "
+                f"{sk.nbytes} bytes up to the next valid frame at byte {sk.offset + sk.nbytes}; "
+                "the packets in them count as lost",
+                ReaderWarning,
+                stacklevel=3,
+            )
         if tail is not None and tail.problem:
             warnings.warn(
                 f"{path}: the log ends with an {tail.problem} at byte {tail.valid_bytes} of "
@@ -321,6 +394,9 @@ class PacketLogSource(RecordingSource):
             "format": "ttlog",
             "packets": packets,
             "device": {"model": info.model, "firmware": info.firmware, "boot_id": info.boot_id},
+            "profile": walk.profile,
+            "damaged": [{"byte": sk.offset, "skipped_bytes": sk.nbytes, "problem": sk.problem}
+                        for sk in (tail.skips if tail is not None else ())],
             "session": next((e for e in walk.events if e.get("event") == "session"), {}),
             "events": walk.events,
             "clean_end": bool(tail and tail.clean),

@@ -1,4 +1,5 @@
-"""Recording file readers (docs/contracts.md §1): CSV, Parquet, EDF/EDF+/BDF and the raw packet log.
+"""Recording file readers (docs/contracts.md §1): CSV, Parquet, EDF/EDF+/BDF, OpenSignals and the raw
+packet log.
 
 ::
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from pathlib import Path
 
 from toetwitch.drivers.errors import RecordingError
@@ -56,6 +58,8 @@ _OPENERS: dict[str, str] = {
     ".parquet": "toetwitch.drivers.readers.parquet:open_parquet",
     ".edf": "toetwitch.drivers.readers.edf:open_edf",
     ".bdf": "toetwitch.drivers.readers.edf:open_edf",
+    ".txt": "toetwitch.drivers.readers.opensignals:open_opensignals",  # OpenSignals (PLUX)
+    ".h5": "toetwitch.drivers.readers.opensignals:open_opensignals",
 }
 #: Written by the live monitor; its reader lives with the BLE code.
 _PACKET_LOG = (".ttlog", "toetwitch.drivers.ble.packetlog:open_packet_log")
@@ -99,6 +103,10 @@ def is_recording_file(path: str | Path) -> bool:
     low = name.lower()
     if name.startswith(".") or low.endswith(TRUTH_SUFFIX):
         return False
+    if Path(low).suffix == ".txt":  # only OpenSignals text files, not any notes or licences
+        from toetwitch.drivers.readers.opensignals import looks_like_opensignals
+
+        return looks_like_opensignals(path)
     return Path(low).suffix in RECORDING_SUFFIXES
 
 
@@ -121,15 +129,22 @@ def _opener(path: Path):
     return getattr(importlib.import_module(module), func)
 
 
-def open_recording(path: str | Path) -> RecordingSource:
+def open_recording(path: str | Path, *, one_pass: bool = False) -> RecordingSource:
     """Open a recording for chunked reading (use as a context manager).
 
     EDF/BDF, Parquet and CSV are read chunk by chunk from disk (memory flat with length).
+    ``one_pass``: a reader that can (CSV, Parquet) parses the file once, while the chunks are
+    read, instead of once to count and check it and once more for the chunks; its ``header``
+    has the rates at once and its ``info`` is complete after the chunks (see
+    ``toetwitch.drivers.readers.table.TableSource``). Others ignore it.
     """
     path = Path(path)
     if not path.is_file():
         raise not_found(path)
-    return _opener(path)(path)
+    opener = _opener(path)
+    if one_pass and "one_pass" in inspect.signature(opener).parameters:
+        return opener(path, one_pass=True)
+    return opener(path)
 
 
 def read_recording(path: str | Path) -> Recording:

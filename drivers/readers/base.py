@@ -100,6 +100,13 @@ class RecordingSource:
 
     info: RecordingInfo
 
+    @property
+    def header(self) -> RecordingInfo:
+        """What is known before the samples are read (rates, name, start time). The same as
+        :attr:`info` except for sources that learn their length while reading (one-pass tables:
+        counts 0 and ``duration_s`` NaN until :meth:`iter_chunks` has run)."""
+        return self.info
+
     def iter_chunks(self, chunk_s: float = 60.0) -> Iterator[Chunk]:
         """Yield consecutive :class:`Chunk` objects of ``chunk_s`` seconds (the last may be shorter)."""
         raise NotImplementedError

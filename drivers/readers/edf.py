@@ -30,6 +30,7 @@ from toetwitch.drivers.readers.base import (
     chunk_bounds,
     n_chunks_for,
     round_rate,
+    warn,
 )
 from toetwitch.drivers.recording import MIN_FS_ACC_HZ, MIN_FS_EMG_HZ, check_rate
 
@@ -84,12 +85,20 @@ class EdfSource(RecordingSource):
         import pyedflib
 
         self.path = Path(path)
-        try:
-            self._f = pyedflib.EdfReader(str(self.path))
-        except OSError as e:
-            raise RecordingError(f"not a readable EDF/BDF file ({e})", self.path) from None
+        self.repairs: list[str] = []
+        raw = _repairable(self.path)
+        if raw is not None:  # complete records readable where edflib refuses the file
+            self._f = raw
+            self.repairs = raw.repairs
+        else:
+            try:
+                self._f = pyedflib.EdfReader(str(self.path))
+            except OSError as e:
+                raise RecordingError(f"not a readable EDF/BDF file ({e})", self.path) from None
         try:
             self._setup()
+            for line in self.repairs:
+                warn(f"{self.path}: {line}")
         except BaseException:
             self._f.close()
             raise
@@ -151,6 +160,8 @@ class EdfSource(RecordingSource):
         if ignored:
             meta["ignored_signals"] = ignored
         meta.update(jitter_ms={}, gaps=[], n_gaps=0)
+        if self.repairs:
+            meta["repairs"] = list(self.repairs)
         try:
             start_time = f.getStartdatetime().isoformat()
         except (ValueError, OSError):
@@ -203,6 +214,20 @@ class EdfSource(RecordingSource):
         self._f.close()
 
 
+def _repairable(path: Path):  # noqa: ANN202 - RawEdfReader | None
+    """A :class:`~toetwitch.drivers.readers.edf_repair.RawEdfReader` when the file needs one (record
+    count -1 or wrong, truncated, EDF+D), else None (pyedflib reads it, or says why not)."""
+    from toetwitch.drivers.readers.edf_repair import RawEdfReader, needs_repair, read_header
+
+    try:
+        header = read_header(path)
+    except (RecordingError, OSError):
+        return None  # let pyedflib judge it (and name the problem)
+    if not needs_repair(header):
+        return None
+    return RawEdfReader(path, header)
+
+
 def open_edf(path: str | Path) -> EdfSource:
     """Open an EDF/EDF+/BDF recording for chunked reading."""
     return EdfSource(path)
@@ -233,10 +258,12 @@ def write_edf(
     start_time: str | None = None,
     bdf: bool = False,
     acc_label: str = "ACC",
+    emg_label: str = "EMG",
 ) -> None:
     """Write EMG (µV) and/or acceleration (g) as an EDF+ (or BDF+) file with pyedflib.
 
-    Each stream is one signal (``EMG``; ``ACC X/Y/Z``) at its own rate, stored in
+    Each stream is one signal (``emg_label``; ``acc_label`` + `` X/Y/Z``; EDF+'s typed labels
+    ``"EMG EMG"`` and ``"MISC ACC"`` let MNE type them, see ``toetwitch.pipeline.run.edf_writer``) at its own rate, stored in
     ``emg_unit`` / ``acc_unit`` (converted from µV / g). Data records last 1 s, so rates must
     be whole numbers of Hz; streams are padded with zeros to whole records. NaN is written
     as 0 (EDF cannot store it). Used by the sample-data builder and the tests.
@@ -248,7 +275,7 @@ def write_edf(
     streams: list[tuple[str, str, float, np.ndarray]] = []
     if emg_uv is not None:
         scale = 1.0 / emg_scale(emg_unit, path, "EMG")
-        streams.append(("EMG", emg_unit, float(fs_emg_hz), np.asarray(emg_uv, float) * scale))
+        streams.append((emg_label, emg_unit, float(fs_emg_hz), np.asarray(emg_uv, float) * scale))
     if acc_g is not None:
         scale = 1.0 / acc_scale(acc_unit, path, "ACC")
         for j, axis in enumerate("XYZ"):

@@ -14,7 +14,8 @@ from typing import Any
 HELP = "analyse recording files or folders: twitches, episodes and a summary per recording"
 DESCRIPTION = """\
 Analyse recordings (CSV, Parquet, EDF/BDF, packet logs) and write, for each recording X,
-DIR/X/events.csv, DIR/X/episodes.csv and DIR/X/summary.json, plus DIR/summary.csv,
+DIR/X/events.csv, DIR/X/episodes.csv, DIR/X/summary.json and DIR/X/events.tsv + events.json
+(BIDS-style events; with --write-edf also DIR/X/X.edf), plus DIR/summary.csv,
 DIR/summary.parquet (one row per recording) and DIR/failures.csv. Folders are searched
 recursively. Recordings are analysed in parallel on every core (--workers) or on a Dask
 cluster (--dask), in chunks so that recordings larger than memory work.
@@ -50,12 +51,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunk-s", type=float, metavar="S", default=60.0,
         help="seconds of signal read and analysed at a time (default 60; bounds memory, not results)",
     )
+    parser.add_argument("--channels", default=None, metavar="MAP",
+                        help="OpenSignals files: which channel is which stream where the "
+                             "sensor label does not say (e.g. CH1=emg,CH2=acc_x or "
+                             "DEVICE/LABEL=emg to pick one of several devices)")
+    parser.add_argument(
+        "--write-edf", action="store_true",
+        help="also write DIR/X/X.edf: an EDF+ copy of the recording with the events as EDF+ "
+             "annotations and typed channel labels (EMG EMG, MISC ACC X/Y/Z)",
+    )
     from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from toetwitch.drivers.readers.opensignals import channel_map
+    from toetwitch.pipeline.errors import UserError
+
+    try:
+        with channel_map(args.channels):
+            return _run(args)
+    except ValueError as exc:
+        if args.channels and "--channels" in str(exc):
+            raise UserError(str(exc), 2) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from toetwitch.pipeline.errors import UserError
@@ -64,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path | None = args.out
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a folder", 2)
+    if args.write_edf and out_dir is None:
+        raise UserError("--write-edf needs an output folder (--out DIR)", 2)
     jobs = batch.plan_jobs(args.paths, out_dir)
     single = len(jobs) == 1
     journal = _Journal(args, len(jobs))
@@ -88,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     report = batch.run_batch(
         jobs, out_dir, workers=args.workers, dask=args.dask, resume=args.resume,
         chunk_s=args.chunk_s, progress=not args.quiet and sys.stderr.isatty(),
-        on_outcome=on_outcome, keep_results=single,
+        on_outcome=on_outcome, keep_results=single, write_edf=args.write_edf,
     )
 
     if single:
@@ -97,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         _report_many(report, out_dir)
     _report_failures(report, single)
     journal.say_skipped()
+    if journal.problem is not None:
+        from toetwitch.pipeline.store.journal import report_journal_problem
+
+        return max(report.exit_code, report_journal_problem(journal.problem, "the analysis"))
     return report.exit_code
 
 
@@ -112,7 +141,8 @@ def _report_single(o: Any, out_dir: Path | None, quiet: bool) -> None:
     else:
         print(f"{one_line(o.job.name, o.summary or {})}\n(outputs already up to date; not re-analysed)")
     if out_dir is not None:
-        print(f"\nOutputs: {out_dir / o.job.name}/ (events.csv, episodes.csv, summary.json)")
+        print(f"\nOutputs: {out_dir / o.job.name}/ (events.csv, episodes.csv, summary.json, "
+              "events.tsv, events.json)")
 
 
 def _report_many(report: Any, out_dir: Path | None) -> None:
@@ -227,7 +257,8 @@ def combined_table(outcomes: Any) -> str:
 
 
 class _Journal:
-    """Records each analysed recording in the journal; a journal problem warns once, then stops.
+    """Records each analysed recording in the journal; after a journal problem it stops
+    (the problem is reported once, at the end, with exit status 1).
 
     What is recorded is :mod:`toetwitch.pipeline.store.policy`'s choice: never demonstration
     data, a batch of several recordings only with an explicit ``--journal``.
@@ -239,6 +270,7 @@ class _Journal:
         self.args = args
         self.enabled = batch_is_journaled(args, n_recordings)
         self.skipped = None if self.enabled or getattr(args, "no_journal", False) else 0
+        self.problem: str | None = None
 
     def record(self, result: Any, source_path: str) -> None:
         from toetwitch.pipeline.store.policy import is_demonstration
@@ -249,14 +281,10 @@ class _Journal:
             if self.skipped is not None:
                 self.skipped += 1
             return
-        from toetwitch.pipeline.errors import UserError
-        from toetwitch.pipeline.log import logger
-        from toetwitch.pipeline.store.journal import journal_analysis
+        from toetwitch.pipeline.store.journal import journal_analysis, journal_problem
 
-        try:
-            journal_analysis(self.args, result, source_path)
-        except (UserError, OSError) as exc:
-            logger.warning("not recorded in the journal (%s); the analyses are still written", exc)
+        self.problem = journal_problem(lambda: journal_analysis(self.args, result, source_path))
+        if self.problem is not None:
             self.enabled = False
 
     def say_skipped(self) -> None:

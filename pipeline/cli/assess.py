@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from toetwitch.models import AnswersError, assess, load_answers
 
     sensor = _sensor_features(args)
+    unreadable = sensor.pop(_JOURNAL_UNREADABLE, None)
+    if unreadable is not None:  # said now, so the person knows before the questions
+        from toetwitch.pipeline.log import logger
+
+        logger.warning("the journal cannot be read (%s); assessing without its history", unreadable)
     model = _load_model(args.model) if args.model else None
     prompts = sys.stderr if args.json else sys.stdout
     stopped_early = False
@@ -70,16 +75,25 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print(render(result), end="")
-    _journal(args, answers, result)
-    return 0
+    return _journal(args, answers, result, unreadable)
 
 
-def _journal(args: argparse.Namespace, answers: dict, result: dict) -> None:
-    if getattr(args, "no_journal", False):
-        return
+#: key under which _sensor_features hands over a journal that could not be read
+_JOURNAL_UNREADABLE = "_journal_unreadable"
+
+
+def _journal(args: argparse.Namespace, answers: dict, result: dict, unreadable: str | None) -> int:
+    """Record the assessment; with an unusable journal, say so and return 1 (it was not touched)."""
     from toetwitch.pipeline.store import journal
 
-    journal.journal_assessment(args, answers, result)
+    if unreadable is not None:  # never write into a journal that could not be read
+        return journal.report_journal_problem(
+            f"{unreadable}; the assessment above was made without the journal's history",
+            "the assessment")
+    if getattr(args, "no_journal", False):
+        return 0
+    problem = journal.journal_problem(lambda: journal.journal_assessment(args, answers, result))
+    return 0 if problem is None else journal.report_journal_problem(problem, "the assessment")
 
 
 def _load_model(path: Path) -> Any:
@@ -116,11 +130,19 @@ def _sensor_features(args: argparse.Namespace) -> dict:
         except ValueError as exc:
             raise UserError(f"--summary {args.summary}: {exc}", 2) from None
     journal_path = getattr(args, "journal", None)
+    unreadable = None
     if journal_path is not None:
         from toetwitch.pipeline.store.features import longitudinal_features
+        from toetwitch.pipeline.store.journal import journal_problem
 
-        sources.append(sf.from_journal(longitudinal_features(journal_path)))
-    return sf.merge_sensor_features(*sources)
+        got: list[dict] = []
+        unreadable = journal_problem(lambda: got.append(longitudinal_features(journal_path)))
+        if got:
+            sources.append(sf.from_journal(got[0]))
+    merged = sf.merge_sensor_features(*sources)
+    if unreadable is not None:
+        merged[_JOURNAL_UNREADABLE] = unreadable
+    return merged
 
 
 # --- the interactive questionnaire -------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from toetwitch.drivers.errors import RecordingError
@@ -23,6 +24,7 @@ COMMANDS = [
     "replay",
     "monitor",
     "scan",
+    "devices",
     "assess",
     "train",
     "history",
@@ -65,6 +67,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     configure(-1 if args.quiet else args.verbose)
+    _SHOWN.clear()  # once per command run
+    with warnings.catch_warnings():
+        # Every command prints a warning as one clean line (never Python's file:line form),
+        # each distinct message once.
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """``warnings.showwarning`` for the command line: one line through the package logger."""
+    text = " ".join(str(message).split())
+    if text not in _SHOWN:
+        _SHOWN.add(text)
+        logger.warning("%s", text)
+
+
+#: Warning texts already printed in this process.
+_SHOWN: set[str] = set()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except (UserError, RecordingError) as exc:

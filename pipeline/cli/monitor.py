@@ -49,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-every", type=int, default=0, metavar="N",
                         help="with --emulate: drop the radio link after every N packets "
                              "(exercises reconnect and resume)")
+    parser.add_argument("--device", default=None, metavar="NAME",
+                        help="the sensor's profile (see 'toetwitch devices'): toetwitch-v1 "
+                             "(default: whatever the sensor advertises) or bitalino")
+    parser.add_argument("--channels", default=None, metavar="MAP",
+                        help="with --device bitalino: which port holds which sensor, e.g. "
+                             "A1=emg,A3=acc_x,A4=acc_y,A5=acc_z (the default)")
+    parser.add_argument("--pack", choices=("pair", "frame", "bytes20"), default="pair",
+                        help="with --emulate --device bitalino: frames per notification "
+                             "(pair: as the firmware sends at 1000 Hz; default)")
     parser.add_argument("--out", "-o", type=Path, metavar="DIR", default=None,
                         help="write events.csv, episodes.csv, summary.json into DIR/<name>/")
     log = parser.add_mutually_exclusive_group()
@@ -93,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.emulate is not None and args.target is not None:
         raise UserError("give a sensor ADDRESS|NAME or --emulate FILE, not both", 2)
-    if args.emulate is None and (args.loss or args.speed != 1.0 or args.drop_every):
-        raise UserError("--speed, --loss and --drop-every apply to --emulate only", 2)
+    if args.emulate is None and (args.loss or args.speed != 1.0 or args.drop_every
+                                 or args.pack != "pair"):
+        raise UserError("--speed, --loss, --drop-every and --pack apply to --emulate only", 2)
     if args.drop_every < 0:
         raise UserError("--drop-every must be 0 (never) or a positive number of packets", 2)
     if args.block_ms is not None and not 20.0 <= args.block_ms <= 2000.0:
@@ -102,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder", 2)
 
+    profile = _profile(args)
     rec = None
     if args.emulate is not None:
         from toetwitch.drivers import read_recording
@@ -140,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         src = (f"emulated sensor serving {args.emulate.name} at "
                f"{'max speed' if args.speed is None else f'{args.speed:g}x'}"
                + (f", {100 * args.loss:g} % packet loss" if args.loss else "")
+               + (f" as a {profile.name}" if profile is not None else "")
                if rec is not None else (args.target or "the first foot sensor found"))
         print(f"monitoring {src}; Ctrl-C stops", flush=True)
         if log_path is not None:
@@ -157,12 +169,18 @@ def run(args: argparse.Namespace) -> int:
             _close(writer)
             raise
 
-        sensor_config = emu.SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
-                                         seed=args.seed, disconnect_every=args.drop_every)
+        if profile is not None and profile.name == "bitalino":
+            # the emulated board is wired as the host's channel map says
+            sensor_config = emu.BitalinoConfig(wiring=dict(profile.settings.channels),
+                                               speed=args.speed, loss=args.loss, seed=args.seed,
+                                               disconnect_every=args.drop_every, pack=args.pack)
+        else:
+            sensor_config = emu.SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
+                                             seed=args.seed, disconnect_every=args.drop_every)
     try:
         outcome = asyncio.run(
             run_monitor(session, args.target, emulate=rec, sensor_config=sensor_config,
-                        scan_timeout_s=args.scan_timeout, on_status=on_status)
+                        scan_timeout_s=args.scan_timeout, on_status=on_status, profile=profile)
         )
     except (BluetoothUnavailableError, SensorNotFoundError, LinkFailedError) as exc:
         if session.decoder is None:
@@ -185,12 +203,49 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out}", file=sys.stderr)
     if log_path is not None:
         print(f"packet log: {log_path} (replay with: toetwitch replay {log_path})", file=sys.stderr)
-    from toetwitch.pipeline.store.journal import journal_analysis
+    from toetwitch.pipeline.store.journal import (
+        journal_analysis,
+        journal_problem,
+        report_journal_problem,
+    )
     from toetwitch.pipeline.store.policy import is_demonstration
 
-    if not (args.emulate is not None and is_demonstration(args.emulate)):
-        journal_analysis(args, result, log_path)
-    return 0
+    if args.emulate is not None and is_demonstration(args.emulate):
+        return 0  # demonstration data is never journaled (store/policy.py)
+    problem = journal_problem(lambda: journal_analysis(args, result, log_path))
+    return 0 if problem is None else report_journal_problem(problem, "the session")
+
+
+def _profile(args: argparse.Namespace):  # noqa: ANN202 - DeviceProfile | None
+    """The profile ``--device`` names, configured with ``--channels``; None = as advertised."""
+    from toetwitch.pipeline.errors import UserError
+
+    if args.device is None:
+        if args.channels is not None:
+            raise UserError("--channels needs --device (e.g. --device bitalino)", 2)
+        if args.pack != "pair":
+            raise UserError("--pack applies to --emulate --device bitalino only", 2)
+        return None
+    from toetwitch.drivers.ble.profiles import NOT_YET_SUPPORTED, get_profile, profiles
+
+    if args.device in NOT_YET_SUPPORTED:
+        raise UserError(f"--device {args.device}: this sensor is not supported yet "
+                        "('toetwitch devices' lists the supported ones)", 2)
+    if args.device not in profiles():
+        raise UserError(f"--device {args.device!r} is unknown; supported: "
+                        f"{', '.join(sorted(profiles()))} ('toetwitch devices')", 2)
+    if args.device != "bitalino":
+        if args.channels is not None or args.pack != "pair":
+            raise UserError("--channels and --pack apply to --device bitalino only", 2)
+        return get_profile(args.device)
+    from toetwitch.drivers.ble.profiles import bitalino
+
+    try:
+        settings = bitalino.BitalinoSettings(channels=bitalino.parse_channel_map(args.channels),
+                                             command_gap_s=0.0 if args.emulate else 0.15)
+    except ValueError as exc:
+        raise UserError(str(exc), 2) from None
+    return bitalino.configured(settings)
 
 
 def _close(writer) -> None:  # noqa: ANN001

@@ -36,12 +36,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provisional", choices=("auto", "on", "off"), default="auto",
                         help="show each twitch as soon as it is seen, marked 'checking', as the "
                              "live monitor does (auto: on when output is a terminal)")
+    parser.add_argument("--channels", default=None, metavar="MAP",
+                        help="OpenSignals files: which channel is which stream where the "
+                             "sensor label does not say (e.g. CH1=emg,CH2=acc_x or "
+                             "DEVICE/LABEL=emg to pick one of several devices)")
     from toetwitch.pipeline.cli.common import add_journal_arguments
 
     add_journal_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from toetwitch.drivers.readers.opensignals import channel_map
+    from toetwitch.pipeline.errors import UserError
+
+    try:
+        with channel_map(args.channels):
+            return _run(args)
+    except ValueError as exc:
+        if args.channels and "--channels" in str(exc):
+            raise UserError(str(exc), 2) from None
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from toetwitch.drivers import read_recording
     from toetwitch.pipeline.present.text import LiveDisplay, provisional_wanted, render_summary
     from toetwitch.pipeline.run.outputs import write_outputs
@@ -62,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = write_outputs(result, args.out / rec.name)
         print(f"wrote {out}", file=sys.stderr)
-    from toetwitch.pipeline.store.journal import journal_analysis
+    from toetwitch.pipeline.store.journal import (
+        journal_analysis,
+        journal_problem,
+        report_journal_problem,
+    )
 
-    journal_analysis(args, result, args.file)
-    return 0
+    problem = journal_problem(lambda: journal_analysis(args, result, args.file))
+    return 0 if problem is None else report_journal_problem(problem, "the replay")

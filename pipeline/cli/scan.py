@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "list nearby BLE foot sensors (name, address, signal strength)"
+HELP = "list nearby BLE foot sensors (name, address, signal strength, profile)"
 DESCRIPTION = """\
-Scan for Bluetooth Low Energy foot sensors that advertise a profile toetwitch speaks (the
-open toetwitch profile v1, docs/protocol.md) and list their name, address and signal
-strength (RSSI, dBm; closer to 0 is stronger). Pass a name or address to
-'toetwitch monitor'. With --emulate FILE, scans a virtual radio on which an emulated sensor
-serves FILE (no Bluetooth needed)."""
+Scan for Bluetooth Low Energy sensors that advertise a profile toetwitch speaks (the open
+toetwitch profile v1, docs/protocol.md, or a BITalino; 'toetwitch devices' lists them) and
+list their name, address, signal strength (RSSI, dBm; closer to 0 is stronger) and the
+profile each speaks. Pass a name or address to 'toetwitch monitor'. With --emulate FILE,
+scans a virtual radio on which an emulated sensor serves FILE (no Bluetooth needed)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to listen (default 5)")
     parser.add_argument("--emulate", type=Path, metavar="FILE", default=None,
                         help="scan an emulated sensor serving FILE on a virtual radio")
+    parser.add_argument("--device", choices=("toetwitch-v1", "bitalino"), default="toetwitch-v1",
+                        help="with --emulate: which sensor to emulate (default toetwitch-v1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
         emu = import_emulator()
         air = emu.VirtualAir()
-        sensor = emu.EmulatedSensor(air, read_recording(args.emulate), emu.SensorConfig(name="TT-EMU"))
+        name = "BITalino-EMU" if args.device == "bitalino" else "TT-EMU"
+        sensor = emu.emulated_sensor(air, read_recording(args.emulate), args.device, name=name)
         await sensor.start()
         try:
             return await scan(args.timeout, **emu.bleak_kwargs(air)[0])

@@ -39,10 +39,21 @@ from toetwitch.pipeline.detect.potentials import (
     small_discharges,
     windows_around,
 )
-
-#: Block flag bits.
-FLAG_NAN = 1
-FLAG_FLAT = 2
+from toetwitch.pipeline.detect.rules import candidate_rules, first_rejection
+from toetwitch.pipeline.detect.rules.activity import in_voluntary_activity
+from toetwitch.pipeline.detect.rules.artifacts import (
+    FLAG_FLAT,
+    FLAG_NAN,
+    artifact_reason,
+    noise_like,
+)
+from toetwitch.pipeline.detect.rules.isolation import (
+    after_wave,
+    same_shape_or_unsure,
+    tonic_train_members,
+)
+from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near
+from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
@@ -124,7 +135,9 @@ class EmgPath:
         self.doublet_n = round(cfg.doublet_ms * ms)
         self.chain_n = round(cfg.train_gap_ms * ms)
         self.unit_n = round(cfg.unit_window_s * fs)
-        self.unit_lag_n = max(1, round(2.0 * ms))
+        self.unit_lag_n = max(1, round(cfg.unit_lag_ms * ms))
+        #: half-width of the waveform kept per discharge for unit matching (<= half_n)
+        self.shape_n = min(max(1, round(cfg.unit_shape_ms * ms)), self.half_n)
         self.busy_n = round(cfg.busy_window_s * fs)
         self.busy_gap_n = round(0.1 * fs)  # a potential's own side waves are not neighbours
         # samples after a potential that the pre-activity check reads
@@ -183,7 +196,9 @@ class EmgPath:
         self.small = np.empty(0, np.int64)
         self.small_featured = 0  # self.small[:small_featured] have p2p and shape
         self.small_p2p = np.empty(0)
-        self.small_shape = np.empty((0, 2 * self.core_n + 1))
+        self.small_shape = np.empty((0, 2 * self.shape_n + 1))
+        #: the rules on isolated discharges, in the order ``cfg.candidate_rules`` names them
+        self.rules = candidate_rules(cfg.candidate_rules)
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
@@ -359,7 +374,7 @@ class EmgPath:
         batch, self.unfeatured = self.unfeatured[:k], self.unfeatured[k:]
         self._features(batch)
         for p in batch:
-            if p.artifact is None and p.core_fraction < self.cfg.min_core_energy_fraction:
+            if p.artifact is None and noise_like(p.core_fraction, self.cfg):
                 self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
                 continue
             self._group(p)
@@ -394,19 +409,10 @@ class EmgPath:
             i = int(idx[j])
             p.p2p_uv, p.duration_n, p.phases = float(p2p[j]), float(dur[j]), int(phases[j])
             p.lf_p2p_uv, p.core_fraction = float(lf_p2p[j]), float(core[j])
-            p.shape = self.y_buf[max(i - self.core_n, 0): i + self.core_n + 1].copy()
+            p.shape = self.y_buf[max(i - self.shape_n, 0): i + self.shape_n + 1].copy()
             flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
             p.sigma_uv = thr_sigma
-            if flags & FLAG_NAN:
-                p.artifact = "signal_loss"
-            elif flags & FLAG_FLAT:
-                p.artifact = "saturation_or_flatline"
-            elif p.p2p_uv > cfg.max_peak_to_peak_uv:
-                p.artifact = "artifact_amplitude"
-            elif p.lf_p2p_uv > cfg.pop_lf_ratio * p.p2p_uv:
-                p.artifact = "artifact_pop_or_motion"
-            elif thr_sigma > cfg.max_noise_uv:
-                p.artifact = "noisy"
+            p.artifact = artifact_reason(flags, p.p2p_uv, p.lf_p2p_uv, thr_sigma, cfg)
 
     def _feature_small(self, final: bool) -> None:
         """Size and shape of the sub-threshold discharges whose windows are filtered."""
@@ -417,7 +423,7 @@ class EmgPath:
         idx = self.small[k0:k1] - self.buf_start
         w = windows_around(self.y_buf, idx, self.half_n)
         self.small_p2p = _append(self.small_p2p, w.max(axis=1) - w.min(axis=1))
-        self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.core_n)])
+        self.small_shape = np.concatenate([self.small_shape, windows_around(self.y_buf, idx, self.shape_n)])
         self.small_featured = k1
 
     def _group(self, p: Potential) -> None:
@@ -425,9 +431,13 @@ class EmgPath:
             prev = self.burst[-1]
             if p.peak - prev.peak > self.iso_n:
                 self._close_burst()
-            elif (p.peak - prev.peak <= self.doublet_n and p.artifact is None
-                  and p.p2p_uv < self.cfg.doublet_min_ratio * prev.p2p_uv):
-                return  # the previous potential's after-wave (filter ringing), not a discharge
+            elif p.artifact is None and after_wave(p.peak - prev.peak, p.p2p_uv, prev.p2p_uv,
+                                                   self.doublet_n, self.cfg):
+                # the previous potential's after-wave (filter ringing), not a discharge: not a
+                # rejection of anything (not counted), but logged for inspection
+                if self.keep_rejections:
+                    self.rejection_log.append((p.peak / self.fs_hz, "after_wave"))
+                return
         if not self.burst and self.chain and p.peak - self.chain[-1][0] > self.chain_n:
             self._flush_chain()
         self.burst.append(p)
@@ -454,8 +464,13 @@ class EmgPath:
             self.chain.sort(key=lambda c: c[0])
             return
         peaks = np.array([p.peak for p in burst])
+        alike = None
+        if self.cfg.isolation_same_shape:
+            def alike(i: int, j: int) -> bool:
+                return same_shape_or_unsure(burst[i], burst[j], self.unit_lag_n, self.cfg)
         n_same, partner = same_unit_neighbours(
-            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio)
+            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio,
+            alike=alike)
         used = np.zeros(len(burst), dtype=bool)
         for i in range(len(burst)):
             if used[i]:
@@ -464,7 +479,7 @@ class EmgPath:
             doublet = (
                 n_same[i] == 1 and n_same[j] == 1 and j > i and peaks[j] - peaks[i] <= self.doublet_n
             )
-            if n_same[i] == 0 or doublet:
+            if n_same[i] < self.cfg.isolation_min_neighbours or doublet:
                 group = [burst[i]] + ([burst[j]] if doublet else [])
                 used[i] = True
                 if doublet:
@@ -495,13 +510,11 @@ class EmgPath:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
         chain, self.chain = self.chain, []
         cands = [f for _, _, f in chain if f is not None]
-        if len(chain) < self.cfg.train_min_groups:
-            self.ready.extend(cands)
-            return
-        med = float(np.median([a for _, a, _ in chain]))
-        r = self.cfg.train_amplitude_ratio
-        for f in cands:
-            if med / r <= f.p2p_uv <= med * r:
+        tonic = tonic_train_members(np.array([a for _, a, _ in chain]),
+                                    np.array([f.p2p_uv for f in cands]), self.cfg,
+                                    np.array([k for k, _, _ in chain]))
+        for f, is_tonic in zip(cands, tonic.tolist(), strict=True):
+            if is_tonic:
                 self.reject_candidate(f, "tonic_train")
             else:
                 self.ready.append(f)
@@ -571,23 +584,47 @@ class EmgPath:
             k = min(k, self.open_cluster[0])
         return k
 
-    def unit_repeats(self, f: Fasciculation, look_ahead: bool | None = None) -> int:
+    def unit_repeats(self, f: Fasciculation, look_ahead: bool | None = None,
+                     min_corr: float | None = None) -> int:
         """How many other discharges of the same unit (same shape, similar size) fire within
-        ``unit_window_s`` of this one. Fasciculations are sporadic; a unit firing again and
-        again within a second or two is tonic or voluntary firing."""
+        ``unit_window_s`` of this one."""
+        return len(self.unit_discharges(f, look_ahead, min_corr))
+
+    def unit_firing_rejects(self, f: Fasciculation, look_ahead: bool | None = None) -> bool:
+        """Does the unit-firing rule in ``cfg.candidate_rules`` reject ``f`` (looking ahead or
+        not)? For the live display, which looks back only."""
+        names = self.cfg.candidate_rules
+        if "fast_firing" in names and is_fast_firing(
+                np.array(self.unit_discharges(f, look_ahead), dtype=np.int64), f.peak, self.fs_hz, self.cfg):
+            return True
+        if "regular_firing" in names:
+            peaks = np.array([f.peak, *self.unit_discharges(f, look_ahead)])
+            if is_regular_firing(peaks, self.fs_hz, self.cfg):
+                return True
+        if "faint_repeating_unit" in names and f.snr < self.cfg.isolation_shape_min_snr and (
+                self.unit_repeats(f, look_ahead, self.cfg.faint_unit_correlation) >= self.cfg.unit_min_repeats):
+            return True
+        return "repeating_unit" in names and self.unit_repeats(f, look_ahead) >= self.cfg.unit_min_repeats
+
+    def unit_discharges(self, f: Fasciculation, look_ahead: bool | None = None,
+                        min_corr: float | None = None) -> list[int]:
+        """Peaks (sample indices) of the other discharges of ``f``'s unit (same shape,
+        similar size, over or under the threshold, doublets excepted) within
+        ``unit_window_s`` of it, in no particular order."""
         if f.shape is None:
-            return 0
+            return []
+        corr = self.cfg.unit_correlation if min_corr is None else min_corr
         r = self.cfg.unit_amplitude_ratio
         ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
         first, last = f.peak - self.unit_n, f.peak + (self.unit_n if ahead else 0)
-        n = 0
+        out: list[int] = []
         lo = bisect.bisect_left(self.discharges, first, key=_peak)
         hi = bisect.bisect_right(self.discharges, last, key=_peak)
         for peak, p2p, shape in self.discharges[lo:hi]:
             if abs(peak - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
                 continue
-            if shape_similarity(f.shape, shape, self.unit_lag_n) >= self.cfg.unit_correlation:
-                n += 1
+            if shape_similarity(f.shape, shape, self.unit_lag_n) >= corr:
+                out.append(peak)
         # the same unit firing on under the detection threshold (sub-threshold discharges)
         lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1])
         if hi > lo:
@@ -595,15 +632,21 @@ class EmgPath:
             p2p = self.small_p2p[lo:hi]
             ok = (d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r)
             for j in np.flatnonzero(ok).tolist():
-                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= self.cfg.unit_correlation:
-                    n += 1
-        return n
+                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= corr:
+                    out.append(int(self.small[lo + j]))
+        return out
 
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
-        lo, hi = np.searchsorted(self.small[: self.small_featured], [peak - self.busy_n, peak + self.busy_n + 1])
-        d = np.abs(self.small[lo:hi] - peak)
-        return int(np.count_nonzero(d > self.busy_gap_n))
+        return count_near(self.small[: self.small_featured], peak, self.busy_n, self.busy_gap_n)
+
+    def discharges_around(self, peak: int) -> int:
+        """Discharges of any unit, over the threshold or under it, within ``busy_window_s`` of
+        ``peak`` (but over 100 ms away)."""
+        lo = bisect.bisect_left(self.discharges, peak - self.busy_n, key=_peak)
+        hi = bisect.bisect_right(self.discharges, peak + self.busy_n, key=_peak)
+        over = sum(1 for d in self.discharges[lo:hi] if abs(d[0] - peak) > self.busy_gap_n)
+        return over + self.small_around(peak)
 
     def sub_of(self, i: int) -> int:
         """Envelope sub-block holding sample ``i``."""
@@ -627,16 +670,9 @@ class EmgPath:
             if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
                 break
             f = self.ready.pop(0)
-            if frac >= self.cfg.activity_fraction:
-                self.reject_candidate(f, "voluntary_activity")
-            elif self.after_activity(f.peak):
-                self.reject_candidate(f, "after_activity")
-            elif self.before_activity(f.peak):
-                self.reject_candidate(f, "before_activity")
-            elif self.unit_repeats(f) >= self.cfg.unit_min_repeats:
-                self.reject_candidate(f, "repeating_unit")
-            elif self.small_around(f.peak) >= self.cfg.busy_min_discharges:
-                self.reject_candidate(f, "low_level_firing")
+            reason = first_rejection(self.rules, self, f, frac)
+            if reason is not None:
+                self.reject_candidate(f, reason)
             else:
                 out.append((f, frac))
         self._trim()
@@ -658,8 +694,8 @@ class EmgPath:
             frac = self.activity_fraction(f.peak, final=False)
             if frac is None:
                 continue
-            f.shown = not (frac >= self.cfg.activity_fraction or self.after_activity(f.peak)
-                           or self.unit_repeats(f, look_ahead=False) >= self.cfg.unit_min_repeats)
+            f.shown = not (in_voluntary_activity(frac, self.cfg) or self.after_activity(f.peak)
+                           or self.unit_firing_rejects(f, look_ahead=False))
             if f.shown:
                 out.append(f)
         return out
@@ -710,6 +746,4 @@ class EmgPath:
         """Per block: is it inside low-level firing (the rule of :meth:`small_around`: at least
         ``busy_min_discharges`` sub-threshold discharges within ``busy_window_s``)?"""
         half = round(self.cfg.busy_window_s * self.fs_hz / self.block_n)
-        # int32 and one pass: for 24 h this is 864,000 blocks, at the end of a long recording
-        window = np.ones(2 * half + 1, dtype=np.int32)
-        return np.convolve(self.block_small.view().astype(np.int32), window, mode="same") >= self.cfg.busy_min_discharges
+        return busy_blocks(self.block_small.view(), half, self.cfg.busy_min_discharges)

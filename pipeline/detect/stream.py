@@ -19,6 +19,8 @@ from toetwitch.pipeline.detect.acc_path import AccPath
 from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.emg_path import FLAG_FLAT, FLAG_NAN, EmgPath
 from toetwitch.pipeline.detect.episodes import episodes_table, plm_series
+from toetwitch.pipeline.detect.input_guard import InputGuard
+from toetwitch.pipeline.detect.rules.motion import is_jerk, is_motion
 from toetwitch.pipeline.log import logger
 
 EVENT_COLUMNS = [
@@ -54,8 +56,9 @@ def _empty_events() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "time_s": pd.Series(dtype=float),
-            "source": pd.Series(dtype=object),
-            "type": pd.Series(dtype=object),
+            # str: object before pandas 3, its string dtype from 3 on, as events_frame infers
+            "source": pd.Series(dtype=str),
+            "type": pd.Series(dtype=str),
             "duration_ms": pd.Series(dtype=float),
             "peak_to_peak_uv": pd.Series(dtype=float),
             "phases": pd.Series(dtype="Int64"),
@@ -93,9 +96,11 @@ def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             cols[c] = pd.array(values, dtype="Int64")
         elif c == "doublet":
             cols[c] = np.array(values, dtype=bool)
-        else:  # object, as documented (pandas 3 would infer its string dtype from an array)
-            cols[c] = pd.Series(values, dtype=object)
-    return pd.DataFrame(cols, columns=EVENT_COLUMNS)
+        else:  # text: filled in place (no Series per column: half the cost of a small
+            # frame); pandas 3 infers its string dtype from it, as _empty_events declares
+            cols[c] = np.empty(len(values), dtype=object)
+            cols[c][:] = values
+    return pd.DataFrame(cols, columns=EVENT_COLUMNS, copy=False)
 
 
 class StreamingAnalyser:
@@ -131,6 +136,7 @@ class StreamingAnalyser:
             self.acc.keep_transients = False  # with EMG, motion is read from the magnitude
         self.n_emg_in = 0
         self.n_acc_in = 0
+        self.guard = InputGuard(name)  # impossible values (inf, 1e308) -> lost, counted
         self._rows: list[dict[str, Any]] = []
         self._pending_fasc: list[tuple[Any, float]] = []
         self._pending_spans: list[Any] = []
@@ -139,6 +145,17 @@ class StreamingAnalyser:
         #: collect provisional twitches for :meth:`take_provisional` (a live display turns
         #: this on; batch analysis has no use for them)
         self.provisional = False
+        #: seconds of signal :meth:`push` may hold before running the detector on it all at
+        #: once. 0 (the default, what a live display needs): every complete detector block is
+        #: analysed in the push that completes it. Replaying or checking a log as fast as
+        #: possible sets e.g. 2 s: the detector's cost is per call (~2 ms), not per sample, so
+        #: 100-ms packets then cost about what one batch call does. Results never change (the
+        #: detector is chunk-invariant); settled events come out up to ``hold_s`` later in
+        #: signal time. Ignored while ``provisional`` is on: a display that shows twitches
+        #: before they settle gets them block by block, as live.
+        self.hold_s = 0.0
+        self._held: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self._held_n = [0, 0]
         self._finished: AnalysisResult | None = None
         self._progress = (0, 0)
         self.rejected: dict[str, int] = {}
@@ -154,13 +171,15 @@ class StreamingAnalyser:
         if emg_uv is not None and len(emg_uv):
             if self.emg is None:
                 raise ValueError("EMG samples pushed but the analyser was made without fs_emg_hz")
-            self.emg.push(emg_uv)
+            self._feed(0, self.guard.emg(emg_uv))
             self.n_emg_in += len(emg_uv)
         if acc_g is not None and len(acc_g):
             if self.acc is None:
                 raise ValueError("accelerometer samples pushed but the analyser was made without fs_acc_hz")
-            self.acc.push(acc_g)
+            self._feed(1, self.guard.acc(acc_g))
             self.n_acc_in += len(acc_g)
+        if self._holding():
+            return _EMPTY
         progress = (self.emg.n_done if self.emg else 0, self.acc.n_done if self.acc else 0)
         if progress == self._progress:  # no new complete block: nothing can have changed
             return _EMPTY
@@ -171,6 +190,7 @@ class StreamingAnalyser:
         """Flush every pending decision and return the whole result."""
         if self._finished is not None:
             return self._finished
+        self._release()
         if self.emg is not None:
             self.emg.finish()
         if self.acc is not None:
@@ -182,6 +202,33 @@ class StreamingAnalyser:
         episodes = episodes_table(fasc, self.cfg.episode_gap_s, self.cfg.episode_min_twitches)
         self._finished = AnalysisResult(events, episodes, self._summary(events, episodes))
         return self._finished
+
+    def _feed(self, stream: int, x: np.ndarray) -> None:
+        """Samples of stream 0 (EMG) or 1 (accelerometer) into its path, or held (``hold_s``)."""
+        if self.hold_s > 0 and not self.provisional:
+            self._held[stream].append(np.array(x, dtype=np.float64))  # a copy: callers reuse buffers
+            self._held_n[stream] += len(x)
+        else:
+            (self.emg if stream == 0 else self.acc).push(x)
+
+    def _holding(self) -> bool:
+        """True while less than ``hold_s`` of signal is held; else hands it all to the paths."""
+        if not (self._held[0] or self._held[1]):
+            return False
+        held_s = max(self._held_n[0] / self.emg.fs_hz if self.emg else 0.0,
+                     self._held_n[1] / self.acc.fs_hz if self.acc else 0.0)
+        if held_s < self.hold_s:
+            return True
+        self._release()
+        return False
+
+    def _release(self) -> None:
+        for stream, path in ((0, self.emg), (1, self.acc)):
+            held = self._held[stream]
+            if held and path is not None:
+                path.push(np.concatenate(held) if len(held) > 1 else held[0])
+            held.clear()
+            self._held_n[stream] = 0
 
     def take_provisional(self) -> pd.DataFrame:
         """Twitches seen but not settled yet, for a live display (``EVENT_COLUMNS``).
@@ -271,7 +318,7 @@ class StreamingAnalyser:
             if self.acc is not None:
                 if not (final or self.acc.available(t + max(half, hi_ms / 1000))):
                     break
-                if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
+                if is_motion(self.acc.moving_fraction(t - half, t + half), self.cfg):
                     self._pending_fasc.pop(0)
                     self.emg.reject_candidate(f, "motion")
                     continue
@@ -347,10 +394,10 @@ class StreamingAnalyser:
             self.acc.transients.pop(0)
             dur = (tr.end - tr.start + 1) / fs
             if dur < self.cfg.min_activity_s:
-                if self.acc.moving_fraction(t - half, t + half) >= self.cfg.activity_fraction:
+                if is_motion(self.acc.moving_fraction(t - half, t + half), self.cfg):
                     self.rejected["motion"] = self.rejected.get("motion", 0) + 1
                     continue
-                if tr.peak_mg > self.cfg.acc_twitch_max_mg:
+                if is_jerk(tr.peak_mg, self.cfg):
                     self.rejected["jerk"] = self.rejected.get("jerk", 0) + 1
                     continue
                 kind = "fasciculation"
@@ -410,6 +457,9 @@ class StreamingAnalyser:
             "start_time": self.start_time,
             "duration_s": round(duration, 3),
             "duration_analysed_s": round(rest_s + active_s + artifact_s, 3),
+            #: the end shorter than one analysis block (and the part of the longer stream
+            #: past the shorter): rest + active + artifact + not analysed = duration
+            "time_not_analysed_s": round(max(duration - (rest_s + active_s + artifact_s), 0.0), 3),
             "time_rest_s": round(rest_s, 3),
             "time_active_s": round(active_s, 3),
             "time_artifact_s": round(artifact_s, 3),
@@ -439,6 +489,8 @@ class StreamingAnalyser:
                 "grade": grade,
             },
             "config": _jsonable(cfg.to_dict()),
+            #: what was repaired or dropped on the way in (one line each; readers add theirs)
+            "repairs": self.guard.repairs(),
         }
         return summary
 

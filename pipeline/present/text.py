@@ -89,6 +89,8 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
             f"   link: {pk.get('received', 0)} packets, {pk.get('lost', 0)} lost "
             f"({100 * pk.get('loss_fraction', 0):.1f} %), {pk.get('duplicated', 0)} duplicated"
         )
+    for line in s.get("repairs") or []:  # what the input needed (a bad cell, a gap, a cut record)
+        lines.append(f"   repaired: {line}")
     if rate is not None and s["time_rest_s"] < 120:
         lines.append("   note: under 2 minutes at rest; the rate is rough (Mills, Zhou: 2 min for 5 twitches).")
     if s.get("streams") == "acc":

@@ -12,8 +12,9 @@ and the parent process alone writes the outputs, so every backend produces the s
 
 Outputs under ``out_dir`` (docs/contracts.md §2, plus the batch tables):
 
-* ``X/events.csv``, ``X/episodes.csv``, ``X/summary.json`` per recording (``X`` from
-  :func:`output_names`) and ``X/.toetwitch-source.json``, the fingerprint :func:`run_batch` uses to
+* ``X/events.csv``, ``X/episodes.csv``, ``X/summary.json``, ``X/events.tsv`` and
+  ``X/events.json`` (BIDS-style, docs/contracts.md §8) per recording (``X`` from :func:`output_names`),
+  ``X/X.edf`` with ``write_edf``, and ``X/.toetwitch-source.json``, the fingerprint :func:`run_batch` uses to
   resume (see :func:`is_up_to_date`);
 * ``summary.csv`` and ``summary.parquet``: one row per recording (:func:`summary_table`);
 * ``failures.csv``: ``name``, ``path``, ``error`` for every recording that failed.
@@ -50,6 +51,7 @@ from toetwitch.pipeline.run.executors import _peak_rss_mb as _peak_rss_mb
 from toetwitch.pipeline.run.executors import _progress_hook as _progress_hook
 from toetwitch.pipeline.run.jobs import (
     FAILURES_CSV,
+    FIELD_FILES,
     MARKER_NAME,
     MARKER_VERSION,
     OUTPUT_FILES,
@@ -80,13 +82,14 @@ from toetwitch.pipeline.run.resume import (
 )
 from toetwitch.pipeline.run.tables import (
     _default_writer,
+    _edf_writer,
     commit_outputs,
     flatten_summary,
     summary_table,
     write_tables,
 )
 
-__all__ = ["BatchJob", "BatchReport", "CRASH_MESSAGE", "Done", "FAILURES_CSV", "JobOutcome", "LOOPBACK_HTTP", "MARKER_NAME", "MARKER_VERSION", "OUTPUT_FILES", "STAGING_NAME", "STATUS_FAILED", "STATUS_OK", "STATUS_SKIPPED", "SUMMARY_CSV", "SUMMARY_PARQUET", "SourceFingerprint", "TABLE_COLUMNS", "Task", "TaskOutput", "Writer", "analyse_file", "commit_outputs", "config_fingerprint", "default_workers", "discover_recordings", "file_sha256", "fingerprint_file", "flatten_summary", "is_up_to_date", "output_names", "plan_jobs", "run_batch", "run_task", "summary_table", "write_tables"]
+__all__ = ["BatchJob", "BatchReport", "CRASH_MESSAGE", "Done", "FAILURES_CSV", "FIELD_FILES", "JobOutcome", "LOOPBACK_HTTP", "MARKER_NAME", "MARKER_VERSION", "OUTPUT_FILES", "STAGING_NAME", "STATUS_FAILED", "STATUS_OK", "STATUS_SKIPPED", "SUMMARY_CSV", "SUMMARY_PARQUET", "SourceFingerprint", "TABLE_COLUMNS", "Task", "TaskOutput", "Writer", "analyse_file", "commit_outputs", "config_fingerprint", "default_workers", "discover_recordings", "file_sha256", "fingerprint_file", "flatten_summary", "is_up_to_date", "output_names", "plan_jobs", "run_batch", "run_task", "summary_table", "write_tables"]
 
 
 # --------------------------------------------------------------------------- the batch
@@ -107,6 +110,7 @@ def run_batch(
     task: Task = analyse_file,
     writer: Writer | None = None,
     dask_timeout_s: float = 10.0,
+    write_edf: bool = False,
 ) -> BatchReport:
     """Analyse every job and write its outputs and the combined tables.
 
@@ -126,6 +130,8 @@ def run_batch(
     keep_results : keep each ``AnalysisResult`` in the returned outcomes. Off by default so a
         batch of thousands of recordings holds only their summaries in memory.
     task, writer : the per-recording function and the output writer (tests inject others).
+    write_edf : with the default writer, also write ``X/X.edf``, an EDF+ copy of the recording
+        with its events as annotations (docs/contracts.md §8).
 
     A failure of one recording (bad file, error, crashed worker, unwritable output) is recorded
     in its outcome and the batch goes on.
@@ -137,7 +143,8 @@ def run_batch(
     if resume and out_dir is None:
         raise UserError("--resume needs an output folder (--out DIR)", 2)
     n_workers = workers or default_workers()
-    writer = writer or _default_writer
+    extra_files = () if writer else FIELD_FILES
+    writer = writer or (_edf_writer if write_edf else _default_writer)
     t0 = time.perf_counter()
     cfg_sha = config_fingerprint(config)
     if out_dir is not None:
@@ -149,7 +156,9 @@ def run_batch(
     outcomes: dict[int, JobOutcome] = {}
     todo: list[BatchJob] = []
     for job in jobs:
-        if resume and out_dir is not None and is_up_to_date(job.path, out_dir / job.name, cfg_sha):
+        if (resume and out_dir is not None and is_up_to_date(job.path, out_dir / job.name, cfg_sha)
+                and all((out_dir / job.name / f).is_file() for f in extra_files)
+                and (not write_edf or (out_dir / job.name / f"{job.name}.edf").is_file())):
             summary = _read_summary(out_dir / job.name)
             if summary is not None:
                 outcomes[job.index] = JobOutcome(job, STATUS_SKIPPED, summary=summary)
@@ -222,8 +231,8 @@ def _finish(
 ) -> JobOutcome:
     """Log the task's warnings and commit its outputs; a failure becomes the job's outcome."""
     if out is not None:
-        for note in out.notes:
-            logger.warning("%s: %s", job.path, note)
+        for note in out.notes:  # readers' warnings already start with the path
+            logger.warning("%s", note if note.startswith(str(job.path)) else f"{job.path}: {note}")
     if err is not None or out is None:
         if out_dir is not None:
             _drop_stale(job, out_dir / job.name, cfg_sha)

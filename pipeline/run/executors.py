@@ -47,7 +47,7 @@ def analyse_file(path: str, chunk_s: float = 60.0, config: Any = None) -> TaskOu
     from toetwitch.pipeline import analyse_source
 
     st = os.stat(path)
-    source = open_recording(path)
+    source = open_recording(path, one_pass=True)  # tables parsed once, not twice
     try:
         result = analyse_source(source, config=config, chunk_s=chunk_s, progress=_progress_hook.get())
     finally:
@@ -73,7 +73,8 @@ def run_task(task: Task, path: str, chunk_s: float, config: Any) -> tuple[TaskOu
             return None, "not enough memory to analyse this file (try a smaller --chunk-s)", time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001 - per-file failure isolation
             return None, _describe(exc), time.perf_counter() - t0
-    notes = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    # the message only: a warning class name means nothing to the person reading it
+    notes = tuple(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     out = dataclasses.replace(
         out, notes=out.notes + notes, peak_rss_mb=_peak_rss_mb(), cpu_s=time.process_time() - cpu0
     )
@@ -88,7 +89,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, UserError | OSError):
         return str(exc)
     logger.debug("analysis failed", exc_info=exc)
-    return f"{type(exc).__name__}: {exc}"
+    # never a raw exception name: say it is ours, and how to see the details
+    return f"internal error while analysing this file ({exc}); rerun with -vv and report it"
 
 
 def _peak_rss_mb() -> float:

@@ -29,6 +29,10 @@ FAILURES_CSV = "failures.csv"
 OUTPUT_FILES = ("events.csv", "episodes.csv", "summary.json")
 
 
+#: Files the default writer adds (docs/contracts.md §8); resume re-analyses a folder without them.
+FIELD_FILES = ("events.tsv", "events.json")
+
+
 #: Leading columns of the combined summary table; the flattened summary keys follow.
 TABLE_COLUMNS = ("name", "path", "status", "error")
 

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from toetwitch.drivers.ble.client import LinkItem, SensorLink
-from toetwitch.drivers.ble.codec import Decoder
+from toetwitch.drivers.ble.decoding import SessionDecoder
 from toetwitch.drivers.ble.packetlog import PacketLogWriter, start_time_of
-from toetwitch.drivers.ble.profiles import DeviceProfile, get_profile
+from toetwitch.drivers.ble.profiles import DeviceProfile, get_profile, profile_of_description
 from toetwitch.drivers.recording import Recording
 from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.stream import AnalysisResult, StreamingAnalyser
@@ -53,7 +53,8 @@ class LiveSession:
     log : PacketLogWriter or None
         Where raw packets go (None = no log).
     profile : DeviceProfile
-        How to parse the device Info.
+        The sensor's profile; set from the session description (the first ``"info"``
+        item), which names it.
     config : DetectorConfig, optional
     block_s : float, optional
         Seconds of signal per detector call (default: the detector's block).
@@ -77,7 +78,7 @@ class LiveSession:
     on_provisional: Callable[[pd.DataFrame], None] | None = None
     on_withdrawn: Callable[[list[tuple[float, str]]], None] | None = None
     lsl: Any = None
-    decoder: Decoder | None = None
+    decoder: SessionDecoder | None = None
     analyser: StreamingAnalyser | None = None
     ended: bool = False
     connects: int = 0
@@ -129,14 +130,19 @@ class LiveSession:
             else:
                 self.drops += 1
                 self.flush()  # what arrived before the drop is analysed now
+            event = {"event": item.kind, **(item.detail or {})}
             if self.log is not None:
-                self.log.write_event({"event": item.kind, **(item.detail or {})}, item.host_time_ns)
+                self.log.write_event(event, item.host_time_ns)
+            if self.decoder is not None:  # replay of the log feeds the decoder the same
+                self.decoder.link_event(event, item.host_time_ns / 1e9)
 
     def _start(self, item: LinkItem) -> None:
-        info = self.profile.parse_info(item.data)
         if self.decoder is not None:
             return  # same device again (reconnect): keep the session
-        self.decoder = self.profile.make_decoder(info)
+        # the session description names its profile (v1 Info, or a host-written one)
+        self.profile = profile_of_description(item.data)
+        self.decoder = self.profile.new_decoder(item.data)
+        info = self.decoder.info
         emg, acc = info.stream("emg"), info.stream("acc")
         if (emg is None or emg.channels < 1) and (acc is None or acc.channels < 3):
             from toetwitch.drivers.errors import RecordingError
@@ -320,11 +326,16 @@ async def run_monitor(
     on_status: Callable[[str], None] | None = None,
     status_every_s: float = 1.0,
     handle_sigint: bool = True,
+    profile: DeviceProfile | None = None,
 ) -> MonitorOutcome:
     """Run one live session to its end (stream END, Ctrl-C, or the link given up).
 
-    With ``emulate``, an :class:`~toetwitch.drivers.ble.emulator.EmulatedSensor` serving that recording
-    is put on a fresh virtual radio and the link runs through bleak's API on it.
+    With ``emulate``, an emulated sensor of ``profile`` (default the open profile:
+    :class:`~toetwitch.drivers.ble.emulator.EmulatedSensor`; ``bitalino``:
+    :class:`~toetwitch.drivers.ble.emulator.EmulatedBitalino`, ``sensor_config`` its config) serving
+    that recording is put on a fresh virtual radio and the link runs through bleak's API on
+    it. ``profile`` (with its settings) is the profile the link speaks; None takes the one
+    the sensor advertises.
     """
     queue: asyncio.Queue[LinkItem] = asyncio.Queue()
     sensor = None
@@ -333,13 +344,15 @@ async def run_monitor(
     if emulate is not None:
         emu = import_emulator()
         air = emu.VirtualAir()
-        sensor = emu.EmulatedSensor(air, emulate, sensor_config or emu.SensorConfig())
+        kind = profile.name if profile is not None else "toetwitch-v1"
+        sensor_cls, config_cls = emu.EMULATED[kind]
+        sensor = sensor_cls(air, emulate, sensor_config or config_cls())
         await sensor.start()
         scanner_kwargs, client_kwargs = emu.bleak_kwargs(air)
         target = target or sensor.address
     link = SensorLink(
         target, queue, scanner_kwargs=scanner_kwargs, client_kwargs=client_kwargs,
-        scan_timeout_s=scan_timeout_s, max_reconnects=max_reconnects,
+        scan_timeout_s=scan_timeout_s, max_reconnects=max_reconnects, profile=profile,
     )
     interrupted = False
     loop = asyncio.get_running_loop()
@@ -376,6 +389,8 @@ async def run_monitor(
                 session.flush()  # nothing arrived for a block: analyse what is pending
                 if link_task.done() and queue.empty():
                     break
+                if sensor is not None and sensor.finished.is_set() and queue.empty():
+                    link.stop()  # the emulated recording is over (a BITalino never says so)
             if on_status is not None and time.monotonic() - last_status >= status_every_s:
                 last_status = time.monotonic()
                 on_status(session.status_line(link.connected))

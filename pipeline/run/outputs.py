@@ -1,4 +1,5 @@
-"""Write the analyse files of docs/contracts.md §2: events.csv, episodes.csv, summary.json."""
+"""Write the analyse files of docs/contracts.md §2 (events.csv, episodes.csv, summary.json) and §8
+(events.tsv + events.json, BIDS-style: :mod:`toetwitch.pipeline.run.bids`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ from toetwitch.pipeline.detect.stream import AnalysisResult
 
 
 def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
-    """Write the three files into ``out_dir`` (created). Each file is written to a temporary
+    """Write the files into ``out_dir`` (created). Each file is written to a temporary
     name and renamed, so a killed process never leaves a half-written file."""
+    from toetwitch.pipeline.run.bids import bids_columns, events_sidecar, events_tsv_text
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "events.csv", result.events.to_csv(index=False, float_format="%.6g"))
+    start = result.summary.get("start_time")
+    _atomic_write(out / "events.tsv", events_tsv_text(result.events, start))
+    sidecar = events_sidecar(bids_columns(result.events, start), start)
+    _atomic_write(out / "events.json", json.dumps(sidecar, indent=2) + "\n")
     _atomic_write(out / "episodes.csv", result.episodes.to_csv(index=False, float_format="%.6g"))
     _atomic_write(out / "summary.json", json.dumps(to_json(result.summary), indent=2) + "\n")
     return out

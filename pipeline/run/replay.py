@@ -14,6 +14,9 @@ from toetwitch.pipeline.detect.stream import AnalysisResult, StreamingAnalyser
 
 #: Default packet duration: a BLE notification of 244 bytes carries ~100 ms of 1 kHz EMG.
 PACKET_S = 0.1
+#: ``StreamingAnalyser.hold_s`` of a replay at full speed (without a provisional display):
+#: the detector's cost is per call, so it runs on 5 s at a time (same events, bench/throughput.py).
+MAX_SPEED_HOLD_S = 5.0
 
 
 def packets(rec: Recording, packet_s: float = PACKET_S) -> Iterator[tuple[float, np.ndarray | None, np.ndarray | None]]:
@@ -58,6 +61,8 @@ def replay(
         start_time=rec.start_time,
     )
     sa.provisional = on_provisional is not None or on_withdrawn is not None
+    if not speed:  # as fast as possible: no one waits on a packet, run the detector every few s
+        sa.hold_s = MAX_SPEED_HOLD_S
     start = clock()
     for t_end, emg, acc in packets(rec, packet_s):
         if speed:
@@ -76,4 +81,8 @@ def replay(
         on_events(sa.flushed_events)
     if "packets" in rec.meta:
         result.summary["packets"] = rec.meta["packets"]
+    from toetwitch.pipeline.detect.analysis import source_repairs
+    from toetwitch.pipeline.detect.input_guard import merge_repairs
+
+    merge_repairs(result.summary, source_repairs(rec.meta))
     return result

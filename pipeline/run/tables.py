@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from toetwitch.pipeline.log import logger
 from toetwitch.pipeline.run.jobs import (
     FAILURES_CSV,
     MARKER_NAME,
@@ -42,6 +44,24 @@ def _default_writer(result: Any, folder: Path) -> None:
     write_outputs(result, folder)
 
 
+def _edf_writer(result: Any, folder: Path) -> None:
+    """The default files plus ``<name>.edf`` (``analyse --write-edf``, docs/contracts.md §8): an EDF+
+    copy of the source with the events as annotations (:mod:`toetwitch.pipeline.run.edf_writer`)."""
+    from toetwitch.pipeline.run.edf_writer import write_annotated_edf
+
+    _default_writer(result, folder)
+    name = _output_name.get() or folder.name
+    try:
+        write_annotated_edf(result.summary["source_path"], result.events, folder / f"{name}.edf")
+    except ValueError as exc:  # a rate EDF records cannot hold: say so, keep the other files
+        logger.warning("%s: cannot write %s.edf (%s); the other outputs are written",
+                       result.summary.get("source_path"), name, exc)
+
+
+#: The output name of the recording being written (``commit_outputs`` sets it for the writer).
+_output_name: contextvars.ContextVar[str | None] = contextvars.ContextVar("_output_name", default=None)
+
+
 def commit_outputs(out_dir: Path, name: str, result: Any, marker: dict[str, Any], writer: Writer) -> Path:
     """Write one recording's outputs into ``out_dir/name`` all at once.
 
@@ -55,6 +75,7 @@ def commit_outputs(out_dir: Path, name: str, result: Any, marker: dict[str, Any]
     tmp = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=staging))
     final = out_dir / name
     old: Path | None = None
+    token = _output_name.set(name)
     try:
         writer(result, tmp)
         _write_text_atomic(tmp / MARKER_NAME, json.dumps(marker, indent=2) + "\n")
@@ -65,13 +86,18 @@ def commit_outputs(out_dir: Path, name: str, result: Any, marker: dict[str, Any]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _output_name.reset(token)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
 def flatten_summary(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts with ``.`` (``signal_quality.grade``); lists become JSON text."""
+    """Flatten nested dicts with ``.`` (``signal_quality.grade``) and lists by position, from 0
+    (``config.emg_band_hz.0``, ``config.emg_band_hz.1``): one value per cell (tidy tables).
+
+    An empty list gives no column (``signal_quality.mains_notches_hz.0`` is then empty)."""
     flat: dict[str, Any] = {}
     for key, value in summary.items():
         k = f"{prefix}{key}"
@@ -81,7 +107,7 @@ def flatten_summary(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]
             else:
                 flat[k] = None
         elif isinstance(value, list | tuple):
-            flat[k] = json.dumps(value, default=str)
+            flat.update(flatten_summary({str(i): v for i, v in enumerate(value)}, prefix=f"{k}."))
         else:
             flat[k] = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
     return flat

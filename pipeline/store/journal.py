@@ -575,6 +575,39 @@ def _episode_rows(episodes: Any, start: datetime, day: str) -> Iterator[tuple]:
 # --------------------------------------------------------------------------- hooks for commands
 
 
+def journal_problem(action: Any) -> str | None:
+    """Run ``action()`` (a journal read or write); return None, or what went wrong in words.
+
+    Every command treats an unusable journal (damaged, foreign, in a read-only folder) the
+    same way: its own work is done and written first, the journal is left as it is, and the
+    command ends with exit status 1 and one line saying it was not recorded
+    (:func:`report_journal_problem`).
+    """
+    import sqlite3
+
+    try:
+        action()
+    except UserError as exc:
+        return str(exc)
+    except (OSError, sqlite3.Error) as exc:
+        return f"{journal_path_hint(exc)}"
+    return None
+
+
+def journal_path_hint(exc: BaseException) -> str:
+    """One line for an OS or SQLite error (no exception class name)."""
+    return getattr(exc, "strerror", None) or str(exc) or "unknown error"
+
+
+def report_journal_problem(problem: str, what: str = "this run") -> int:
+    """Print the one line for a journal that could not be used; the exit status (1)."""
+    import sys
+
+    print(f"toetwitch: error: {what} was not recorded in the journal: {problem} "
+          "(everything else was done and written; the journal was not changed)", file=sys.stderr)
+    return 1
+
+
 def journal_analysis(args: argparse.Namespace, result: Any, source_path: Path | str | None) -> None:
     """Record an AnalysisResult in the journal chosen by ``args`` (nothing with ``--no-journal``,
     nothing for demonstration data: :mod:`toetwitch.pipeline.store.policy`).

@@ -136,3 +136,26 @@ def test_found_by_truth_follows_the_truth_order_and_bins_by_size():
     case.extra["found"] = {"x": found}
     rows = detection.sensitivity_by_size([case], ["x"])
     assert [(r["twitches"], r["x"]) for r in rows] == [(1, 1), (0, 0), (1, 0), (1, 1)]
+
+
+def test_recurring_units_fire_irregularly_apart_and_at_the_rate_asked():
+    rng = np.random.default_rng(4)
+    dur, busy = 600.0, [(100.0, 130.0)]
+    t, unit, dbl = detection.unit_pool_times(dur, busy, rng, 60.0, 3)
+    assert np.all(np.diff(t) >= detection.MIN_UNIT_GAP_S)
+    assert not np.any((t > 99.0) & (t < 131.0))  # never next to a busy span
+    rest_min = (dur - 1.0 - 32.0) / 60
+    assert 0.8 * 60 < len(t) / rest_min < 1.1 * 60  # the rate is per minute of rest
+    for u in range(3):
+        isi = np.diff(t[unit == u])
+        assert isi.std() / isi.mean() > 0.5  # irregular, as fasciculations are (tonic: 0.1-0.3)
+    assert 0 < np.count_nonzero(dbl) < 0.15 * len(t)
+    assert np.all((dbl == 0) | ((dbl >= 0.04) & (dbl <= 0.1)))
+    x = np.zeros(int(dur * 1000))
+    templates = [np.sin(np.linspace(0, 2 * np.pi, 15)) / 2, np.hanning(11) - 0.5]
+    truth, sizes, seconds = detection.inject_unit_pool(x, 1000.0, t, unit, dbl, templates, rng, (20.0, 200.0))
+    assert len(seconds) == np.count_nonzero(dbl) and len(truth) == len(t)
+    # each unit keeps one size, within ±20 %
+    for u in range(3):
+        s = sizes[unit == u]
+        assert s.max() / s.min() <= 1.2 / 0.8 + 1e-9

@@ -15,23 +15,44 @@ from __future__ import annotations
 from typing import Any
 
 from toetwitch.drivers.ble.emulator.backend import BumbleClient, BumbleScanner, VirtualAir
+from toetwitch.drivers.ble.emulator.bitalino import BitalinoConfig, BitalinoStats, EmulatedBitalino
 from toetwitch.drivers.ble.emulator.sensor import (
     EmulatedSensor,
     SensorConfig,
     SensorStats,
     choose_format,
 )
+from toetwitch.drivers.recording import Recording
 
 __all__ = [
+    "BitalinoConfig",
+    "BitalinoStats",
     "BumbleClient",
     "BumbleScanner",
+    "EmulatedBitalino",
     "EmulatedSensor",
     "SensorConfig",
     "SensorStats",
     "VirtualAir",
     "bleak_kwargs",
     "choose_format",
+    "emulated_sensor",
 ]
+
+#: Profiles with an emulated sensor: name -> (sensor class, config class).
+EMULATED = {"toetwitch-v1": (EmulatedSensor, SensorConfig), "bitalino": (EmulatedBitalino, BitalinoConfig)}
+
+
+def emulated_sensor(air: VirtualAir, recording: Recording, profile: str = "toetwitch-v1",
+                    **config: Any) -> EmulatedSensor | EmulatedBitalino:
+    """An emulated sensor of ``profile`` serving ``recording`` on ``air``; ``config`` are the
+    fields of its config class (:class:`SensorConfig`, :class:`BitalinoConfig`)."""
+    try:
+        cls, cfg = EMULATED[profile]
+    except KeyError:
+        raise ValueError(f"no emulated sensor for profile {profile!r}; emulated: "
+                         f"{', '.join(EMULATED)}") from None
+    return cls(air, recording, cfg(**config))
 
 
 def bleak_kwargs(

@@ -15,4 +15,8 @@ PROFILE = DeviceProfile(
     parse_info=pv1.decode_info,
     start=lambda resume: pv1.start_command(mode=pv1.START_RESUME if resume else pv1.START_NEW),
     stop=pv1.stop_command,
+    streams="EMG (1 channel, µV) and/or 3-axis accelerometer (g), as the sensor's Info says",
+    rates="EMG >= 500 Hz (2000 Hz typical), accelerometer >= 50 Hz; read from the sensor",
+    detects="fasciculations, contractions and movement (EMG), twitches from the "
+            "accelerometer alone when there is no EMG",
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from toetwitch.drivers import read_recording
 from toetwitch.drivers.ble import profile_v1 as pv1
@@ -123,20 +125,73 @@ def test_a_log_cut_anywhere_in_its_last_frame_reads_up_to_the_frame_before(tmp_p
         np.testing.assert_array_equal(rec.emg_uv, emg[:n])
 
 
-def test_a_corrupt_frame_ends_the_readable_part(tmp_path):
-    _, _, packets = session()
+def test_a_damaged_frame_costs_only_itself_and_reading_resumes(tmp_path):
+    emg, acc, packets = session()
     path = tmp_path / "bad.ttlog"
     write_log(path, packets)
     data = bytearray(path.read_bytes())
     frames = list(iter_frames(path))
-    hit = frames[10].offset + 20  # a payload byte of the 11th frame
+    hit = frames[10].offset + 20  # a payload byte of the 11th frame (the 9th packet)
     data[hit] ^= 0xFF
     path.write_bytes(bytes(data))
     tails: list = []
-    assert len(list(iter_frames(path, tails))) == 10
-    assert tails[0].problem == "checksum mismatch" and tails[0].valid_bytes == frames[10].offset
-    with pytest.warns(ReaderWarning, match="checksum mismatch"):
-        read_recording(path)
+    got = list(iter_frames(path, tails))
+    assert [f.offset for f in got] == [f.offset for f in frames if f.offset != frames[10].offset]
+    (skip,) = tails[0].skips
+    assert (skip.offset, skip.nbytes, skip.problem) == (
+        frames[10].offset, frames[11].offset - frames[10].offset, "checksum mismatch")
+    assert tails[0].clean and tails[0].problem is None
+    with pytest.warns(ReaderWarning, match=f"at byte {frames[10].offset} .checksum mismatch.: "
+                                           f"skipped {skip.nbytes} bytes"):
+        rec = read_recording(path)
+    # the damaged packet is a lost packet: a NaN gap of its samples, everything else intact
+    assert rec.meta["packets"]["lost"] == 1
+    assert rec.meta["damaged"] == [{"byte": skip.offset, "skipped_bytes": skip.nbytes,
+                                    "problem": "checksum mismatch"}]
+    gap = np.isnan(rec.emg_uv) | np.isnan(rec.acc_g).any(axis=1).repeat(10)[: len(emg)]
+    assert gap.any()
+    np.testing.assert_array_equal(rec.emg_uv[~np.isnan(rec.emg_uv)], emg[~np.isnan(rec.emg_uv)])
+    assert len(rec.emg_uv) == len(emg) and len(rec.acc_g) == len(acc)
+
+
+def test_damage_in_a_frame_header_or_length_resyncs_at_the_next_sync_word(tmp_path):
+    _, _, packets = session()
+    path = tmp_path / "hdr.ttlog"
+    write_log(path, packets)
+    frames = list(iter_frames(path))
+    for where in (0, 1, 2, 4, 7):  # sync word, type, length bytes of frame 20
+        data = bytearray(path.read_bytes())
+        data[frames[20].offset + where] ^= 0x5A
+        bad = tmp_path / f"hdr{where}.ttlog"
+        bad.write_bytes(bytes(data))
+        tails: list = []
+        got = [f.offset for f in iter_frames(bad, tails)]
+        assert got == [f.offset for f in frames if f.offset != frames[20].offset], where
+        assert [s.offset for s in tails[0].skips] == [frames[20].offset]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hits=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(1, 255)), min_size=1, max_size=4))
+def test_random_corruption_loses_only_the_frames_it_touches(tmp_path, hits):
+    """Flip bytes anywhere after the file header: every frame no flipped byte touches is read
+    back, in order and unchanged; the touched ones are skipped with a warning."""
+    _, _, packets = session(seconds=1.0)
+    path = tmp_path / "rand.ttlog"
+    path.unlink(missing_ok=True)
+    write_log(path, packets)
+    clean = list(iter_frames(path))
+    spans = [(f.offset, f.offset + 20 + len(f.payload)) for f in clean]
+    data = bytearray(path.read_bytes())
+    for frac, mask in hits:
+        data[FILE_HEADER.size + int(frac * (len(data) - FILE_HEADER.size - 1))] ^= mask
+    original = path.read_bytes()
+    changed = [i for i in range(len(data)) if data[i] != original[i]]
+    touched = {k for k, (a, b) in enumerate(spans) for pos in changed if a <= pos < b}
+    path.write_bytes(bytes(data))
+    got = list(iter_frames(path))
+    expected = [f for k, f in enumerate(clean) if k not in touched]
+    # a damaged frame never comes back as if valid, and all undamaged ones do
+    assert [(f.offset, f.payload) for f in got] == [(f.offset, f.payload) for f in expected]
 
 
 def test_bad_files_get_clear_errors(tmp_path):

@@ -187,3 +187,31 @@ def test_shown_twitches_are_settled_or_withdrawn_exactly_once(slow_train_runs, c
     pd.testing.assert_frame_equal(result.events, whole.events)
     first, *_ = slow_train_runs(100)
     assert sorted(shown) == sorted(first)
+
+
+@pytest.fixture(scope="module")
+def storm():
+    """A twitch storm: three recurring units firing irregularly at ~90/min in all, beside a
+    unit firing regularly at 8 Hz (the low-level firing the unit rules must reject)."""
+    from toetwitch.drivers import Recording
+    from toetwitch.drivers.simulate import inject_twitches, muap_template
+
+    fs = 1000.0
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 2.0, int(30 * fs))
+    for k, p2p in enumerate((40.0, 70.0, 120.0)):
+        times = np.cumsum(rng.exponential(2.0, 20)) + 0.5
+        times = times[times < 29.0]
+        x = inject_twitches(x, fs, times, p2p, rng=rng, template=muap_template(fs, 10.0 + 3 * k, 2 + k % 2))
+    tonic = np.arange(12.0, 18.0, 0.125) + rng.normal(0, 0.01, 48)
+    x = inject_twitches(x, fs, tonic, 30.0, rng=rng, template=muap_template(fs, 12.0, 3))
+    return Recording(emg_uv=x, fs_emg_hz=fs, name="storm")
+
+
+@pytest.mark.parametrize("chunk", [7, 37, 1000])
+def test_storm_and_its_unit_rules_stream_like_batch(storm, chunk):
+    whole = analyse(storm)
+    assert len(whole.twitches) > 20  # the storm is counted, not rejected as one unit's train
+    streamed, _ = _stream(storm, chunk)
+    pd.testing.assert_frame_equal(streamed.events, whole.events)
+    assert streamed.summary["rejected"] == whole.summary["rejected"]

@@ -1,0 +1,462 @@
+"""Limb movements counted from a foot accelerometer alone, on real accelerometer backgrounds.
+
+Run from the repository root::
+
+    .venv/bin/python bench/acc_limb_movements.py [--seed N] [--minutes M] [--markdown] [--json PATH]
+
+Recordings (seeded, deterministic): still stretches of the real accelerometer recordings in
+``../shared/data`` (PLUX ``sync_acc_1/2``, GGIR AX6, GGIR AX3 with its 15.6 mg quantisation),
+resampled to a device rate (52 Hz Polar Verity, 100 Hz, 200 Hz Polar H10) and lengthened with
+time-reversed copies to ``--minutes`` (30), plus the whole AX6 file, real wrist movement
+included, with movements injected only in its still parts.
+
+Injected limb movements (the truth): the sensor turns by 1-30° (log-uniform) about a random
+horizontal axis, with raised-cosine rise and fall of 0.1-0.5 s, holds, and turns back, for a
+total of 0.5-10 s (log-uniform), with a faint 3-10 Hz tremor of 0-5 mg while held: a toe or
+ankle dorsiflexion as a foot sensor sees it (gravity projection changes by ~17 mg per degree).
+Each recording holds periodic series (runs of 4-10 movements, intervals 8-60 s ±20 %) and
+isolated movements (> 90 s from any other), in two densities per background ("dense": PLM
+index ~60/h, "sparse": ~10/h). Confounders that are NOT limb movements: brief knocks
+(0.1-0.3 s, 30-300 mg), long movements (12-30 s) and turning over (a new posture kept).
+
+Scoring, as bench/detection.py scores twitches (``bench/common.py`` conventions): one to one, a
+detection matches a truth when its time (the new detector: the middle of its span; today's
+accelerometer path: its reported time) lies within the truth's span ± 1 s. Unmatched detections
+are false positives (per hour of recording); those on an injected confounder are shown apart
+too; those inside the real background's own movement (:func:`own_movement_spans`, labelled
+before injection: band RMS or orientation shifts) are neither TP nor FP, and movements are
+injected ≥ 2 s away from it. PLM index: movements in AASM series (≥ 4, 5-90 s apart onset to onset) per hour,
+truth vs detected.
+
+Detectors: ``toetwitch.pipeline.detect.acc_limb_movements`` (new, accelerometer rules adapted from AASM/WASM) and,
+for comparison, today's analyser run on the accelerometer alone (``StreamingAnalyser``: events
+of type ``limb_movement``, transients of 0.5-10 s over a 2-30 Hz band).
+
+There are no EMG limb-movement figures in bench/detection.py to sit beside these (it scores
+twitches only); when an EMG limb-movement bench exists, its cases can reuse :func:`inject`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    FloatArray,
+    Span,
+    acc_activity_spans,
+    bandpass,
+    in_spans,
+    load_ax6_acc,
+    load_plux_acc,
+    merge_spans,
+    mirror_extend,
+    render_table,
+    resample_uv,
+    shared_data_dir,
+)
+from toetwitch.pipeline.detect.acc_limb_movements import LimbMovementConfig, detect_limb_movements  # noqa: E402
+from toetwitch.pipeline.detect.episodes import plm_series  # noqa: E402
+
+DEFAULT_SEED = 20261201
+#: a detection matches a truth when its time lies within the truth's span ± this (s)
+MATCH_PAD_S = 1.0
+DURATION_BINS_S = ((0.5, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 10.0))
+SIZE_BINS_DEG = ((1.0, 3.0), (3.0, 10.0), (10.0, 30.0))
+
+
+@dataclass
+class Movement:
+    onset_s: float
+    duration_s: float
+    deg: float
+
+    @property
+    def span(self) -> Span:
+        return (self.onset_s, self.onset_s + self.duration_s)
+
+
+@dataclass
+class LmCase:
+    name: str
+    fs_hz: float
+    acc_g: FloatArray
+    truth: list[Movement]
+    confounders: list[tuple[str, Span]]
+    background_active: list[Span] = field(default_factory=list)
+
+    @property
+    def hours(self) -> float:
+        return len(self.acc_g) / self.fs_hz / 3600.0
+
+
+# --------------------------------------------------------------------------------------------
+# injection (in place on (n, 3) g arrays)
+# --------------------------------------------------------------------------------------------
+def _rotation(axis: FloatArray, theta: FloatArray) -> FloatArray:
+    """Rotation matrices (n, 3, 3) about unit ``axis`` by ``theta`` (rad), Rodrigues."""
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    s, c = np.sin(theta)[:, None, None], np.cos(theta)[:, None, None]
+    return np.eye(3) + s * k + (1 - c) * (k @ k)
+
+
+def _profile(n: int, rise: int, fall: int, back: bool) -> FloatArray:
+    th = np.ones(n)
+    rise, fall = max(1, min(rise, n // 2)), max(1, min(fall, n // 2))
+    th[:rise] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, rise))
+    if back:
+        th[n - fall:] = 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fall))
+    return th
+
+
+def _horizontal_axis(acc_g: FloatArray, a: int, rng: np.random.Generator) -> FloatArray:
+    """A random axis perpendicular to the local gravity direction (a real turn of the foot)."""
+    g = acc_g[max(0, a - 50): a + 1].mean(axis=0)
+    g = g / (np.linalg.norm(g) or 1.0)
+    r = rng.normal(size=3)
+    r -= r.dot(g) * g
+    return r / (np.linalg.norm(r) or 1.0)
+
+
+def inject(acc_g: FloatArray, fs_hz: float, onset_s: float, duration_s: float, deg: float,
+           rng: np.random.Generator, back: bool = True, tremor_mg: float = 0.0) -> None:
+    """Turn the sensor by ``deg`` and (if ``back``) turn it back after ``duration_s``."""
+    a = int(onset_s * fs_hz)
+    b = min(len(acc_g), int((onset_s + duration_s) * fs_hz)) if back else len(acc_g)
+    n = b - a
+    rise = int(rng.uniform(0.1, 0.5) * fs_hz)
+    fall = int(rng.uniform(0.1, 0.5) * fs_hz)
+    th = np.radians(deg) * _profile(n, rise, fall, back)
+    rot = _rotation(_horizontal_axis(acc_g, a, rng), th)
+    acc_g[a:b] = np.einsum("nij,nj->ni", rot, acc_g[a:b])
+    if tremor_mg > 0 and n > 8:
+        w = bandpass(rng.standard_normal((n + 400, 3)), fs_hz, 3.0, 10.0, order=2)[200:-200]
+        w *= tremor_mg / 1000 / (w.std() or 1.0)
+        acc_g[a:b] += w * _profile(n, rise, fall, True)[:, None]
+
+
+def knock(acc_g: FloatArray, fs_hz: float, t_s: float, rng: np.random.Generator) -> Span:
+    """A brief knock or twitch: a 0.1-0.3 s, 5-30 Hz burst of 30-300 mg on a random axis."""
+    d = rng.uniform(0.1, 0.3)
+    a, n = int(t_s * fs_hz), max(4, int(d * fs_hz))
+    hi = min(30.0, 0.45 * fs_hz)
+    w = bandpass(rng.standard_normal(n + 400), fs_hz, 5.0, hi, order=2)[200:-200] * np.hanning(n)
+    acc_g[a: a + n, rng.integers(3)] += w / (np.abs(w).max() or 1.0) * rng.uniform(30, 300) / 1000
+    return (t_s, t_s + d)
+
+
+def _place(total_s: float, rng: np.random.Generator, dense: bool,
+           avoid: list[Span]) -> tuple[list[Movement], list[tuple[str, float, float]]]:
+    """Movements (series and isolated) and confounder (kind, start, length) tuples. Each keeps
+    2 s from ``avoid`` (real background movement); a series or isolated movement keeps 95 s from
+    other placements (so isolated ones stay isolated), a confounder 12 s."""
+    taken: list[Span] = []
+
+    def clear(s: float, e: float, spans: list[Span], pad: float) -> bool:
+        return all(e + pad < a or s - pad > b for a, b in spans)
+
+    def ok(s: float, e: float) -> bool:
+        return s > 2.0 and e < total_s - 15.0 and clear(s, e, avoid, 2.0)
+
+    def draw(t: float) -> Movement:
+        d = float(np.exp(rng.uniform(np.log(0.5), np.log(10.0))))
+        deg = float(np.exp(rng.uniform(np.log(1.0), np.log(30.0))))
+        return Movement(t, d, deg)
+
+    moves: list[Movement] = []
+    n_series = max(1, round(total_s / 60 / (4 if dense else 15)))
+    for _ in range(n_series):
+        for _try in range(500):
+            k = int(rng.integers(4, 11))
+            step = rng.uniform(8, 60)
+            times = np.cumsum(np.r_[rng.uniform(0, total_s), step * rng.uniform(0.8, 1.2, k - 1)])
+            iv = np.diff(times)
+            cand = [draw(t) for t in times]
+            if (np.all((iv >= 5.5) & (iv <= 85)) and times[-1] + 10 < total_s - 15
+                    and clear(times[0], times[-1] + 10, taken, 95)
+                    and all(ok(m.onset_s, m.onset_s + m.duration_s) for m in cand)
+                    and all(a.onset_s + a.duration_s + 2 < b.onset_s for a, b in zip(cand, cand[1:], strict=False))):
+                moves += cand
+                taken.append((times[0], times[-1] + 10))
+                break
+    for _ in range(max(1, round(total_s / 60 / (6 if dense else 10)))):
+        for _try in range(500):
+            m = draw(rng.uniform(0, total_s))
+            if ok(m.onset_s, m.onset_s + m.duration_s) and clear(m.onset_s, m.onset_s + 10, taken, 95):
+                moves.append(m)
+                taken.append((m.onset_s, m.onset_s + 10))
+                break
+    conf: list[tuple[str, float, float]] = []
+    kinds = ["knock"] * 6 + ["long"] * 2 + ["turn"] * 1
+    for kind in kinds * max(1, round(total_s / 1800)):
+        length = {"knock": 0.3, "long": rng.uniform(12, 30), "turn": 3.0}[kind]
+        for _try in range(500):
+            t = rng.uniform(0, total_s)
+            if ok(t, t + length) and clear(t, t + length, taken, 12):
+                conf.append((kind, t, length))
+                taken.append((t, t + length))
+                break
+    return sorted(moves, key=lambda m: m.onset_s), conf
+
+
+def own_movement_spans(acc_g: FloatArray, fs_hz: float, shift_mg: float = 20.0) -> list[Span]:
+    """The background's own movement, labelled before injection and independently of the
+    detectors: ``acc_activity_spans`` (2-30 Hz RMS) plus orientation shifts (the 0.5-s mean
+    vector moving more than ``shift_mg`` from one window to the next: > 1 LSB of the AX3's
+    15.6 mg steps), padded 0.5 s and joined when < 1 s apart."""
+    w = int(round(0.5 * fs_hz))
+    nb = len(acc_g) // w
+    m = acc_g[: nb * w].reshape(nb, w, 3).mean(axis=1) * 1000.0
+    moved = np.r_[False, np.linalg.norm(np.diff(m, axis=0), axis=1) > shift_mg]
+    shifts = [(max(0.0, (i - 1) * 0.5 - 0.5), (i + 1) * 0.5 + 0.5) for i in np.flatnonzero(moved)]
+    return merge_spans(acc_activity_spans(acc_g, fs_hz) + shifts, 1.0)
+
+
+def build_case(name: str, bg_g: FloatArray, fs_hz: float, minutes: float, dense: bool,
+               rng: np.random.Generator) -> LmCase:
+    n = int(minutes * 60 * fs_hz)
+    acc = mirror_extend(bg_g, n).copy()
+    total = n / fs_hz
+    active = own_movement_spans(acc, fs_hz)
+    truth, conf = _place(total, rng, dense, [(a - 1, b + 1) for a, b in active])
+    for mv in truth:
+        inject(acc, fs_hz, mv.onset_s, mv.duration_s, mv.deg, rng, tremor_mg=rng.uniform(0, 5))
+    spans: list[tuple[str, Span]] = []
+    for kind, t, length in conf:
+        if kind == "knock":
+            spans.append((kind, knock(acc, fs_hz, t, rng)))
+        elif kind == "long":
+            inject(acc, fs_hz, t, length, rng.uniform(5, 30), rng, tremor_mg=rng.uniform(5, 20))
+            spans.append((kind, (t, t + length)))
+        else:  # turning over, and staying so
+            inject(acc, fs_hz, t, length, rng.uniform(20, 60), rng, back=False)
+            spans.append((kind, (t, t + length)))
+    return LmCase(name, fs_hz, acc, truth, spans, active)
+
+
+def backgrounds(data: Path) -> list[tuple[str, FloatArray, float]]:
+    """(name, background in g, rate) per device/background pairing.
+    Rates are changed on the whole file before cutting, so no resampler edge sits in the cut."""
+    s1 = load_plux_acc(data / "biosignalsnotebooks" / "sync_acc_1.csv")
+    s2 = load_plux_acc(data / "biosignalsnotebooks" / "sync_acc_2.csv")
+    ax6 = load_ax6_acc(data / "ggir" / "ax6_testfile.csv")
+    ax3 = load_ax6_acc(data / "ggir" / "ax3_testfile.csv")
+    cut = lambda x, fs, a, b: x[int(a * fs): int(b * fs)]  # noqa: E731
+    return [
+        ("PLUX sync_acc_1 still @52 Hz (Verity)", cut(resample_uv(s1, 1000, 52), 52, 1, 20.5), 52.0),
+        ("PLUX sync_acc_1 still @100 Hz", cut(resample_uv(s1, 1000, 100), 100, 1, 20.5), 100.0),
+        ("PLUX sync_acc_2 still @200 Hz (H10)", cut(resample_uv(s2, 1000, 200), 200, 0.5, 3.4), 200.0),
+        ("AX6 still 92-95.5 s @100 Hz", cut(ax6, 100, 92, 95.5), 100.0),
+        ("AX3 still 33-39 s @100 Hz (15.6 mg steps)", cut(ax3, 100, 33, 39), 100.0),
+        # from 11 s: before 6.5 s the AX6 file reads |a| = 0.07 g (not yet a gravity reading)
+        ("AX6 from 11 s, real wrist movement @100 Hz", ax6[1100:], 100.0),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# detectors and scoring
+# --------------------------------------------------------------------------------------------
+def plm_index(case: LmCase, onsets_s: FloatArray, times_s: FloatArray) -> float:
+    """PLMs per hour among detections outside the background's own movement (a real movement
+    repeated by the time-reversed copies would otherwise form a perfect periodic series)."""
+    keep = ~in_spans(times_s, case.background_active)
+    on = np.sort(np.asarray(onsets_s, float)[keep])
+    return sum(b - a + 1 for a, b in plm_series(on, (5.0, 90.0), 4)) / case.hours
+
+
+def detect_new(case: LmCase, cfg: LimbMovementConfig) -> tuple[FloatArray, FloatArray, float]:
+    """(match times, onsets, PLM index /h) of toetwitch.pipeline.detect.acc_limb_movements."""
+    r = detect_limb_movements(case.acc_g, case.fs_hz, cfg)
+    mid = (r.start + r.end) / 2 / case.fs_hz
+    return mid, r.onsets_s, plm_index(case, r.onsets_s, mid)
+
+
+def detect_today(case: LmCase) -> tuple[FloatArray, float]:
+    """(times, PLM index /h) of today's analyser on the accelerometer alone."""
+    from toetwitch.pipeline.detect.config import DetectorConfig
+    from toetwitch.pipeline.detect.stream import StreamingAnalyser
+
+    cfg = DetectorConfig()
+    sa = StreamingAnalyser(None, case.fs_hz, cfg, name=case.name)
+    sa.push(acc_g=case.acc_g)
+    ev = sa.finish().events
+    t = np.sort(ev.loc[ev["type"] == "limb_movement", "time_s"].to_numpy(float))
+    return t, plm_index(case, t, t)
+
+
+def truth_plm_index(case: LmCase) -> float:
+    on = np.array([m.onset_s for m in case.truth])
+    plms = sum(b - a + 1 for a, b in plm_series(on, (5.0, 90.0), 4))
+    return plms / case.hours
+
+
+def match_spans(truth: list[Movement], times_s: FloatArray) -> NDArrayInt:
+    """Index of the detection matched to each truth (-1 if none): the earliest free detection
+    whose time lies in the truth's span ± MATCH_PAD_S (truths are ≥ 5 s apart: greedy is exact)."""
+    d = np.sort(np.asarray(times_s, float))
+    used = np.zeros(len(d), bool)
+    out = np.full(len(truth), -1, np.intp)
+    for i, m in enumerate(truth):
+        a, b = m.onset_s - MATCH_PAD_S, m.onset_s + m.duration_s + MATCH_PAD_S
+        cand = np.flatnonzero((d >= a) & (d <= b) & ~used)
+        if len(cand):
+            out[i] = cand[0]
+            used[cand[0]] = True
+    return out
+
+
+NDArrayInt = np.ndarray
+
+
+@dataclass
+class LmScore:
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    fp_confounder: int = 0
+    background: int = 0
+    hours: float = 0.0
+
+    def __add__(self, o: LmScore) -> LmScore:
+        return LmScore(self.tp + o.tp, self.fn + o.fn, self.fp + o.fp,
+                       self.fp_confounder + o.fp_confounder, self.background + o.background,
+                       self.hours + o.hours)
+
+    @property
+    def sensitivity(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def fp_per_h(self) -> float:
+        return self.fp / self.hours if self.hours else float("nan")
+
+
+def score_case(case: LmCase, times_s: FloatArray) -> tuple[LmScore, NDArrayInt]:
+    d = np.sort(np.asarray(times_s, float))
+    m = match_spans(case.truth, d)
+    used = np.zeros(len(d), bool)
+    used[m[m >= 0]] = True
+    rest = d[~used]
+    bg = in_spans(rest, case.background_active)
+    rest = rest[~bg]
+    conf = in_spans(rest, [(a - MATCH_PAD_S, b + MATCH_PAD_S) for _, (a, b) in case.confounders])
+    tp = int((m >= 0).sum())
+    return LmScore(tp, len(m) - tp, int(len(rest)), int(conf.sum()), int(bg.sum()), case.hours), m
+
+
+def _pct(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{100 * x:.0f} %"
+
+
+def run(seed: int, minutes: float, markdown: bool) -> dict | None:
+    data = shared_data_dir()
+    if data is None:
+        print("skipped: the real accelerometer recordings (../shared/data) are not present")
+        return None
+    cfg = LimbMovementConfig()
+    rng = np.random.default_rng(seed)
+    rows, res_cases = [], []
+    tot_new, tot_old = LmScore(), LmScore()
+    by_dur = {b: [0, 0, 0] for b in DURATION_BINS_S}  # n, found new, found today
+    by_size = {b: [0, 0, 0] for b in SIZE_BINS_DEG}
+    onset_err: list[float] = []
+    plmi = []
+    t_new = t_old = 0.0
+    for name, bg, fs in backgrounds(data):
+        for dense in (True, False):
+            case = build_case(f"{name}, {'dense' if dense else 'sparse'}", bg, fs, minutes, dense,
+                              rng)
+            t = time.perf_counter()
+            mid, onsets, pi_new = detect_new(case, cfg)
+            t_new += time.perf_counter() - t
+            t = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                old_t, pi_old = detect_today(case)
+            t_old += time.perf_counter() - t
+            s_new, m_new = score_case(case, mid)
+            s_old, m_old = score_case(case, old_t)
+            tot_new, tot_old = tot_new + s_new, tot_old + s_old
+            order = np.argsort(mid)
+            for mv, k_new, k_old in zip(case.truth, m_new, m_old, strict=True):
+                for bins, val, tab in ((DURATION_BINS_S, mv.duration_s, by_dur),
+                                       (SIZE_BINS_DEG, mv.deg, by_size)):
+                    b = next(b for b in bins if b[0] <= val <= b[1])
+                    tab[b][0] += 1
+                    tab[b][1] += k_new >= 0
+                    tab[b][2] += k_old >= 0
+                if k_new >= 0:
+                    onset_err.append(float(onsets[order[k_new]] - mv.onset_s))
+            pi_true = truth_plm_index(case)
+            plmi.append((pi_true, pi_new, pi_old))
+            rows.append([case.name, str(len(case.truth)), _pct(s_new.sensitivity),
+                         f"{s_new.fp_per_h:.1f}", str(s_new.fp_confounder), str(s_new.background),
+                         f"{pi_true:.1f}", f"{pi_new:.1f}",
+                         _pct(s_old.sensitivity), f"{s_old.fp_per_h:.1f}", f"{pi_old:.1f}"])
+            res_cases.append({"case": case.name, "fs_hz": fs, "hours": case.hours,
+                              "truth": len(case.truth), "new": vars(s_new), "today": vars(s_old),
+                              "plm_index_truth": pi_true, "plm_index_new": pi_new,
+                              "plm_index_today": pi_old})
+    rows.append(["all", str(tot_new.tp + tot_new.fn), _pct(tot_new.sensitivity),
+                 f"{tot_new.fp_per_h:.1f}", str(tot_new.fp_confounder), str(tot_new.background),
+                 "", "", _pct(tot_old.sensitivity), f"{tot_old.fp_per_h:.1f}", ""])
+    head = ["recording", "LMs", "sens. (new)", "FP/h (new)", "of which on confounders",
+            "in real bg movement", "PLMI truth /h", "PLMI new /h", "sens. (today)",
+            "FP/h (today)", "PLMI today /h"]
+    print(f"Limb movements from acceleration alone: {len(res_cases)} recordings of "
+          f"{minutes:g} min (seed {seed}), {tot_new.tp + tot_new.fn} injected movements\n")
+    print(render_table(head, rows, markdown))
+    print("\nSensitivity by duration and by size (new / today):\n")
+    rows2 = [[f"{a:g}-{b:g} s", str(v[0]), _pct(v[1] / v[0] if v[0] else np.nan),
+              _pct(v[2] / v[0] if v[0] else np.nan)] for (a, b), v in by_dur.items()]
+    rows2 += [[f"{a:g}-{b:g}°", str(v[0]), _pct(v[1] / v[0] if v[0] else np.nan),
+               _pct(v[2] / v[0] if v[0] else np.nan)] for (a, b), v in by_size.items()]
+    print(render_table(["movements", "n", "new", "today"], rows2, markdown))
+    p = np.array(plmi)
+    r_new = float(np.corrcoef(p[:, 0], p[:, 1])[0, 1])
+    r_old = float(np.corrcoef(p[:, 0], p[:, 2])[0, 1]) if p[:, 2].std() > 0 else float("nan")
+    err = np.array(onset_err)
+    print(f"\nPLM index vs truth over the {len(p)} recordings: new r = {r_new:.3f}, mean |diff| "
+          f"{np.abs(p[:, 1] - p[:, 0]).mean():.1f}/h; today r = {r_old:.3f}, mean |diff| "
+          f"{np.abs(p[:, 2] - p[:, 0]).mean():.1f}/h")
+    print(f"Onset error of matched movements (new): median {np.median(err):+.2f} s, "
+          f"95th percentile |error| {np.percentile(np.abs(err), 95):.2f} s")
+    hours = sum(c["hours"] for c in res_cases)
+    print(f"Run time: new {t_new:.1f} s, today {t_old:.1f} s for {hours:.1f} h of data")
+    return {"seed": seed, "minutes": minutes, "cases": res_cases,
+            "total_new": vars(tot_new), "total_today": vars(tot_old),
+            "plm_index_r_new": r_new, "plm_index_r_today": r_old,
+            "onset_error_median_s": float(np.median(err)),
+            "by_duration": {f"{a}-{b}": v for (a, b), v in by_dur.items()},
+            "by_size": {f"{a}-{b}": v for (a, b), v in by_size.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--minutes", type=float, default=30.0, help="length of each recording")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--json", type=Path, help="also write the scores as JSON here")
+    a = p.parse_args(argv)
+    res = run(a.seed, a.minutes, a.markdown)
+    if a.json and res:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(res, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,8 +26,8 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def configure(verbosity: int = 0) -> None:
-    """Send the package log to stderr: -1 (``--quiet``) = errors, 0 = warnings, 1 = info, 2 = debug."""
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    """Send the package log to stderr: 0 = warnings, 1 = info, 2 = debug."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     if not logger.handlers:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("toetwitch: %(levelname)s: %(message)s"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """``-v/--verbose`` (more log output; ``-vv`` debug) and ``-q/--quiet`` (only failures and
-    the summary).
+    the summary; warnings about the data are still shown).
 
     The top-level parser holds the defaults; a sub-command's copy leaves an option it did not see
     unset (``SUPPRESS``), so that ``toetwitch -v analyse`` and ``toetwitch analyse -v`` agree.
@@ -18,7 +18,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
                        help="more log output (-vv for debug)")
     group.add_argument("-q", "--quiet", action="store_true",
                        default=False if top else argparse.SUPPRESS,
-                       help="print only failures and the summary; log only errors")
+                       help="print only failures and the summary (warnings about the data are still shown)")
 
 
 def add_journal_arguments(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:

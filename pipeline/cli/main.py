@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    configure(-1 if args.quiet else args.verbose)
+    configure(args.verbose)  # -q prints less; warnings about the data are still shown
     _SHOWN.clear()  # once per command run
     with warnings.catch_warnings():
         # Every command prints a warning as one clean line (never Python's file:line form),

@@ -24,11 +24,11 @@ def test_verbose_and_quiet_before_or_after_every_command(command):
     assert (args.verbose, args.quiet) == (0, False)
 
 
-def test_quiet_logs_only_errors_and_verbose_shows_info(tmp_path, capsys):
+def test_quiet_keeps_warnings_and_verbose_shows_info(tmp_path, capsys):
     log = logging.getLogger("toetwitch")
     missing = tmp_path / "none.sqlite"
     assert main(["-q", "history", "--journal", str(missing)]) == 1
-    assert log.level == logging.ERROR
+    assert log.level == logging.WARNING  # a problem with the data is never silenced
     assert main(["history", "-v", "--journal", str(missing)]) == 1
     assert log.level == logging.INFO
     capsys.readouterr()

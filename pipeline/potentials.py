@@ -405,16 +405,17 @@ def quantisation_step(x: FloatArray, block_n: int) -> FloatArray:
     with no non-zero difference (constant) has no measurable step: 0. Block-local, so no
     chunking can change it. ``x`` holds whole blocks (NaN-free); returns shape (n_blocks,).
     """
-    d = np.abs(np.diff(x.reshape(-1, block_n), axis=1))
+    xb = x.reshape(-1, block_n)
+    d = np.abs(xb[:, 1:] - xb[:, :-1])
+    out = np.zeros(len(xb))
     if d.shape[1] == 0:
-        return np.zeros(len(d))
-    nz = d > 0
-    step = np.where(nz, d, np.inf).min(axis=1)
+        return out
+    step = np.where(d > 0, d, np.inf).min(axis=1)
     ok = np.isfinite(step)
-    r = d[ok] / step[ok, None]
-    whole = (np.abs(r - np.round(r)) <= 1e-6).all(axis=1)
-    out = np.zeros(len(d))
-    out[np.flatnonzero(ok)[whole]] = step[ok][whole]
+    r = d / np.where(ok, step, 1.0)[:, None]
+    r -= np.rint(r)
+    whole = ok & (np.abs(r) <= 1e-6).all(axis=1)
+    out[whole] = step[whole]
     return out
 
 

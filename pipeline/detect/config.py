@@ -127,6 +127,14 @@ class DetectorConfig:
         a surface MUAP almost none: a potential whose 1-15 Hz deflection exceeds this share of
         its 20-450 Hz peak-to-peak is rejected as an artifact.
     flat_ms : runs of identical samples this long mean saturation or signal loss.
+    quantised_flat_steps, flat_clip_range_uv : a coarsely quantised signal (a BITalino's 10-bit
+        EMG: one step ≈ 3.19 µV over ~1.2 µV of resting noise) holds one code for tens of ms
+        at rest. Where a block's noise σ is under ``quantised_flat_steps`` ADC steps (the step
+        is read from the samples: their smallest difference, when all differences are whole
+        multiples of it), a flat run means clipping or a dead channel only when it fills the
+        block or sits at the block's highest or lowest value while the block spans at least
+        ``flat_clip_range_uv``. The noise σ there is never taken under the quantisation
+        noise, step/√12 (docs/detection.md, "Quantised signals").
     activity_on_uv, activity_on_k, activity_off_uv : AASM/WASM leg-movement rules: onset 8 µV
         above resting EMG, offset when within 2 µV of rest for 0.5 s (envelope = 50 ms RMS).
     activity_window_ms, activity_fraction : a potential sits inside voluntary activity when the
@@ -215,6 +223,8 @@ class DetectorConfig:
     max_peak_to_peak_uv: float = 3000.0
     pop_lf_ratio: float = 0.5
     flat_ms: float = 20.0
+    quantised_flat_steps: float = 2.0
+    flat_clip_range_uv: float = 50.0
     activity_on_uv: float = 8.0
     activity_on_k: float = 3.0
     activity_off_uv: float = 2.0

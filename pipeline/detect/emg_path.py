@@ -21,6 +21,7 @@ from toetwitch.pipeline.detect.filters import (
     design_notches,
     detect_mains,
     mains_harmonics,
+    white_noise_gain,
 )
 from toetwitch.pipeline.detect.potentials import (
     FloatArray,
@@ -33,6 +34,7 @@ from toetwitch.pipeline.detect.potentials import (
     flat_runs_mask,
     has_run,
     potential_features_many,
+    quantisation_step,
     runs,
     same_unit_neighbours,
     shape_similarity,
@@ -160,6 +162,7 @@ class EmgPath:
         self.filters_ready = cfg.mains != "auto"
         self._bp: StreamingSOS | None = None
         self._lf: StreamingSOS | None = None
+        self.noise_gain = 1.0  # white-noise gain of the EMG filter, set with the filter
         if self.filters_ready:
             self._design()
         self.pending = np.empty(0)
@@ -224,6 +227,7 @@ class EmgPath:
         )
         self._bp = StreamingSOS(sos)
         self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
+        self.noise_gain = white_noise_gain(sos, self.fs_hz)
         self.filters_ready = True
 
     # ------------------------------------------------------------------ input
@@ -269,11 +273,12 @@ class EmgPath:
             x = self._fill_gaps(x, nan)
         elif len(x):
             self.last_valid, self.have_valid = float(x[-1]), True
-        flat = flat_runs_mask(np.where(nan, np.nan, x) if flags.any() else x, bn, self.flat_n)
-        flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         y = self._bp(x)
         lf = self._lf(x)
-        sig = block_sigma(y, bn)
+        sig, coarse = self._block_noise(x, y)
+        flat = flat_runs_mask(np.where(nan, np.nan, x) if flags.any() else x, bn, self.flat_n,
+                              coarse, self.cfg.flat_clip_range_uv)
+        flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         sig_usable = np.where(flags == 0, sig, np.nan)
         thr_sigma = self.noise_level(sig_usable)
         self.block_sigma.append(sig)
@@ -299,6 +304,30 @@ class EmgPath:
         self.lf_buf = _append(self.lf_buf, lf)
         self.n_done += len(x)
         self._clusters(cand)
+
+    def _block_noise(self, x: FloatArray, y: FloatArray) -> tuple[FloatArray, np.ndarray]:
+        """Per block: robust noise σ (µV) and whether the signal is coarsely quantised there.
+
+        ``x`` is the raw (gap-filled) signal, ``y`` the filtered one, whole blocks of each.
+        An ADC with a step ``q`` adds quantisation noise of σ ``q``/√12 (Widrow's additive
+        model). When the signal's own noise is under a step the quantised baseline sits on two
+        or three codes, median|y|/0.6745 reads far below the real noise (most filtered samples
+        are near zero between code changes: 0.3-0.5 µV for ~1.1 µV of noise on a BITalino),
+        and code changes flood the sub-threshold and detection levels. The σ is therefore
+        never taken under q/√6 times the filter's white-noise gain: the quantisation noise
+        plus the noise under one step that the codes cannot resolve, taken at the same level
+        (q/√12 alone still let code changes pass for sub-threshold discharges; bench.md §3).
+        A signal not quantised, or finely (a step far under its noise), keeps its σ bit for
+        bit. A block is coarsely quantised when its σ is under
+        ``quantised_flat_steps`` steps: its resting baseline may then hold a code for tens of
+        ms, which is not a flatline (:func:`flat_runs_mask`). Both are block-local.
+        """
+        step = quantisation_step(x, self.block_n)
+        sig = block_sigma(y, self.block_n)
+        coarse = sig < self.cfg.quantised_flat_steps * step
+        # quantisation noise q/√12 plus the signal's own noise under one step, which the codes
+        # cannot resolve, taken at the same level: √(q²/12 + q²/12) = q/√6, then filtered
+        return np.maximum(sig, step * (self.noise_gain / np.sqrt(6.0))), coarse
 
     def _fill_gaps(self, x: FloatArray, nan: np.ndarray) -> FloatArray:
         """Hold the last valid value across lost samples so the filters see no step."""

@@ -97,6 +97,17 @@ def filter_whole(sos: FloatArray, x: FloatArray) -> FloatArray:
     return StreamingSOS(sos, 0 if x.ndim == 1 else x.shape[1])(x)
 
 
+def white_noise_gain(sos: FloatArray, fs_hz: float) -> float:
+    """How much the filter scales the σ of white noise: the RMS of its impulse response,
+    √Σh² (over 4 s, long after a 20 Hz high-pass or a Q 30 notch has rung out)."""
+    if len(sos) == 0:
+        return 1.0
+    impulse = np.zeros(max(16, round(4.0 * fs_hz)))
+    impulse[0] = 1.0
+    h = signal.sosfilt(sos, impulse)
+    return float(np.sqrt(np.dot(h, h)))
+
+
 def _hum_ratio(x_uv: FloatArray, fs_hz: float) -> Callable[[float], float] | None:
     """Welch power within 1 Hz of a frequency over the median power of the 20-450 Hz band,
     as a function of the frequency; None when the window is under 0.5 s or silent."""

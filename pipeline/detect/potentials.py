@@ -396,17 +396,61 @@ def has_run(mask: NDArray[np.bool_], need: int, start_before: int | None = None)
     return False
 
 
-def flat_runs_mask(x: FloatArray, block_n: int, flat_n: int) -> NDArray[np.bool_]:
+def quantisation_step(x: FloatArray, block_n: int) -> FloatArray:
+    """Per block: the ADC step the samples were quantised with (µV), or 0 when they were not.
+
+    The step is the smallest non-zero difference between consecutive samples, taken as a step
+    only when every difference in the block is a whole multiple of it (to a millionth of the
+    step): an ADC's codes differ by whole steps, resampled or filtered values do not. A block
+    with no non-zero difference (constant) has no measurable step: 0. Block-local, so no
+    chunking can change it. ``x`` holds whole blocks (NaN-free); returns shape (n_blocks,).
+    """
+    xb = x.reshape(-1, block_n)
+    d = np.abs(xb[:, 1:] - xb[:, :-1])
+    out = np.zeros(len(xb))
+    if d.shape[1] == 0:
+        return out
+    step = np.where(d > 0, d, np.inf).min(axis=1)
+    ok = np.isfinite(step)
+    r = d / np.where(ok, step, 1.0)[:, None]
+    r -= np.rint(r)
+    whole = ok & (np.abs(r) <= 1e-6).all(axis=1)
+    out[whole] = step[whole]
+    return out
+
+
+def flat_runs_mask(x: FloatArray, block_n: int, flat_n: int,
+                   baseline_alive: NDArray[np.bool_] | None = None,
+                   clip_range_uv: float = np.inf) -> NDArray[np.bool_]:
     """Per block: does it hold a run of >= ``flat_n`` identical consecutive samples?
 
     Clipping at the ADC rails and a dead electrode both show as flat runs. Runs are cut at
     block edges (block-local keeps chunking from changing the answer).
+
+    In the blocks where ``baseline_alive`` is True (a coarsely quantised signal whose noise is
+    under a few ADC steps: its resting baseline sits on one code for tens of ms) a run counts
+    only when it is clipping or a dead channel: it covers the whole block, or it sits at the
+    block's highest or lowest value while the block spans at least ``clip_range_uv`` (a signal
+    driven into a rail comes from far; a baseline run lies among its neighbours' codes).
+    NaN samples (lost) never belong to a run. Returns shape (n_blocks,), bool.
     """
     n_blocks = len(x) // block_n
     same = x[1:] == x[:-1]
     same[block_n - 1:: block_n] = False  # never across a block edge
     starts, ends = runs(same)
     long_ = (ends - starts) >= flat_n - 1
+    starts = starts[long_]
+    block = starts // block_n
+    if baseline_alive is not None and baseline_alive.any() and len(starts):
+        xb = x[: n_blocks * block_n].reshape(n_blocks, block_n)
+        finite = np.isfinite(xb)
+        hi = np.where(finite, xb, -np.inf).max(axis=1)
+        lo = np.where(finite, xb, np.inf).min(axis=1)
+        level = x[starts]
+        whole = (ends[long_] - starts) >= block_n - 1
+        at_rail = ((level == hi[block]) | (level == lo[block])) & (hi[block] - lo[block] >= clip_range_uv)
+        keep = ~baseline_alive[block] | whole | at_rail
+        block = block[keep]
     out = np.zeros(n_blocks, dtype=bool)
-    out[starts[long_] // block_n] = True
+    out[block] = True
     return out

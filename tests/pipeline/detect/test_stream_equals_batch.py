@@ -215,3 +215,18 @@ def test_storm_and_its_unit_rules_stream_like_batch(storm, chunk):
     streamed, _ = _stream(storm, chunk)
     pd.testing.assert_frame_equal(streamed.events, whole.events)
     assert streamed.summary["rejected"] == whole.summary["rejected"]
+
+
+def test_quantised_recording_streams_like_batch():
+    """A BITalino's 10-bit EMG (the step read from the data, flat resting runs kept alive):
+    the quantisation step and the noise floor it sets are block-local, so chunking still
+    changes nothing."""
+    from toetwitch.drivers import Recording
+    from toetwitch.drivers.ble.profiles import bitalino as bit
+
+    rec, _ = simulate_recording(20.0, 1000.0, 100.0, acc=False, seed=13, twitch_rate_per_min=40, noise_uv=1.2)
+    q = Recording(emg_uv=bit.emg_uv(bit.emg_adc(rec.emg_uv, 10), 10), fs_emg_hz=1000.0, name="q")
+    whole = analyse(q)
+    assert len(whole.twitches) > 0
+    for chunk in (1, 37, 1000):
+        pd.testing.assert_frame_equal(_stream(q, chunk)[0].events, whole.events)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import match_events
+
+# Deterministic property tests: the same examples on every run and machine (no example
+# database, no deadline on a loaded 2-core CI machine); a test's own @settings adds to this.
+settings.register_profile("toetwitch", derandomize=True, database=None, deadline=None)
+settings.load_profile("toetwitch")
 
 
 @pytest.fixture(autouse=True)

@@ -163,13 +163,22 @@ def test_polar_frames_round_trip_with_times_and_loss(x, compressed, drop, fs):
     np.testing.assert_allclose(got * 1000, x[kept], rtol=1e-12, atol=1e-9)
     n_lost = 0 if lost_k is None else bounds[lost_k + 1] - bounds[lost_k]
     # a lost frame shows in the stamps once it spans more than the decoder's slack
+    detectable = lost_k is None or n_lost > 0.25 * (bounds[lost_k + 2] - bounds[lost_k + 1]) + 0.5
     if lost_k is None:
         assert dec.lost_samples == 0
-    elif n_lost > 0.25 * (bounds[lost_k + 2] - bounds[lost_k + 1]) + 0.5:
+    elif detectable:
         assert dec.lost_samples == n_lost
-    # sample times sit on the nominal grid (float64 seconds since 2000: ~0.1 µs resolution)
     t = np.concatenate([b.t_device_s for b in blocks])
-    np.testing.assert_allclose(t, t0 / 1e9 + kept / fs, atol=1e-6, rtol=0)
+    if detectable:
+        # sample times sit on the nominal grid (float64 seconds since 2000: ~0.1 µs resolution)
+        np.testing.assert_allclose(t, t0 / 1e9 + kept / fs, atol=1e-6, rtol=0)
+    else:
+        # a loss within the rate tolerance cannot be told from a slow clock: the next frame's
+        # samples are spread up to its stamp (the SDK's rule), still in order and on the stamps
+        assert np.all(np.diff(t) > 0)
+        ends = [bounds[k + 1] - 1 for k in range(len(frames)) if k != lost_k]
+        np.testing.assert_allclose(t[np.searchsorted(kept, ends)], t0 / 1e9 + np.array(ends) / fs,
+                                   atol=1e-6, rtol=0)
 
 
 @settings(max_examples=20, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -35,3 +36,19 @@ def add_journal_arguments(parser: argparse.ArgumentParser, *, writes: bool = Tru
     if writes:
         parser.add_argument("--no-journal", action="store_true",
                             help="do not record this run in the journal")
+
+
+def with_channel_map(args: argparse.Namespace,
+                     run: Callable[[argparse.Namespace], int]) -> int:
+    """``run(args)`` with the ``--channels`` map of OpenSignals files in force; a map that
+    does not fit the file is a usage error (exit 2), said in one line."""
+    from toetwitch.drivers.readers.opensignals import channel_map
+    from toetwitch.pipeline.errors import UserError
+
+    try:
+        with channel_map(args.channels):
+            return run(args)
+    except ValueError as exc:
+        if args.channels and "--channels" in str(exc):
+            raise UserError(str(exc), 2) from None
+        raise

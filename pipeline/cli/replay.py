@@ -46,16 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toetwitch.drivers.readers.opensignals import channel_map
-    from toetwitch.pipeline.errors import UserError
+    from toetwitch.pipeline.cli.common import with_channel_map
 
-    try:
-        with channel_map(args.channels):
-            return _run(args)
-    except ValueError as exc:
-        if args.channels and "--channels" in str(exc):
-            raise UserError(str(exc), 2) from None
-        raise
+    return with_channel_map(args, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -322,8 +322,10 @@ class EmgPath:
         ``quantised_flat_steps`` steps: its resting baseline may then hold a code for tens of
         ms, which is not a flatline (:func:`flat_runs_mask`). Both are block-local.
         """
-        step = quantisation_step(x, self.block_n)
         sig = block_sigma(y, self.block_n)
+        # a step under this changes neither the floor nor `coarse` (0.999: rounding margin)
+        bound = sig * (0.999 * min(np.sqrt(6.0) / self.noise_gain, 1.0 / self.cfg.quantised_flat_steps))
+        step = quantisation_step(x, self.block_n, bound)
         coarse = sig < self.cfg.quantised_flat_steps * step
         # quantisation noise q/√12 plus the signal's own noise under one step, which the codes
         # cannot resolve, taken at the same level: √(q²/12 + q²/12) = q/√6, then filtered

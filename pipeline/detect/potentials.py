@@ -396,7 +396,8 @@ def has_run(mask: NDArray[np.bool_], need: int, start_before: int | None = None)
     return False
 
 
-def quantisation_step(x: FloatArray, block_n: int) -> FloatArray:
+def quantisation_step(x: FloatArray, block_n: int,
+                      irrelevant_below: FloatArray | None = None) -> FloatArray:
     """Per block: the ADC step the samples were quantised with (µV), or 0 when they were not.
 
     The step is the smallest non-zero difference between consecutive samples, taken as a step
@@ -404,18 +405,35 @@ def quantisation_step(x: FloatArray, block_n: int) -> FloatArray:
     step): an ADC's codes differ by whole steps, resampled or filtered values do not. A block
     with no non-zero difference (constant) has no measurable step: 0. Block-local, so no
     chunking can change it. ``x`` holds whole blocks (NaN-free); returns shape (n_blocks,).
+
+    ``irrelevant_below`` (per block, µV), when given, is the size under which a step would
+    change nothing for the caller: a block whose first differences already hold a non-zero one
+    that small (so its step, if it has one, is no larger) reports 0 without the whole-block
+    check. Float or finely quantised signals then cost one small pass, not three full ones.
     """
     xb = x.reshape(-1, block_n)
-    d = np.abs(xb[:, 1:] - xb[:, :-1])
     out = np.zeros(len(xb))
-    if d.shape[1] == 0:
+    if block_n < 2:
         return out
+    rows = None
+    if irrelevant_below is not None:
+        m = min(block_n - 1, 8)
+        head = np.abs(xb[:, 1:m + 1] - xb[:, :m])
+        small = ((head > 0) & (head <= irrelevant_below[:, None])).any(axis=1)
+        if small.all():
+            return out
+        rows = np.flatnonzero(~small)
+        xb = xb[rows]
+    d = np.abs(xb[:, 1:] - xb[:, :-1])
     step = np.where(d > 0, d, np.inf).min(axis=1)
     ok = np.isfinite(step)
     r = d / np.where(ok, step, 1.0)[:, None]
     r -= np.rint(r)
     whole = ok & (np.abs(r) <= 1e-6).all(axis=1)
-    out[whole] = step[whole]
+    if rows is None:
+        out[whole] = step[whole]
+    else:
+        out[rows[whole]] = step[whole]
     return out
 
 

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
     FloatArray,
+    Rates,
     Span,
     acc_activity_spans,
     bandpass,
@@ -318,7 +319,7 @@ NDArrayInt = np.ndarray
 
 
 @dataclass
-class LmScore:
+class LmScore(Rates):
     tp: int = 0
     fn: int = 0
     fp: int = 0
@@ -331,13 +332,6 @@ class LmScore:
                        self.fp_confounder + o.fp_confounder, self.background + o.background,
                        self.hours + o.hours)
 
-    @property
-    def sensitivity(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
 
     @property
     def fp_per_h(self) -> float:

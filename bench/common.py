@@ -329,8 +329,24 @@ class Case:
 # --------------------------------------------------------------------------------------------
 # scoring
 # --------------------------------------------------------------------------------------------
+class Rates:
+    """Sensitivity and precision of anything with ``tp``, ``fp`` and ``fn`` counts."""
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def sensitivity(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+
 @dataclass(frozen=True)
-class Score:
+class Score(Rates):
     """Counts of one detector on one or more recordings (add them with ``+``)."""
 
     tp: int = 0
@@ -346,13 +362,6 @@ class Score:
                      self.minutes + o.minutes, self.active_minutes + o.active_minutes,
                      self.lone_spikes + o.lone_spikes)
 
-    @property
-    def sensitivity(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
 
     @property
     def f1(self) -> float:

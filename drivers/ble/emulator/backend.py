@@ -381,3 +381,16 @@ class BumbleClient(BaseBleakClient):
         self._check()
         sub = self._subscribers.pop(characteristic.handle, None)
         await characteristic.obj.unsubscribe(sub)
+
+
+async def power_down(device, conn, air: VirtualAir, controller) -> None:  # noqa: ANN001
+    """An emulated peripheral's teardown: drop its link if any, power off, leave the air."""
+    if conn is not None:
+        try:
+            await conn.disconnect()
+        except Exception:  # noqa: BLE001 - the peer may be gone already
+            pass
+    try:
+        await device.power_off()
+    finally:
+        air.unplug(controller)

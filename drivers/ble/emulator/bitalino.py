@@ -34,7 +34,7 @@ from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from toetwitch.drivers.ble.emulator.backend import VirtualAir
+from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
 from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
 from toetwitch.drivers.ble.profiles import bitalino as bit
 from toetwitch.drivers.recording import Recording
@@ -250,16 +250,7 @@ class EmulatedBitalino:
 
     async def stop(self) -> None:
         self._stop_acquisition()
-        conn = self._conn
-        if conn is not None:
-            try:
-                await conn.disconnect()
-            except Exception:  # noqa: BLE001 - the peer may be gone already
-                pass
-        try:
-            await self.device.power_off()
-        finally:
-            self.air.unplug(self._controller)
+        await power_down(self.device, self._conn, self.air, self._controller)
 
     async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
         """Drop the link as a lost radio would; the bridge then stops acquisition (0xFF)."""

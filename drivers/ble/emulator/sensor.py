@@ -29,7 +29,7 @@ from toetwitch.drivers.ble.codec import (
     next_packet,
     status_end_payloads,
 )
-from toetwitch.drivers.ble.emulator.backend import VirtualAir
+from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
 from toetwitch.drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
@@ -288,16 +288,7 @@ class EmulatedSensor:
                 await self._task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
-        conn = self._conn
-        if conn is not None:
-            try:
-                await conn.disconnect()
-            except Exception:  # noqa: BLE001 - the peer may be gone already
-                pass
-        try:
-            await self.device.power_off()
-        finally:
-            self.air.unplug(self._controller)
+        await power_down(self.device, self._conn, self.air, self._controller)
 
     async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
         """Drop the current connection as a lost radio link would (central sees ``reason``)."""

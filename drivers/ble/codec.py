@@ -264,7 +264,12 @@ class Block:
 
 @dataclass(frozen=True)
 class PacketStats:
-    """Link accounting. ``loss_fraction`` = lost / (received + lost) packets."""
+    """Link accounting. ``loss_fraction`` = lost / (received + lost) packets.
+
+    ``loss_measurable`` is False for a protocol that carries neither a counter nor a device
+    clock (MetaWear streaming): the loss is then unknown, not zero, and the summary says so
+    (``lost``, ``samples_lost`` and ``loss_fraction`` are null there).
+    """
 
     received: int
     lost: int
@@ -276,6 +281,7 @@ class PacketStats:
     malformed: int = 0
     discontinuities: int = 0
     drift_ppm: float | None = None
+    loss_measurable: bool = True
 
     @property
     def loss_fraction(self) -> float:
@@ -284,19 +290,27 @@ class PacketStats:
 
     def as_summary(self) -> dict[str, Any]:
         """The ``packets`` block of summary.json (architecture.md) plus extra detail."""
+        known = self.loss_measurable
         return {
             "received": self.received,
-            "lost": self.lost,
+            "lost": self.lost if known else None,
             "duplicated": self.duplicated,
-            "samples_lost": self.samples_lost,
-            "loss_fraction": round(self.loss_fraction, 6),
+            "samples_lost": self.samples_lost if known else None,
+            "loss_fraction": round(self.loss_fraction, 6) if known else None,
+            "loss_measurable": known,
             "samples_received": self.samples_received,
             "samples_duplicated": self.samples_duplicated,
-            "samples_lost_by_stream": dict(self.samples_lost_by_stream),
+            "samples_lost_by_stream": dict(self.samples_lost_by_stream) if known else {},
             "malformed": self.malformed,
             "discontinuities": self.discontinuities,
             "clock_drift_ppm": None if self.drift_ppm is None else round(self.drift_ppm, 2),
         }
+
+    def link_text(self) -> str:
+        """``99.5 % (3 lost)``, or ``loss unmeasurable`` (the live status line)."""
+        if not self.loss_measurable:
+            return "loss unmeasurable"
+        return f"{100 * (1 - self.loss_fraction):.1f} % ({self.lost} lost)"
 
 
 class ClockMap:

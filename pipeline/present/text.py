@@ -84,10 +84,13 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
     qual.append(f"mains {q['mains_hz']:g} Hz removed" if q.get("mains_hz") else "no mains hum found")
     lines.append("   " + ", ".join(qual))
     pk = s.get("packets")
-    if pk:
+    if pk and pk.get("loss_measurable", True) is False:
+        lines.append(f"   link: {pk.get('received', 0)} packets; loss unmeasurable (this sensor's "
+                     "stream carries no counter or clock)")
+    elif pk:
         lines.append(
             f"   link: {pk.get('received', 0)} packets, {pk.get('lost', 0)} lost "
-            f"({100 * pk.get('loss_fraction', 0):.1f} %), {pk.get('duplicated', 0)} duplicated"
+            f"({100 * (pk.get('loss_fraction') or 0):.1f} %), {pk.get('duplicated', 0)} duplicated"
         )
     for line in s.get("repairs") or []:  # what the input needed (a bad cell, a gap, a cut record)
         lines.append(f"   repaired: {line}")

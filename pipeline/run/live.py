@@ -251,7 +251,7 @@ class LiveSession:
         secs = self.seconds_seen()
         rate = self._twitches / (secs / 60) if secs >= 10 else None
         stats = self.decoder.stats if self.decoder else None
-        link = "-" if stats is None else f"{100 * (1 - stats.loss_fraction):.1f} % ({stats.lost} lost)"
+        link = "-" if stats is None else stats.link_text()
         checking = f" (+{len(self._checking)} checking)" if self._checking else ""
         return (
             f"{int(secs // 60):02d}:{int(secs % 60):02d}  twitches {self._twitches}{checking}  ·  "

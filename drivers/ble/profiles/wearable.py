@@ -2,15 +2,26 @@
 
 Each codec turns its device's notifications into :class:`AccBlock` s: samples in g, their
 times on the device clock where the protocol has one, and the loss the protocol lets us see.
-Pure data, no radio.
+Pure data, no radio. :class:`AccSessionDecoder` turns any of them into the session decoder
+the live session, replay and the packet log use.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from toetwitch.drivers.ble.codec import Block, ClockMap, PacketStats
+from toetwitch.drivers.ble.profile_v1 import DeviceInfo, StreamInfo
+from toetwitch.drivers.errors import RecordingError
+
+logger = logging.getLogger("toetwitch")
 
 #: Standard gravity (m/s² per g), CGPM 1901 / ISO 80000-3.
 STANDARD_GRAVITY_MS2 = 9.80665
@@ -60,3 +71,136 @@ def samples_lost_from_gap(gap_samples: float, expected: int, jitter_samples: flo
     if excess <= slack * expected + jitter_samples + 0.5:
         return 0
     return int(round(excess))
+
+
+# --------------------------------------------------------------------------------------------
+# the session decoder every accelerometer wearable shares
+# --------------------------------------------------------------------------------------------
+#: ``push(notification) -> AccBlocks``: one device's codec (a Polar frame gives one block, a
+#: Movesense notification zero or more once DATA_PART2 is reassembled, a MetaWear one one).
+PushCodec = Callable[[bytes], list[AccBlock]]
+
+
+class AccSessionDecoder:
+    """A wearable codec's :class:`AccBlock` s -> the session's sample blocks
+    (:class:`toetwitch.drivers.ble.decoding.SessionDecoder`).
+
+    One stream, ``acc`` (3 channels, g) at ``fs_hz``, the rate the device was started at.
+    Samples a codec reports lost (``lost_samples``, from its device timestamps) are NaN, so
+    sample *i* lands at index *i*. A clock discontinuity (reset, re-subscription) cannot be
+    sized from the device: the samples after it are appended, and the break is counted.
+    With no device time (``t_device_s`` None) the device clock is the sample index / fs.
+
+    A notification the codec cannot read is counted in ``malformed`` and skipped (never
+    raised): a damaged byte costs one notification's samples, which are then NaN if the
+    next stamp shows them missing.
+
+    ``loss_measurable`` False (MetaWear) makes :attr:`stats` say the loss is unknown.
+    """
+
+    def __init__(self, push: PushCodec, info: DeviceInfo, loss_measurable: bool = True,
+                 samples_per_packet: float | None = None) -> None:
+        st = info.stream("acc")
+        if st is None or st.channels != 3:
+            raise ValueError("a wearable session has one 3-channel acc stream")
+        self._push = push
+        self.info = info
+        self.fs_hz = float(st.fs_hz)
+        self.loss_measurable = loss_measurable
+        self.ended = False
+        self.clock = ClockMap()
+        self.origin_device_s: float | None = None
+        self.next_index = 0
+        self.received = 0  # notifications read
+        self.samples_received = 0
+        self.samples_lost = 0
+        self.malformed = 0
+        self.discontinuities = 0
+        self._per_packet = samples_per_packet
+
+    def feed(self, data: bytes | bytearray, host_time_s: float | None = None) -> list[Block]:
+        """Decode one notification; return the new sample blocks (possibly empty)."""
+        try:
+            blocks = self._push(bytes(data))
+        except (RecordingError, ValueError) as exc:
+            self.malformed += 1
+            if self.malformed <= 3:
+                logger.warning("skipped a malformed notification (%d bytes): %s", len(data), exc)
+            return []
+        self.received += 1
+        out: list[Block] = []
+        for b in blocks:
+            if not b.n:
+                continue
+            lost = b.lost_samples or 0
+            if b.discontinuity:
+                self.discontinuities += 1
+                lost = 0
+            values = b.acc_g
+            if lost:
+                values = np.concatenate([np.full((lost, 3), np.nan), values])
+                self.samples_lost += lost
+            start = self.next_index
+            self.next_index += len(values)
+            self.samples_received += b.n
+            last_device_s = (float(b.t_device_s[-1]) if b.t_device_s is not None
+                             else (self.next_index - 1) / self.fs_hz)
+            if self.origin_device_s is None:
+                self.origin_device_s = last_device_s - (self.next_index - 1) / self.fs_hz
+            if host_time_s is not None and not b.discontinuity:
+                self.clock.add(last_device_s, host_time_s)
+            if b.discontinuity:  # the device clock restarted: the old fit no longer holds
+                self.clock = ClockMap()
+                self.origin_device_s = last_device_s - (self.next_index - 1) / self.fs_hz
+                if host_time_s is not None:
+                    self.clock.add(last_device_s, host_time_s)
+            out.append(Block("acc", 0, start, values))
+        return out
+
+    def link_event(self, event: Mapping[str, Any], host_time_s: float | None = None) -> None:
+        """Link events change nothing here: a re-subscribed device's stamps go on (Polar,
+        Movesense: the gap shows as loss) or nothing can be known (MetaWear)."""
+
+    @property
+    def stats(self) -> PacketStats:
+        per = self._per_packet or (self.samples_received / self.received if self.received else 1.0)
+        lost_packets = int(np.ceil(self.samples_lost / per)) if self.samples_lost and per else 0
+        return PacketStats(
+            received=self.received, lost=lost_packets, duplicated=0,
+            samples_received=self.samples_received, samples_lost=self.samples_lost,
+            samples_duplicated=0, samples_lost_by_stream={"acc": self.samples_lost},
+            malformed=self.malformed, discontinuities=self.discontinuities,
+            drift_ppm=self.clock.drift_ppm, loss_measurable=self.loss_measurable,
+        )
+
+    def samples_seen(self, kind: str) -> int:
+        return self.next_index if kind == "acc" else 0
+
+
+def acc_device_info(fs_hz: float, model: str, firmware: str = "",
+                    facts: Mapping[str, Any] | None = None) -> DeviceInfo:
+    """The one stream a wearable session delivers: acceleration (id 0, 3 channels, g)."""
+    return DeviceInfo(streams=(StreamInfo(0, "acc", 3, float(fs_hz), "f64", 1.0),),
+                      clock_hz=float(fs_hz), boot_id=0, firmware=firmware, model=model,
+                      protocol=0, extra=dict(facts or {}))
+
+
+def describe(profile: str, **settings: Any) -> bytes:
+    """The session description a host writes for a wearable (``{"profile": NAME, ...}``,
+    see :mod:`toetwitch.drivers.ble.profiles`): what decoding the session needs."""
+    return json.dumps({"profile": profile, **settings}, sort_keys=True).encode()
+
+
+def read_description(data: bytes, where: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """The settings of a wearable session description; a clear error names what is missing."""
+    try:
+        doc = json.loads(bytes(data).decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordingError(f"the session description is not JSON ({exc})", where=where) from None
+    if not isinstance(doc, dict):
+        raise RecordingError("the session description is not a JSON object", where=where)
+    missing = [k for k in required if k not in doc]
+    if missing:
+        raise RecordingError(f"the {doc.get('profile', 'device')} session description lacks "
+                             f"{', '.join(missing)}", where=where)
+    return doc

@@ -169,11 +169,20 @@ def run(args: argparse.Namespace) -> int:
             _close(writer)
             raise
 
+        if profile is not None and profile.name not in emu.EMULATED:
+            _close(writer)
+            raise UserError(f"--emulate: there is no emulated {profile.name}; emulated: "
+                            f"{', '.join(emu.EMULATED)}", 2)
         if profile is not None and profile.name == "bitalino":
             # the emulated board is wired as the host's channel map says
             sensor_config = emu.BitalinoConfig(wiring=dict(profile.settings.channels),
                                                speed=args.speed, loss=args.loss, seed=args.seed,
                                                disconnect_every=args.drop_every, pack=args.pack)
+        elif profile is not None and profile.name in emu.EMULATED:
+            # every emulated sensor's config takes the same link knobs
+            config_cls = emu.EMULATED[profile.name][1]
+            sensor_config = config_cls(speed=args.speed, loss=args.loss, seed=args.seed,
+                                       disconnect_every=args.drop_every)
         else:
             sensor_config = emu.SensorConfig(name="TT-EMU", speed=args.speed, loss=args.loss,
                                              seed=args.seed, disconnect_every=args.drop_every)

@@ -394,3 +394,21 @@ async def power_down(device, conn, air: VirtualAir, controller) -> None:  # noqa
         await device.power_off()
     finally:
         air.unplug(controller)
+
+
+def advertise(device: Device, name: str, service_uuid: str) -> None:
+    """Set what an emulated peripheral advertises: flags, its 128-bit service and its name.
+
+    Flags (3 B) and the service (18 B) leave 8 name bytes of the 31: a longer name is
+    shortened in the advertisement and sent whole in the scan response, as real sensors do.
+    """
+    raw = name.encode()
+    room = 31 - 3 - 18 - 2
+    name_ad = ((AdvertisingData.COMPLETE_LOCAL_NAME, raw) if len(raw) <= room
+               else (AdvertisingData.SHORTENED_LOCAL_NAME, raw[:room]))
+    device.advertising_data = bytes(AdvertisingData([
+        (AdvertisingData.FLAGS, bytes([0x06])),
+        (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, UUID(service_uuid).to_bytes()),
+        name_ad,
+    ]))
+    device.scan_response_data = bytes(AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, raw)]))

@@ -30,11 +30,10 @@ from fractions import Fraction
 
 import numpy as np
 from bumble import hci
-from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
+from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise, power_down
 from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
 from toetwitch.drivers.ble.profiles import bitalino as bit
 from toetwitch.drivers.recording import Recording
@@ -174,20 +173,7 @@ class EmulatedBitalino:
             CharacteristicValue(read=lambda _c: b"", write=self._on_command),
         )
         self.device.add_service(Service(bit.SERVICE_UUID, [commands, self._frames]))
-        # flags (3 B) + the 128-bit service (18 B) leave 8 name bytes of the 31; a longer
-        # name is shortened there and sent whole in the scan response
-        name = self.cfg.name.encode()
-        room = 31 - 3 - 18 - 2
-        name_ad = ((AdvertisingData.COMPLETE_LOCAL_NAME, name) if len(name) <= room
-                   else (AdvertisingData.SHORTENED_LOCAL_NAME, name[:room]))
-        self.device.advertising_data = bytes(AdvertisingData([
-            (AdvertisingData.FLAGS, bytes([0x06])),
-            (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-             UUID(bit.SERVICE_UUID).to_bytes()),
-            name_ad,
-        ]))
-        self.device.scan_response_data = bytes(
-            AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, name)]))
+        advertise(self.device, self.cfg.name, bit.SERVICE_UUID)
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
     def _on_connection(self, conn: Connection) -> None:

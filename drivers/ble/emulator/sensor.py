@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from bumble import att, hci
-from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
@@ -29,7 +28,7 @@ from toetwitch.drivers.ble.codec import (
     next_packet,
     status_end_payloads,
 )
-from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
+from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise, power_down
 from toetwitch.drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
@@ -213,30 +212,7 @@ class EmulatedSensor:
         )
         self.device.add_service(Service(pv1.SERVICE_UUID, [info_char, control_char,
                                                            self._data_char]))
-        # flags (3 B) + 128-bit service (18 B) leave 10 B of the 31 for the name; a longer
-        # name is shortened there and sent whole in the scan response
-        name = self.cfg.name.encode()
-        room = 31 - 3 - 18 - 2
-        name_ad = (
-            (AdvertisingData.COMPLETE_LOCAL_NAME, name)
-            if len(name) <= room
-            else (AdvertisingData.SHORTENED_LOCAL_NAME, name[:room])
-        )
-        self.device.advertising_data = bytes(
-            AdvertisingData(
-                [
-                    (AdvertisingData.FLAGS, bytes([0x06])),
-                    (
-                        AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-                        UUID(pv1.SERVICE_UUID).to_bytes(),
-                    ),
-                    name_ad,
-                ]
-            )
-        )
-        self.device.scan_response_data = bytes(
-            AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, name)])
-        )
+        advertise(self.device, self.cfg.name, pv1.SERVICE_UUID)
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
     def _on_connection(self, conn: Connection) -> None:

@@ -371,6 +371,14 @@ class AccLimbMovementDetector:
             self._mean = self._mean[cut:]
             self._act0 = keep
 
+    def settled_s(self) -> float:
+        """Every movement with an onset before this time (s from the first sample) has been
+        decided: returned by :meth:`push`, or rejected."""
+        t = self._next * self.block_dt_s
+        if self._open is not None:
+            t = min(t, self._open["start"] * self.block_dt_s)
+        return t
+
     @property
     def valid_s(self) -> float:
         return self.valid_blocks * self.block_dt_s

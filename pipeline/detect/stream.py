@@ -143,6 +143,7 @@ class StreamingAnalyser:
         self.acc_lm = (AccLimbMovementDetector(float(fs_acc_hz), limb_movement_config(self.cfg))
                        if self.acc is not None and self.emg is None else None)
         self._lm_found: list[tuple[int, int, float, float]] = []
+        self._lm_spans_s: list[tuple[float, float]] = []  # recent ones, for the twitch rule
         self.n_emg_in = 0
         self.n_acc_in = 0
         self.guard = InputGuard(name)  # impossible values (inf, 1e308) -> lost, counted
@@ -317,8 +318,8 @@ class StreamingAnalyser:
             new += self._resolve_fasciculations(final)
             new += self._resolve_spans(final)
         elif self.acc is not None:
+            new += self._resolve_acc_limb_movements()  # first: the twitch rule reads their spans
             new += self._resolve_acc_only(final)
-            new += self._resolve_acc_limb_movements()
         if self.acc is not None:
             horizon = self.acc.t_done_s - 2 * self.cfg.activity_window_ms / 1000
             if self.emg is not None:
@@ -412,13 +413,19 @@ class StreamingAnalyser:
         while self.acc.transients:
             tr = self.acc.transients[0]
             t = tr.peak / fs
-            if not (final or self.acc.available(t + half)):
+            if not (final or (self.acc.available(t + half) and self._lm_settled(t + half))):
                 break
             self.acc.transients.pop(0)
             dur = (tr.end - tr.start + 1) / fs
             if dur < self.cfg.min_activity_s:
                 if is_motion(self.acc.moving_fraction(t - half, t + half), self.cfg):
                     self.rejected["motion"] = self.rejected.get("motion", 0) + 1
+                    continue
+                # the turn at either end of a limb movement is that movement, not a twitch:
+                # the foot is not still within acc_context_s of it
+                self._lm_spans_s = [sp for sp in self._lm_spans_s if sp[1] + half >= t]
+                if any(a - half <= t <= b + half for a, b in self._lm_spans_s):
+                    self.rejected["in_limb_movement"] = self.rejected.get("in_limb_movement", 0) + 1
                     continue
                 if is_jerk(tr.peak_mg, self.cfg):
                     self.rejected["jerk"] = self.rejected.get("jerk", 0) + 1
@@ -453,12 +460,19 @@ class StreamingAnalyser:
         out = []
         for start, end, peak_mg, _deg in self._lm_found:
             self.movement_spans_s.append((start / fs, end / fs, "limb_movement"))
+            self._lm_spans_s.append((start / fs, end / fs))
             out.append({"time_s": start / fs, "source": "acc", "type": "limb_movement",
                         "duration_ms": (end - start) / fs * 1000, "peak_to_peak_uv": np.nan,
                         "phases": None, "snr": np.nan, "acc_peak_mg": peak_mg,
                         "doublet": False, "envelope_peak_uv": np.nan})
         self._lm_found = []
         return out
+
+    def _lm_settled(self, t_s: float) -> bool:
+        """Has the limb-movement detector decided every movement that could start by ``t_s``?
+        (It has read past ``t_s`` and no movement begun by then is still open.) Waiting for
+        this keeps the twitch rule above independent of how the samples were chunked."""
+        return self.acc_lm is None or self.acc_lm.settled_s() > t_s
 
     # ------------------------------------------------------------------ summary
     def _summary(self, events: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, Any]:

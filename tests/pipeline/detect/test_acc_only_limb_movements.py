@@ -141,3 +141,21 @@ def test_with_emg_the_emg_decides_limb_movements():
     hours = (s["time_rest_s"] + s["time_active_s"]) / 3600
     assert s["limb_movements_per_h"] == pytest.approx(len(lms) / hours, abs=1e-3)
     assert s["plm_index_per_h"] == 0.0  # two bursts: no series
+
+
+def test_a_twitch_is_not_counted_at_the_turns_of_a_limb_movement():
+    acc = still_acc(120.0, FS, 1.0, seed=21)
+    for t in (20.0, 50.0, 80.0):
+        tilt_acc(acc, FS, t, 2.0, 20.0, ramp_s=0.15)  # brisk turns: brief transients at each end
+    for t in (35.0, 65.0, 100.0):
+        jerk_acc(acc, FS, t, 12.0)  # twitches of a still foot, well away from any movement
+    rec = Recording(acc_g=acc, fs_acc_hz=FS, name="turns")
+    result = analyse(rec)
+    ev = result.events
+    tw = ev[ev["type"] == "fasciculation"]["time_s"].to_numpy()
+    assert (ev["type"] == "limb_movement").sum() == 3
+    np.testing.assert_allclose(tw, [35.0, 65.0, 100.0], atol=0.2)
+    assert result.summary["rejected"].get("in_limb_movement", 0) >= 3
+    for sizes in ([5], [1, 9, 2]):  # the rule waits for the movements: chunking changes nothing
+        events, _, _ = _push_in_chunks(rec, sizes)
+        pd.testing.assert_frame_equal(events, ev)

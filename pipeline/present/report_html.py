@@ -510,13 +510,15 @@ def night_view_svg(view: NightView, width: int = 940, height: int = 130) -> str:
     """The timeline as inline SVG: one bar per limb movement (``class="lm"``, ``lm plm`` when
     it belongs to a PLM series), a band behind each series (``class="plm-series"``), clock
     times (or elapsed time) along the bottom."""
-    left, right, top, bar_h = 10, 10, 22, 56
+    left, right, top, bar_h = 28, 28, 22, 56
     span = max(view.duration_s, 1e-9)
     x = lambda t: left + (width - left - right) * float(t) / span  # noqa: E731
     in_series = np.zeros(len(view.onsets_s), bool)
     parts = [f'<svg id="night-view" xmlns="http://www.w3.org/2000/svg" width="100%" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="limb movements over the recording">',
-             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{bar_h}" fill="#f5f5f5"/>']
+             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{bar_h}" fill="#f5f5f5"/>',
+             f'<text x="{left}" y="11" font-size="11" fill="#616161">'
+             f'{"clock time" if _start_of(view) else "time from the start"}</text>']
     for a, b in view.series:
         in_series[a: b + 1] = True
         x0 = x(view.onsets_s[a])
@@ -538,16 +540,23 @@ def night_view_svg(view: NightView, width: int = 940, height: int = 130) -> str:
     return "".join(parts)
 
 
+def _start_of(view: NightView) -> datetime | None:
+    try:
+        return datetime.fromisoformat(view.start_time) if view.start_time else None
+    except ValueError:
+        return None
+
+
 def _clock(view: NightView, t_s: float) -> str:
-    """Clock time ``HH:MM`` when the start is known, else elapsed ``h:mm`` (or ``m:ss``)."""
-    if view.start_time:
-        try:
-            return (datetime.fromisoformat(view.start_time) + timedelta(seconds=t_s)).strftime("%H:%M")
-        except ValueError:
-            pass
-    if view.duration_s < 3600:
-        return f"{int(t_s // 60)}:{int(t_s % 60):02d}"
-    return f"{int(t_s // 3600)}:{int(t_s % 3600 // 60):02d}"
+    """Clock time ``HH:MM`` when the start is known, else the time from the start (``12 min``,
+    ``1 h 30``)."""
+    start = _start_of(view)
+    if start is not None:
+        return (start + timedelta(seconds=t_s)).strftime("%H:%M")
+    if t_s < 3600 and view.duration_s < 3 * 3600:
+        return f"{t_s / 60:.0f} min" if t_s >= 60 or t_s == 0 else f"{t_s:.0f} s"
+    h, m = int(t_s // 3600), int(t_s % 3600 // 60)
+    return f"{h} h {m:02d}" if m else f"{h} h"
 
 
 def _night_view_html(content: ReportContent) -> str:

@@ -21,6 +21,7 @@ from toetwitch.pipeline.detect.acc_limb_movements import (
     limb_movement_config,
 )
 from toetwitch.pipeline.detect.config import DetectorConfig
+from toetwitch.pipeline.detect.episodes import episodes_table
 
 FS = 52.0  # a Polar Verity's accelerometer rate: not a round number of samples per block
 
@@ -91,6 +92,11 @@ def test_summary_says_where_limb_movements_come_from(night):
     assert s["lm_rejected"] == bare["rejected"]
     assert s["lm_rejected"].get("long", 0) >= 1 and s["lm_rejected"].get("gap", 0) >= 1
     assert s["lm_rejected"].get("short", 0) + s["lm_rejected"].get("weak", 0) >= 1
+    # episodes are runs of twitches: limb movements do not make them, with or without EMG
+    res = analyse(night)
+    cfg = DetectorConfig()
+    pd.testing.assert_frame_equal(
+        res.episodes, episodes_table(res.twitches, cfg.episode_gap_s, cfg.episode_min_twitches))
     # time inside a movement is active, not rest
     assert s["time_active_s"] >= sum(d for d in (1.0, 2.5, 4.0, 0.8, 6.0, 2.0))
 

@@ -3,6 +3,11 @@
 Batch analysis (:func:`toetwitch.pipeline.analyse`), replay and the live monitor all push samples into
 this class; batch simply pushes everything at once. Decisions depend only on samples inside
 fixed windows, so the final events do not depend on how the samples were chunked.
+
+Limb movements: with EMG, activity spans of the EMG envelope (``time_s`` at the envelope's
+peak); without EMG, :class:`~toetwitch.pipeline.detect.acc_limb_movements.AccLimbMovementDetector`
+on the accelerometer samples pushed here (``time_s`` at the movement's onset: the AASM periodic
+series are measured onset to onset). docs/contracts.md §9.
 """
 
 from __future__ import annotations

@@ -20,17 +20,20 @@ index ~60/h, "sparse": ~10/h). Confounders that are NOT limb movements: brief kn
 (0.1-0.3 s, 30-300 mg), long movements (12-30 s) and turning over (a new posture kept).
 
 Scoring, as bench/detection.py scores twitches (``bench/common.py`` conventions): one to one, a
-detection matches a truth when its time (the new detector: the middle of its span; today's
-accelerometer path: its reported time) lies within the truth's span ± 1 s. Unmatched detections
+detection matches a truth when its time (the new detector and the pipeline: the middle of its
+span; the old accelerometer path: its reported time) lies within the truth's span ± 1 s. Unmatched detections
 are false positives (per hour of recording); those on an injected confounder are shown apart
 too; those inside the real background's own movement (:func:`own_movement_spans`, labelled
 before injection: band RMS or orientation shifts) are neither TP nor FP, and movements are
 injected ≥ 2 s away from it. PLM index: movements in AASM series (≥ 4, 5-90 s apart onset to onset) per hour,
 truth vs detected.
 
-Detectors: ``toetwitch.pipeline.detect.acc_limb_movements`` (new, accelerometer rules adapted from AASM/WASM) and,
-for comparison, today's analyser run on the accelerometer alone (``StreamingAnalyser``: events
-of type ``limb_movement``, transients of 0.5-10 s over a 2-30 Hz band).
+Detectors: ``toetwitch.pipeline.detect.acc_limb_movements`` on its own (the bare detector,
+accelerometer rules adapted from AASM/WASM); the full pipeline on the accelerometer-only
+recording (``StreamingAnalyser``, what ``analyse``, replay and ``monitor`` run: events of type
+``limb_movement``, which without EMG now come from that detector, so the two columns should
+agree exactly); and, for comparison, the accelerometer path the analyser used before
+(:func:`detect_old`: ``AccPath`` transients of 0.5-10 s over a 2-30 Hz band).
 
 There are no EMG limb-movement figures in bench/detection.py to sit beside these (it scores
 twitches only); when an EMG limb-movement bench exists, its cases can reuse :func:`inject`.
@@ -281,16 +284,36 @@ def detect_new(case: LmCase, cfg: LimbMovementConfig) -> tuple[FloatArray, Float
     return mid, r.onsets_s, plm_index(case, r.onsets_s, mid)
 
 
-def detect_today(case: LmCase) -> tuple[FloatArray, float]:
-    """(times, PLM index /h) of today's analyser on the accelerometer alone."""
+def detect_pipeline(case: LmCase) -> tuple[FloatArray, FloatArray, float]:
+    """(match times, onsets, PLM index /h) of the full pipeline on the accelerometer alone:
+    ``StreamingAnalyser`` events of type ``limb_movement`` (``time_s`` = onset; matched at the
+    middle of the span, as the bare detector)."""
     from toetwitch.pipeline.detect.config import DetectorConfig
     from toetwitch.pipeline.detect.stream import StreamingAnalyser
 
-    cfg = DetectorConfig()
-    sa = StreamingAnalyser(None, case.fs_hz, cfg, name=case.name)
+    sa = StreamingAnalyser(None, case.fs_hz, DetectorConfig(), name=case.name)
     sa.push(acc_g=case.acc_g)
     ev = sa.finish().events
-    t = np.sort(ev.loc[ev["type"] == "limb_movement", "time_s"].to_numpy(float))
+    lm = ev[ev["type"] == "limb_movement"]
+    on = lm["time_s"].to_numpy(float)
+    mid = on + lm["duration_ms"].to_numpy(float) / 2000.0
+    return mid, on, plm_index(case, on, mid)
+
+
+def detect_old(case: LmCase) -> tuple[FloatArray, float]:
+    """(times, PLM index /h) of the accelerometer path the analyser typed limb movements with
+    before the accelerometer limb-movement rules (``AccPath`` transients lasting
+    ``min_activity_s``-``limb_movement_max_s``, at their peak), kept here for comparison."""
+    from toetwitch.pipeline.detect.acc_path import AccPath
+    from toetwitch.pipeline.detect.config import DetectorConfig
+
+    cfg = DetectorConfig()
+    path = AccPath(case.fs_hz, cfg)
+    path.push(case.acc_g)
+    path.finish()
+    t = np.sort(np.array([tr.peak / case.fs_hz for tr in path.transients
+                          if cfg.min_activity_s <= (tr.end - tr.start + 1) / case.fs_hz
+                          <= cfg.limb_movement_max_s], float))
     return t, plm_index(case, t, t)
 
 
@@ -363,77 +386,103 @@ def run(seed: int, minutes: float, markdown: bool) -> dict | None:
     cfg = LimbMovementConfig()
     rng = np.random.default_rng(seed)
     rows, res_cases = [], []
-    tot_new, tot_old = LmScore(), LmScore()
-    by_dur = {b: [0, 0, 0] for b in DURATION_BINS_S}  # n, found new, found today
-    by_size = {b: [0, 0, 0] for b in SIZE_BINS_DEG}
+    kinds = ("new", "pipeline", "old")
+    tot = {k: LmScore() for k in kinds}
+    by_dur = {b: [0, 0, 0, 0] for b in DURATION_BINS_S}  # n, found by new, pipeline, old
+    by_size = {b: [0, 0, 0, 0] for b in SIZE_BINS_DEG}
     onset_err: list[float] = []
     plmi = []
-    t_new = t_old = 0.0
+    secs = dict.fromkeys(kinds, 0.0)
+    differ = 0  # pipeline detections not identical to the bare detector's
     for name, bg, fs in backgrounds(data):
         for dense in (True, False):
             case = build_case(f"{name}, {'dense' if dense else 'sparse'}", bg, fs, minutes, dense,
                               rng)
             t = time.perf_counter()
             mid, onsets, pi_new = detect_new(case, cfg)
-            t_new += time.perf_counter() - t
+            secs["new"] += time.perf_counter() - t
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                old_t, pi_old = detect_today(case)
-            t_old += time.perf_counter() - t
-            s_new, m_new = score_case(case, mid)
-            s_old, m_old = score_case(case, old_t)
-            tot_new, tot_old = tot_new + s_new, tot_old + s_old
+                mid_p, on_p, pi_pipe = detect_pipeline(case)
+            secs["pipeline"] += time.perf_counter() - t
+            t = time.perf_counter()
+            old_t, pi_old = detect_old(case)
+            secs["old"] += time.perf_counter() - t
+            same = len(on_p) == len(onsets) and np.array_equal(np.sort(on_p), np.sort(onsets))
+            differ += 0 if same else max(1, abs(len(on_p) - len(onsets)))
+            sc = {"new": score_case(case, mid), "pipeline": score_case(case, mid_p),
+                  "old": score_case(case, old_t)}
+            for k in kinds:
+                tot[k] = tot[k] + sc[k][0]
             order = np.argsort(mid)
-            for mv, k_new, k_old in zip(case.truth, m_new, m_old, strict=True):
+            for i, mv in enumerate(case.truth):
                 for bins, val, tab in ((DURATION_BINS_S, mv.duration_s, by_dur),
                                        (SIZE_BINS_DEG, mv.deg, by_size)):
                     b = next(b for b in bins if b[0] <= val <= b[1])
                     tab[b][0] += 1
-                    tab[b][1] += k_new >= 0
-                    tab[b][2] += k_old >= 0
-                if k_new >= 0:
-                    onset_err.append(float(onsets[order[k_new]] - mv.onset_s))
+                    for j, k in enumerate(kinds, start=1):
+                        tab[b][j] += sc[k][1][i] >= 0
+                if sc["new"][1][i] >= 0:
+                    onset_err.append(float(onsets[order[sc["new"][1][i]]] - mv.onset_s))
             pi_true = truth_plm_index(case)
-            plmi.append((pi_true, pi_new, pi_old))
+            plmi.append((pi_true, pi_new, pi_pipe, pi_old))
+            s_new, s_pipe, s_old = (sc[k][0] for k in kinds)
             rows.append([case.name, str(len(case.truth)), _pct(s_new.sensitivity),
                          f"{s_new.fp_per_h:.1f}", str(s_new.fp_confounder), str(s_new.background),
                          f"{pi_true:.1f}", f"{pi_new:.1f}",
+                         _pct(s_pipe.sensitivity), f"{s_pipe.fp_per_h:.1f}", f"{pi_pipe:.1f}",
+                         "yes" if same else "no",
                          _pct(s_old.sensitivity), f"{s_old.fp_per_h:.1f}", f"{pi_old:.1f}"])
             res_cases.append({"case": case.name, "fs_hz": fs, "hours": case.hours,
-                              "truth": len(case.truth), "new": vars(s_new), "today": vars(s_old),
+                              "truth": len(case.truth), "new": vars(s_new),
+                              "pipeline": vars(s_pipe), "old": vars(s_old),
+                              "pipeline_same_as_new": bool(same),
                               "plm_index_truth": pi_true, "plm_index_new": pi_new,
-                              "plm_index_today": pi_old})
-    rows.append(["all", str(tot_new.tp + tot_new.fn), _pct(tot_new.sensitivity),
-                 f"{tot_new.fp_per_h:.1f}", str(tot_new.fp_confounder), str(tot_new.background),
-                 "", "", _pct(tot_old.sensitivity), f"{tot_old.fp_per_h:.1f}", ""])
+                              "plm_index_pipeline": pi_pipe, "plm_index_old": pi_old})
+    t_new, t_pipe, t_old = (tot[k] for k in kinds)
+    rows.append(["all", str(t_new.tp + t_new.fn), _pct(t_new.sensitivity),
+                 f"{t_new.fp_per_h:.1f}", str(t_new.fp_confounder), str(t_new.background),
+                 "", "", _pct(t_pipe.sensitivity), f"{t_pipe.fp_per_h:.1f}", "",
+                 "yes" if differ == 0 else f"{differ} differ",
+                 _pct(t_old.sensitivity), f"{t_old.fp_per_h:.1f}", ""])
     head = ["recording", "LMs", "sens. (new)", "FP/h (new)", "of which on confounders",
-            "in real bg movement", "PLMI truth /h", "PLMI new /h", "sens. (today)",
-            "FP/h (today)", "PLMI today /h"]
+            "in real bg movement", "PLMI truth /h", "PLMI new /h", "sens. (pipeline)",
+            "FP/h (pipeline)", "PLMI pipeline /h", "pipeline = new", "sens. (old)",
+            "FP/h (old)", "PLMI old /h"]
     print(f"Limb movements from acceleration alone: {len(res_cases)} recordings of "
-          f"{minutes:g} min (seed {seed}), {tot_new.tp + tot_new.fn} injected movements\n")
+          f"{minutes:g} min (seed {seed}), {t_new.tp + t_new.fn} injected movements\n")
     print(render_table(head, rows, markdown))
-    print("\nSensitivity by duration and by size (new / today):\n")
-    rows2 = [[f"{a:g}-{b:g} s", str(v[0]), _pct(v[1] / v[0] if v[0] else np.nan),
-              _pct(v[2] / v[0] if v[0] else np.nan)] for (a, b), v in by_dur.items()]
-    rows2 += [[f"{a:g}-{b:g}°", str(v[0]), _pct(v[1] / v[0] if v[0] else np.nan),
-               _pct(v[2] / v[0] if v[0] else np.nan)] for (a, b), v in by_size.items()]
-    print(render_table(["movements", "n", "new", "today"], rows2, markdown))
+    print("\nSensitivity by duration and by size (new / pipeline / old):\n")
+
+    def frac(v: list[int], j: int) -> str:
+        return _pct(v[j] / v[0] if v[0] else np.nan)
+
+    rows2 = [[f"{a:g}-{b:g} s", str(v[0]), frac(v, 1), frac(v, 2), frac(v, 3)]
+             for (a, b), v in by_dur.items()]
+    rows2 += [[f"{a:g}-{b:g}°", str(v[0]), frac(v, 1), frac(v, 2), frac(v, 3)]
+              for (a, b), v in by_size.items()]
+    print(render_table(["movements", "n", "new", "pipeline", "old"], rows2, markdown))
     p = np.array(plmi)
-    r_new = float(np.corrcoef(p[:, 0], p[:, 1])[0, 1])
-    r_old = float(np.corrcoef(p[:, 0], p[:, 2])[0, 1]) if p[:, 2].std() > 0 else float("nan")
+    r = [float(np.corrcoef(p[:, 0], p[:, j])[0, 1]) if p[:, j].std() > 0 else float("nan")
+         for j in (1, 2, 3)]
+    mad = [float(np.abs(p[:, j] - p[:, 0]).mean()) for j in (1, 2, 3)]
     err = np.array(onset_err)
-    print(f"\nPLM index vs truth over the {len(p)} recordings: new r = {r_new:.3f}, mean |diff| "
-          f"{np.abs(p[:, 1] - p[:, 0]).mean():.1f}/h; today r = {r_old:.3f}, mean |diff| "
-          f"{np.abs(p[:, 2] - p[:, 0]).mean():.1f}/h")
+    print(f"\nPLM index vs truth over the {len(p)} recordings: new r = {r[0]:.3f}, mean |diff| "
+          f"{mad[0]:.1f}/h; pipeline r = {r[1]:.3f}, {mad[1]:.1f}/h; old r = {r[2]:.3f}, "
+          f"{mad[2]:.1f}/h")
+    print(f"Pipeline detections identical to the bare detector's: "
+          f"{'all' if differ == 0 else f'no, {differ} differ'}")
     print(f"Onset error of matched movements (new): median {np.median(err):+.2f} s, "
           f"95th percentile |error| {np.percentile(np.abs(err), 95):.2f} s")
     hours = sum(c["hours"] for c in res_cases)
-    print(f"Run time: new {t_new:.1f} s, today {t_old:.1f} s for {hours:.1f} h of data")
+    print(f"Run time: new {secs['new']:.1f} s, pipeline {secs['pipeline']:.1f} s, old "
+          f"{secs['old']:.1f} s for {hours:.1f} h of data")
     return {"seed": seed, "minutes": minutes, "cases": res_cases,
-            "total_new": vars(tot_new), "total_today": vars(tot_old),
-            "plm_index_r_new": r_new, "plm_index_r_today": r_old,
-            "onset_error_median_s": float(np.median(err)),
+            "total_new": vars(t_new), "total_pipeline": vars(t_pipe), "total_old": vars(t_old),
+            "pipeline_differs": differ,
+            "plm_index_r_new": r[0], "plm_index_r_pipeline": r[1], "plm_index_r_old": r[2],
+            "onset_error_median_s": float(np.median(err)), "run_time_s": secs,
             "by_duration": {f"{a}-{b}": v for (a, b), v in by_dur.items()},
             "by_size": {f"{a}-{b}": v for (a, b), v in by_size.items()}}
 

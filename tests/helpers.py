@@ -59,3 +59,36 @@ def provisional_lines(lines: list[str]) -> tuple[list[float], list[str], list[st
     dropped = [ln for ln in lines if ln.split()[2:4] == ["not", "counted"]]
     reprinted = [ln for ln in lines if ln.split()[2:3] == ["fasciculation"] and not ln.endswith("(checking)")]
     return checking, dropped, reprinted
+
+
+# ---- accelerometer-only recordings (limb movements)
+def still_acc(seconds: float, fs: float, noise_mg: float, seed: int = 0) -> np.ndarray:
+    """A still sensor: gravity on z (slightly tilted) plus white noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    g = np.array([0.05, -0.1, 1.0]) / np.linalg.norm([0.05, -0.1, 1.0])
+    return g + rng.normal(0, noise_mg / 1000, (n, 3))
+
+
+def tilt_acc(acc: np.ndarray, fs: float, t0_s: float, dur_s: float, deg: float,
+             back: bool = True, ramp_s: float = 0.25) -> None:
+    """Rotate the sensor about x by ``deg`` with raised-cosine ramps, holding in between
+    (a dorsiflexion held for the movement); ``back=False`` leaves it in the new posture."""
+    a = int(t0_s * fs)
+    b = int((t0_s + dur_s) * fs) if back else len(acc)
+    m = b - a
+    r = max(1, min(int(ramp_s * fs), m // 2))
+    th = np.ones(m)
+    th[:r] = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, r))
+    if back:
+        th[m - r:] = th[:r][::-1]
+    th *= np.radians(deg)
+    y, z = acc[a:b, 1].copy(), acc[a:b, 2].copy()
+    acc[a:b, 1] = np.cos(th) * y - np.sin(th) * z
+    acc[a:b, 2] = np.sin(th) * y + np.cos(th) * z
+
+
+def jerk_acc(acc: np.ndarray, fs: float, t0_s: float, mg: float, dur_s: float = 0.15) -> None:
+    """A brief transient (a twitch or a knock), not a limb movement."""
+    a, n = int(t0_s * fs), max(2, int(dur_s * fs))
+    acc[a: a + n, 0] += mg / 1000 * np.sin(np.linspace(0, 3 * np.pi, n)) * np.hanning(n)

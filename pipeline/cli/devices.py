@@ -19,19 +19,24 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from toetwitch.drivers.ble.profiles import NOT_YET_SUPPORTED, profiles
+    from toetwitch.pipeline.present.capability import capability_lines, profile_is_acc_only
 
+    # an accelerometer without EMG: say plainly what it can and cannot count (one wording,
+    # shared with monitor and the reports)
     rows = [{"profile": p.name, "supported": True, "description": p.description,
-             "streams": p.streams, "rates": p.rates, "detects": p.detects}
+             "streams": p.streams, "rates": p.rates, "detects": p.detects,
+             "notes": capability_lines("acc") if profile_is_acc_only(p.streams) else []}
             for p in profiles().values()]
     rows += [{"profile": name, "supported": False, "description": "not supported yet",
-              "streams": "", "rates": "", "detects": ""} for name in NOT_YET_SUPPORTED]
+              "streams": "", "rates": "", "detects": "", "notes": []} for name in NOT_YET_SUPPORTED]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     for r in rows:
         if not r["supported"]:
             continue
+        note = "".join(f"  note:    {line}\n" for line in r["notes"])
         print(f"{r['profile']}\n  {r['description']}\n  streams: {r['streams']}\n"
-              f"  rates:   {r['rates']}\n  detects: {r['detects']}\n")
+              f"  rates:   {r['rates']}\n  detects: {r['detects']}\n{note}")
     print("not supported yet: " + ", ".join(NOT_YET_SUPPORTED))
     return 0

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from toetwitch.drivers.ble.packetlog import PacketLogWriter
     from toetwitch.pipeline.errors import UserError
+    from toetwitch.pipeline.present.capability import capability_lines
     from toetwitch.pipeline.present.text import LiveDisplay, provisional_wanted, render_summary
     from toetwitch.pipeline.run.live import (
         LiveSession,
@@ -142,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
 
     display = LiveDisplay(provisional_wanted(args.provisional, args.quiet), args.quiet, clear_status)
 
+    def on_start(analyser) -> None:  # noqa: ANN001 - StreamingAnalyser
+        """Once the sensor has said what it streams: an accelerometer alone is said plainly."""
+        if args.quiet:
+            return
+        clear_status()
+        for line in capability_lines("acc" if analyser.emg is None else "emg"):
+            print(f"note: {line}", flush=True)
+
     def on_status(line: str) -> None:
         if tty:
             sys.stderr.write("\r\033[K" + line)
@@ -160,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     writer = PacketLogWriter(log_path) if log_path is not None else None
     session = LiveSession(name, writer,
                           block_s=None if args.block_ms is None else args.block_ms / 1000.0,
-                          lsl=lsl, **display.callbacks())
+                          lsl=lsl, on_start=on_start, **display.callbacks())
     sensor_config = None
     if rec is not None:
         try:

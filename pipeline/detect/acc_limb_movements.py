@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.episodes import plm_series
 from toetwitch.pipeline.detect.filters import StreamingSOS, design_bandpass
 
@@ -100,6 +101,17 @@ class LimbMovementConfig:
     settle_s: float = 1.0
     series_interval_s: tuple[float, float] = (5.0, 90.0)
     series_min_movements: int = 4
+
+
+def limb_movement_config(cfg: DetectorConfig) -> LimbMovementConfig:
+    """The accelerometer limb-movement settings the analyser uses under ``cfg``: the rules
+    both paths share (the AASM 0.5-10 s duration, the 0.5 s offset, the PLM series) are read
+    from the :class:`DetectorConfig`, the rest are this module's defaults. With the default
+    ``DetectorConfig`` this is ``LimbMovementConfig()``."""
+    return LimbMovementConfig(offset_quiet_s=cfg.offset_quiet_s, min_s=cfg.min_activity_s,
+                              max_s=cfg.limb_movement_max_s,
+                              series_interval_s=tuple(cfg.plm_interval_s),
+                              series_min_movements=cfg.plm_min_movements)
 
 
 @dataclass(frozen=True)
@@ -358,6 +370,14 @@ class AccLimbMovementDetector:
             self._act = self._act[cut:]
             self._mean = self._mean[cut:]
             self._act0 = keep
+
+    def settled_s(self) -> float:
+        """Every movement with an onset before this time (s from the first sample) has been
+        decided: returned by :meth:`push`, or rejected."""
+        t = self._next * self.block_dt_s
+        if self._open is not None:
+            t = min(t, self._open["start"] * self.block_dt_s)
+        return t
 
     @property
     def valid_s(self) -> float:

@@ -3,6 +3,11 @@
 Batch analysis (:func:`toetwitch.pipeline.analyse`), replay and the live monitor all push samples into
 this class; batch simply pushes everything at once. Decisions depend only on samples inside
 fixed windows, so the final events do not depend on how the samples were chunked.
+
+Limb movements: with EMG, activity spans of the EMG envelope (``time_s`` at the envelope's
+peak); without EMG, :class:`~toetwitch.pipeline.detect.acc_limb_movements.AccLimbMovementDetector`
+on the accelerometer samples pushed here (``time_s`` at the movement's onset: the AASM periodic
+series are measured onset to onset). docs/contracts.md §9.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from toetwitch.pipeline.detect.acc_limb_movements import (
+    AccLimbMovementDetector,
+    limb_movement_config,
+)
 from toetwitch.pipeline.detect.acc_path import AccPath
 from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.emg_path import FLAG_FLAT, FLAG_NAN, EmgPath
@@ -134,6 +143,12 @@ class StreamingAnalyser:
         self.acc = AccPath(float(fs_acc_hz), self.cfg) if fs_acc_hz else None
         if self.acc is not None and self.emg is not None:
             self.acc.keep_transients = False  # with EMG, motion is read from the magnitude
+        #: without EMG, limb movements come from the accelerometer's own limb-movement rules
+        #: (:mod:`toetwitch.pipeline.detect.acc_limb_movements`); with EMG the EMG decides them
+        self.acc_lm = (AccLimbMovementDetector(float(fs_acc_hz), limb_movement_config(self.cfg))
+                       if self.acc is not None and self.emg is None else None)
+        self._lm_found: list[tuple[int, int, float, float]] = []
+        self._lm_spans_s: list[tuple[float, float]] = []  # recent ones, for the twitch rule
         self.n_emg_in = 0
         self.n_acc_in = 0
         self.guard = InputGuard(name)  # impossible values (inf, 1e308) -> lost, counted
@@ -157,7 +172,7 @@ class StreamingAnalyser:
         self._held: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         self._held_n = [0, 0]
         self._finished: AnalysisResult | None = None
-        self._progress = (0, 0)
+        self._progress = (0, 0, 0)
         self.rejected: dict[str, int] = {}
         self.voluntary_spans_s: list[tuple[float, float]] = []
         self.movement_spans_s: list[tuple[float, float, str]] = []
@@ -180,7 +195,8 @@ class StreamingAnalyser:
             self.n_acc_in += len(acc_g)
         if self._holding():
             return _EMPTY
-        progress = (self.emg.n_done if self.emg else 0, self.acc.n_done if self.acc else 0)
+        progress = (self.emg.n_done if self.emg else 0, self.acc.n_done if self.acc else 0,
+                    self.acc_lm.blocks_done if self.acc_lm else 0)
         if progress == self._progress:  # no new complete block: nothing can have changed
             return _EMPTY
         self._progress = progress
@@ -195,6 +211,8 @@ class StreamingAnalyser:
             self.emg.finish()
         if self.acc is not None:
             self.acc.finish()
+        if self.acc_lm is not None:
+            self._lm_found.extend(self.acc_lm.finish())
         #: events that only the end of the stream settled (live paths report these last)
         self.flushed_events = self._resolve(final=True)
         events = events_frame(self._rows)
@@ -209,7 +227,17 @@ class StreamingAnalyser:
             self._held[stream].append(np.array(x, dtype=np.float64))  # a copy: callers reuse buffers
             self._held_n[stream] += len(x)
         else:
-            (self.emg if stream == 0 else self.acc).push(x)
+            self._to_path(stream, x)
+
+    def _to_path(self, stream: int, x: np.ndarray) -> None:
+        if stream == 0:
+            assert self.emg is not None
+            self.emg.push(x)
+            return
+        assert self.acc is not None
+        self.acc.push(x)
+        if self.acc_lm is not None:
+            self._lm_found.extend(self.acc_lm.push(x))
 
     def _holding(self) -> bool:
         """True while less than ``hold_s`` of signal is held; else hands it all to the paths."""
@@ -226,7 +254,7 @@ class StreamingAnalyser:
         for stream, path in ((0, self.emg), (1, self.acc)):
             held = self._held[stream]
             if held and path is not None:
-                path.push(np.concatenate(held) if len(held) > 1 else held[0])
+                self._to_path(stream, np.concatenate(held) if len(held) > 1 else held[0])
             held.clear()
             self._held_n[stream] = 0
 
@@ -295,6 +323,7 @@ class StreamingAnalyser:
             new += self._resolve_fasciculations(final)
             new += self._resolve_spans(final)
         elif self.acc is not None:
+            new += self._resolve_acc_limb_movements()  # first: the twitch rule reads their spans
             new += self._resolve_acc_only(final)
         if self.acc is not None:
             horizon = self.acc.t_done_s - 2 * self.cfg.activity_window_ms / 1000
@@ -389,7 +418,7 @@ class StreamingAnalyser:
         while self.acc.transients:
             tr = self.acc.transients[0]
             t = tr.peak / fs
-            if not (final or self.acc.available(t + half)):
+            if not (final or (self.acc.available(t + half) and self._lm_settled(t + half))):
                 break
             self.acc.transients.pop(0)
             dur = (tr.end - tr.start + 1) / fs
@@ -397,22 +426,25 @@ class StreamingAnalyser:
                 if is_motion(self.acc.moving_fraction(t - half, t + half), self.cfg):
                     self.rejected["motion"] = self.rejected.get("motion", 0) + 1
                     continue
+                # the turn at either end of a limb movement is that movement, not a twitch:
+                # the foot is not still within acc_context_s of it
+                self._lm_spans_s = [sp for sp in self._lm_spans_s if sp[1] + half >= t]
+                if any(a - half <= t <= b + half for a, b in self._lm_spans_s):
+                    self.rejected["in_limb_movement"] = self.rejected.get("in_limb_movement", 0) + 1
+                    continue
                 if is_jerk(tr.peak_mg, self.cfg):
                     self.rejected["jerk"] = self.rejected.get("jerk", 0) + 1
                     continue
-                kind = "fasciculation"
-            elif dur <= self.cfg.limb_movement_max_s:
-                kind = "limb_movement"
             else:
+                # longer than a twitch: activity (limb movements without EMG are the
+                # accelerometer limb-movement rules' to decide: _resolve_acc_limb_movements)
                 self.voluntary_spans_s.append((tr.start / fs, (tr.end + 1) / fs))
                 continue
-            if kind == "limb_movement":
-                self.movement_spans_s.append((tr.start / fs, (tr.end + 1) / fs, kind))
             out.append(
                 {
                     "time_s": t,
                     "source": "acc",
-                    "type": kind,
+                    "type": "fasciculation",
                     "duration_ms": dur * 1000,
                     "peak_to_peak_uv": np.nan,
                     "phases": None,
@@ -423,6 +455,29 @@ class StreamingAnalyser:
                 }
             )
         return out
+
+    def _resolve_acc_limb_movements(self) -> list[dict[str, Any]]:
+        """Events rows of the limb movements the accelerometer detector decided since the last
+        call. ``time_s`` is the movement's onset (the AASM PLM intervals run onset to onset),
+        ``duration_ms`` onset to offset, ``acc_peak_mg`` its largest block activity."""
+        assert self.acc is not None
+        fs = self.acc.fs_hz
+        out = []
+        for start, end, peak_mg, _deg in self._lm_found:
+            self.movement_spans_s.append((start / fs, end / fs, "limb_movement"))
+            self._lm_spans_s.append((start / fs, end / fs))
+            out.append({"time_s": start / fs, "source": "acc", "type": "limb_movement",
+                        "duration_ms": (end - start) / fs * 1000, "peak_to_peak_uv": np.nan,
+                        "phases": None, "snr": np.nan, "acc_peak_mg": peak_mg,
+                        "doublet": False, "envelope_peak_uv": np.nan})
+        self._lm_found = []
+        return out
+
+    def _lm_settled(self, t_s: float) -> bool:
+        """Has the limb-movement detector decided every movement that could start by ``t_s``?
+        (It has read past ``t_s`` and no movement begun by then is still open.) Waiting for
+        this keeps the twitch rule above independent of how the samples were chunked."""
+        return self.acc_lm is None or self.acc_lm.settled_s() > t_s
 
     # ------------------------------------------------------------------ summary
     def _summary(self, events: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, Any]:
@@ -477,6 +532,7 @@ class StreamingAnalyser:
             "limb_movements": int(len(lms)),
             "cramps": int((events["type"] == "cramp").sum()),
             "plm_series": len(series),
+            **self._limb_movement_summary(len(lms), series, rest_s + active_s),
             "episodes": int(len(episodes)),
             "episodes_per_hour": round(len(episodes) / (duration / 3600), 3) if duration > 0 else None,
             "night_fraction": self._night_fraction(fasc["time_s"].to_numpy(dtype=float)),
@@ -493,6 +549,32 @@ class StreamingAnalyser:
             "repairs": self.guard.repairs(),
         }
         return summary
+
+    def _limb_movement_summary(self, n_lms: int, series: list[tuple[int, int]],
+                               emg_valid_s: float) -> dict[str, Any]:
+        """``limb_movement_source``, ``limb_movements_per_h``, ``plm_index_per_h`` (movements in
+        a PLM series per hour) and ``lm_rejected`` (candidates not scored, by reason).
+
+        Hours are those of usable data: without EMG the accelerometer detector's valid time
+        (gaps out), with EMG the time at rest or active (artifact out). Recording time, not
+        sleep time: neither stream scores sleep."""
+        if self.emg is not None:
+            source: str | None = "emg"
+            valid_s = emg_valid_s
+            rejected = {"long": len(self.voluntary_spans_s)} if self.voluntary_spans_s else {}
+        elif self.acc_lm is not None:
+            source = "acc"
+            valid_s = self.acc_lm.valid_s
+            rejected = dict(self.acc_lm.rejected)
+        else:  # no stream that scores limb movements
+            return {"limb_movement_source": None, "limb_movements_per_h": None,
+                    "plm_index_per_h": None, "lm_rejected": {}}
+        hours = valid_s / 3600.0
+        plms = sum(b - a + 1 for a, b in series)
+        return {"limb_movement_source": source,
+                "limb_movements_per_h": round(n_lms / hours, 3) if hours > 0 else None,
+                "plm_index_per_h": round(plms / hours, 3) if hours > 0 else None,
+                "lm_rejected": dict(sorted(rejected.items()))}
 
     def _time_accounting(self) -> tuple[np.ndarray, dict[str, float], float, dict[str, float]]:
         """Per block: 0 rest, 1 active, 2 artifact; artifact seconds by reason; median noise."""

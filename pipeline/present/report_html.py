@@ -13,6 +13,9 @@ Building blocks (pure, testable one by one):
 * ``time_of_day_figure(cells)`` — a date x clock-hour heatmap of twitches (grey = not recorded);
 * ``episodes_figure(episodes)`` — when episodes happened, sized by their twitches;
 * ``causes_figure(assessment)`` — the latest assessment's causes as bars;
+* ``night_view(result)`` / ``night_view_svg(view)`` — the night view: the whole recording as a
+  timeline, each limb movement a bar, periodic (PLM) series highlighted, with the limb
+  movements and the PLM index per hour (inline SVG: no image, no script);
 * :func:`build_report` gathers them from a journal and/or one recording,
   :func:`render_html` writes the page, :func:`write_report` writes the files.
 """
@@ -105,6 +108,27 @@ class ReportContent:
     daily: pd.DataFrame | None = None
     episodes: pd.DataFrame | None = None
     assessment: dict[str, Any] | None = None
+    night: NightView | None = None
+
+
+@dataclass(frozen=True)
+class NightView:
+    """What the night view draws: the recording's limb movements on its timeline.
+
+    ``onsets_s``/``durations_s`` per movement (s from the start; ``time_s`` of the events, the
+    onset for accelerometer movements, the peak for EMG ones); ``series`` the (first, last)
+    movement indices of each PLM series; ``duration_s`` the recording's length; ``start_time``
+    ISO-8601 or None; the per-hour figures and ``source`` (``emg``/``acc``) from the summary.
+    """
+
+    onsets_s: np.ndarray
+    durations_s: np.ndarray
+    series: list[tuple[int, int]]
+    duration_s: float
+    start_time: str | None
+    limb_movements_per_h: float | None
+    plm_index_per_h: float | None
+    source: str | None
 
 
 # --------------------------------------------------------------------------- figure helpers
@@ -454,6 +478,115 @@ def causes_figure(assessment: dict[str, Any]) -> ReportFigure | None:
     return ReportFigure("causes", "Likely causes", caption, _png(fig))
 
 
+def night_view(result: Any) -> NightView | None:
+    """The night view of an analysis result, or None when it holds no limb movement."""
+    from toetwitch.pipeline.detect.episodes import plm_series
+
+    events = result.events
+    lms = events[events["type"] == "limb_movement"] if len(events) else events
+    if not len(lms):
+        return None
+    s = dict(getattr(result, "summary", {}) or {})
+    cfg = s.get("config") or {}
+    t = lms["time_s"].to_numpy(float)
+    d = lms["duration_ms"].to_numpy(float) / 1000.0 if "duration_ms" in lms else np.zeros(len(t))
+    interval = tuple(cfg.get("plm_interval_s", (5.0, 90.0)))
+    series = plm_series(t, (float(interval[0]), float(interval[1])), int(cfg.get("plm_min_movements", 4)))
+    dur = float(s.get("duration_s") or 0.0)
+    return NightView(t, np.nan_to_num(d), series, max(dur, float(np.max(t + np.nan_to_num(d)))),
+                     s.get("start_time"), s.get("limb_movements_per_h"), s.get("plm_index_per_h"),
+                     s.get("limb_movement_source"))
+
+
+def _tick_step_s(duration_s: float) -> float:
+    """A round axis step giving 4-12 ticks over ``duration_s``."""
+    for step in (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800):
+        if duration_s / step <= 12:
+            return float(step)
+    return 21600.0
+
+
+def night_view_svg(view: NightView, width: int = 940, height: int = 130) -> str:
+    """The timeline as inline SVG: one bar per limb movement (``class="lm"``, ``lm plm`` when
+    it belongs to a PLM series), a band behind each series (``class="plm-series"``), clock
+    times (or elapsed time) along the bottom."""
+    left, right, top, bar_h = 28, 28, 22, 56
+    span = max(view.duration_s, 1e-9)
+    x = lambda t: left + (width - left - right) * float(t) / span  # noqa: E731
+    in_series = np.zeros(len(view.onsets_s), bool)
+    parts = [f'<svg id="night-view" xmlns="http://www.w3.org/2000/svg" width="100%" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="limb movements over the recording">',
+             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{bar_h}" fill="#f5f5f5"/>',
+             f'<text x="{left}" y="11" font-size="11" fill="#616161">'
+             f'{"clock time" if _start_of(view) else "time from the start"}</text>']
+    for a, b in view.series:
+        in_series[a: b + 1] = True
+        x0 = x(view.onsets_s[a])
+        x1 = x(view.onsets_s[b] + view.durations_s[b])
+        parts.append(f'<rect class="plm-series" x="{x0:.1f}" y="{top - 8}" width="{max(x1 - x0, 2):.1f}" '
+                     f'height="{bar_h + 16}" fill="#ffe0b2" rx="3"><title>periodic series: '
+                     f'{b - a + 1} movements</title></rect>')
+    for k, (t, d) in enumerate(zip(view.onsets_s.tolist(), view.durations_s.tolist(), strict=True)):
+        cls, colour = ("lm plm", "#e65100") if in_series[k] else ("lm", "#1f77b4")
+        parts.append(f'<rect class="{cls}" x="{x(t):.1f}" y="{top}" width="{max(x(t + d) - x(t), 1.5):.1f}" '
+                     f'height="{bar_h}" fill="{colour}"><title>{_e(_clock(view, t))}: limb movement, '
+                     f'{d:.1f} s</title></rect>')
+    step = _tick_step_s(span)
+    for t in np.arange(0.0, span + 1e-9, step):
+        parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top + bar_h}" y2="{top + bar_h + 5}" '
+                     f'stroke="#757575"/><text x="{x(t):.1f}" y="{top + bar_h + 18}" font-size="11" '
+                     f'text-anchor="middle" fill="#424242">{_e(_clock(view, float(t)))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _start_of(view: NightView) -> datetime | None:
+    try:
+        return datetime.fromisoformat(view.start_time) if view.start_time else None
+    except ValueError:
+        return None
+
+
+def _clock(view: NightView, t_s: float) -> str:
+    """Clock time ``HH:MM`` when the start is known, else the time from the start (``12 min``,
+    ``1 h 30``)."""
+    start = _start_of(view)
+    if start is not None:
+        return (start + timedelta(seconds=t_s)).strftime("%H:%M")
+    if t_s < 3600 and view.duration_s < 3 * 3600:
+        return f"{t_s / 60:.0f} min" if t_s >= 60 or t_s == 0 else f"{t_s:.0f} s"
+    h, m = int(t_s // 3600), int(t_s % 3600 // 60)
+    return f"{h} h {m:02d}" if m else f"{h} h"
+
+
+def _night_view_html(content: ReportContent) -> str:
+    view = content.night
+    if view is None:
+        return ""
+    from toetwitch.pipeline.present.capability import ACTIGRAPHY_CAVEAT
+
+    n = len(view.onsets_s)
+    plms = sum(b - a + 1 for a, b in view.series)
+    figures = [("limb movements", str(n)), ("periodic series", str(len(view.series))),
+               ("movements in a series", str(plms))]
+    if view.limb_movements_per_h is not None:
+        figures.append(("limb movements per hour", f"{float(view.limb_movements_per_h):.1f}"))
+    if view.plm_index_per_h is not None:
+        figures.append(("PLM index per hour", f"{float(view.plm_index_per_h):.1f}"))
+    facts = "".join(f'<li><span class="v">{_e(v)}</span><span class="k">{_e(k)}</span></li>'
+                    for k, v in figures)
+    by = {"acc": "the accelerometer", "emg": "the EMG"}.get(view.source or "", "the sensor")
+    caption = (f"The whole recording from left to right; each bar is a limb movement found by {by} "
+               "(0.5-10 s), orange ones belong to a periodic series (4 or more, 5-90 s apart onset "
+               "to onset, as the AASM scores periodic limb movements). The PLM index counts the "
+               "movements in a series per hour of usable recording, not of sleep.")
+    note = (f'<p class="note" id="night-caveat">{_e(ACTIGRAPHY_CAVEAT[0].upper() + ACTIGRAPHY_CAVEAT[1:])}.</p>'
+            if view.source == "acc" else "")
+    return (f'<section id="night"><h2>Night view: limb movements</h2><ul class="facts" id="night-facts">'
+            f"{facts}</ul><figure>{night_view_svg(view)}<figcaption>{_e(caption)}</figcaption></figure>"
+            f"{note}</section>")
+
+
 # --------------------------------------------------------------------------- assembling
 
 
@@ -472,6 +605,7 @@ def build_report(journal: Journal | None, rec: Any = None, result: Any = None, *
         content.recording_name = getattr(rec, "name", None)
         content.recording_summary = dict(getattr(result, "summary", {}) or {})
         content.figures["signal"] = signal_figure(rec, result)
+        content.night = night_view(result)
         events = result.events
         n = int((events["type"] == "fasciculation").sum()) if len(events) else 0
         content.facts.append(("Twitches in this recording", str(n)))
@@ -647,6 +781,15 @@ def _assessment_html(content: ReportContent) -> str:
     return "".join(parts)
 
 
+def _capability_html(content: ReportContent) -> str:
+    """What an accelerometer alone can count, for a recording without EMG (one wording:
+    :mod:`toetwitch.pipeline.present.capability`)."""
+    from toetwitch.pipeline.present.capability import summary_capability_lines
+
+    lines = summary_capability_lines(content.recording_summary or {})
+    return "".join(f'<p class="note capability">{_e(line[0].upper() + line[1:])}.</p>' for line in lines)
+
+
 def render_html(content: ReportContent) -> str:
     """The whole page as one string: inline CSS, inline images, no scripts, no network."""
     disclaimer = (content.assessment or {}).get("disclaimer") or DEFAULT_DISCLAIMER
@@ -658,8 +801,9 @@ def render_html(content: ReportContent) -> str:
     if content.journal_path:
         source.append(f"journal {_e(content.journal_path)}")
     sections = [
-        _section(content, "signal", "The signal with detected twitches") if (
+        _section(content, "signal", "The signal with detected twitches", _capability_html(content)) if (
             "signal" in content.figures or "signal" in content.notes) else "",
+        _night_view_html(content),
         _section(content, "twitches_per_day", "Twitches per day", _daily_table_html(content.daily)),
         _section(content, "time_of_day", "Time of day"),
         _section(content, "episodes", "Episodes", _episodes_table_html(content.episodes)),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
 from toetwitch.pipeline.detect.stream import AnalysisResult
+from toetwitch.pipeline.present.capability import is_acc_only, summary_capability_lines
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -36,7 +38,9 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
     rate = s.get("twitches_per_min_rest")
     lines = [
         f"== {name}  ({s.get('streams')}, {_fmt_s(s.get('duration_s'))})",
-        f"   twitches (fasciculations): {s['twitches']}"
+        # without EMG a twitch is one the accelerometer saw move the toe, not a fasciculation
+        f"   {'visible twitches' if is_acc_only(s.get('streams')) else 'twitches (fasciculations)'}: "
+        f"{s['twitches']}"
         + (f"  ·  {rate:.1f} per minute at rest" if rate is not None else "  ·  no time at rest"),
     ]
     by = s.get("twitches_by_source", {})
@@ -52,6 +56,13 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
         + f"  ·  limb movements: {s['limb_movements']}  ·  cramps: {s['cramps']}"
         + (f"  ·  periodic series: {s['plm_series']}" if s.get("plm_series") else "")
     )
+    if (s.get("limb_movement_source") == "acc" and s.get("limb_movements")
+            and s.get("limb_movements_per_h") is not None):  # EMG reports are unchanged
+        lines.append(
+            f"   limb movements (accelerometer): {s['limb_movements_per_h']:.1f} per hour"
+            + (f"  ·  PLM index {s['plm_index_per_h']:.1f} per hour"
+               if s.get("plm_index_per_h") is not None else "")
+        )
     for _, ep in result.episodes.head(5).iterrows():
         lines.append(
             f"     #{int(ep['episode'])}: {ep['start_s']:.0f}-{ep['end_s']:.0f} s, "
@@ -96,6 +107,9 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
         lines.append(f"   repaired: {line}")
     if rate is not None and s["time_rest_s"] < 120:
         lines.append("   note: under 2 minutes at rest; the rate is rough (Mills, Zhou: 2 min for 5 twitches).")
+    for line in summary_capability_lines(s):  # accelerometer alone: what it can and cannot see
+        lines.append(textwrap.fill(f"note: {line}.", 95, initial_indent="   ",
+                                   subsequent_indent="         "))
     if s.get("streams") == "acc":
         lines.append(ACC_ONLY_NOTE)
     return "\n".join(lines)

@@ -8,7 +8,9 @@ FieldTrip's BIDS importers.
 
 * ``onset`` is the event's ``time_s`` (docs/contracts.md §2): the peak of a twitch's EMG potential (or of
   the accelerometer transient without EMG), the peak of a movement's or cramp's envelope.
-  Events are instants in this detector, so onset is that instant, not a start.
+  Events are instants in this detector, so onset is that instant, not a start; except a limb
+  movement found by the accelerometer alone (``source`` ``acc``), whose ``time_s`` is its
+  onset (the sidecar then says so).
 * ``duration`` is ``duration_ms`` / 1000: the potential's length for a twitch (10 % of its peak),
   the movement's length for a limb movement or cramp. ``n/a`` when unknown.
 * ``trial_type`` is the event ``type`` (``fasciculation``, ``limb_movement``, ``cramp``, ``other``).
@@ -107,12 +109,18 @@ def events_tsv_text(events: pd.DataFrame, start_time: str | None = None) -> str:
                                                   float_format="%.6g", lineterminator="\n")
 
 
-def events_sidecar(columns: list[str] | tuple[str, ...], start_time: str | None = None) -> dict[str, Any]:
+def events_sidecar(columns: list[str] | tuple[str, ...], start_time: str | None = None,
+                   acc_limb_movements: bool = False) -> dict[str, Any]:
     """The ``events.json`` sidecar: one entry per column of ``events.tsv``, plus where the
-    events come from. Unknown columns get a plain description so that every column is listed."""
+    events come from. Unknown columns get a plain description so that every column is listed.
+    ``acc_limb_movements``: the events hold limb movements found by the accelerometer alone
+    (their onset is the movement's start)."""
     side: dict[str, Any] = {}
     for c in columns:
         side[c] = dict(_COLUMN_DOCS.get(c, {"Description": f"toetwitch column {c!r} (see docs)."}))
+    if acc_limb_movements and "onset" in side:
+        side["onset"]["Description"] += (" A limb movement found by the accelerometer alone "
+                                         "(source acc) is at its start (onset).")
     if "onset_datetime" in side and start_time:
         side["onset_datetime"]["Description"] += f" Recording start: {start_time}."
     return side

@@ -67,6 +67,9 @@ class LiveSession:
         Called with a list of ``(time_s, reason)`` of shown twitches the later rules rejected.
     lsl : toetwitch.pipeline.run.lsl.LslPublisher, optional
         Also publish the decoded streams and the events as LSL outlets.
+    on_start : callable, optional
+        Called once with the analyser when the session description has said which streams
+        the sensor sends (``monitor`` then says what an accelerometer alone can count).
     """
 
     name: str
@@ -78,6 +81,7 @@ class LiveSession:
     on_provisional: Callable[[pd.DataFrame], None] | None = None
     on_withdrawn: Callable[[list[tuple[float, str]]], None] | None = None
     lsl: Any = None
+    on_start: Callable[[StreamingAnalyser], None] | None = None
     decoder: SessionDecoder | None = None
     analyser: StreamingAnalyser | None = None
     ended: bool = False
@@ -93,6 +97,7 @@ class LiveSession:
         default_factory=lambda: {"emg": ([], []), "acc": ([], [])}
     )
     _twitches: int = 0
+    _limb_movements: int = 0
     _checking: set[float] = field(default_factory=set)  # shown, not settled yet
     _fs: dict[str, float] = field(default_factory=dict)
 
@@ -156,6 +161,8 @@ class LiveSession:
             self._fs.get("emg"), self._fs.get("acc"), self.config, name=self.name
         )
         self.analyser.provisional = self.on_provisional is not None or self.on_withdrawn is not None
+        if self.on_start is not None:
+            self.on_start(self.analyser)
         if self.lsl is not None:
             self.lsl.start(self._fs.get("emg"), self._fs.get("acc"),
                            source_id=str((item.detail or {}).get("address", "")))
@@ -218,6 +225,7 @@ class LiveSession:
         if not len(new):
             return
         self._twitches += int((new["type"] == "fasciculation").sum())
+        self._limb_movements += int((new["type"] == "limb_movement").sum())
         if self._checking:
             self._checking.difference_update(new["time_s"].tolist())
         if self.lsl is not None:
@@ -253,9 +261,13 @@ class LiveSession:
         stats = self.decoder.stats if self.decoder else None
         link = "-" if stats is None else stats.link_text()
         checking = f" (+{len(self._checking)} checking)" if self._checking else ""
+        # accelerometer alone: limb movements are what it counts best (EMG lines unchanged)
+        acc_only = "acc" in self._fs and "emg" not in self._fs
         return (
-            f"{int(secs // 60):02d}:{int(secs % 60):02d}  twitches {self._twitches}{checking}  ·  "
+            f"{int(secs // 60):02d}:{int(secs % 60):02d}  "
+            + ("visible " if acc_only else "") + f"twitches {self._twitches}{checking}  ·  "
             + (f"{rate:.1f}/min" if rate is not None else "-/min")
+            + (f"  ·  limb movements {self._limb_movements}" if acc_only else "")
             + f"  ·  link {link}  ·  {'connected' if connected else 'reconnecting'}"
         )
 

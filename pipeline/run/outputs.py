@@ -25,7 +25,9 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
     _atomic_write(out / "events.csv", result.events.to_csv(index=False, float_format="%.6g"))
     start = result.summary.get("start_time")
     _atomic_write(out / "events.tsv", events_tsv_text(result.events, start))
-    sidecar = events_sidecar(bids_columns(result.events, start), start)
+    ev = result.events
+    acc_lms = bool(len(ev)) and bool(((ev["type"] == "limb_movement") & (ev["source"] == "acc")).any())
+    sidecar = events_sidecar(bids_columns(ev, start), start, acc_limb_movements=acc_lms)
     _atomic_write(out / "events.json", json.dumps(sidecar, indent=2) + "\n")
     _atomic_write(out / "episodes.csv", result.episodes.to_csv(index=False, float_format="%.6g"))
     _atomic_write(out / "summary.json", json.dumps(to_json(result.summary), indent=2) + "\n")

@@ -168,3 +168,36 @@ def test_demonstration_data_and_unasked_batches_stay_out_of_the_journal(tmp_path
     assert main(["analyse", str(one), "--out", str(tmp_path / "o4")]) == 0  # one of their own
     with Journal(jpath, create=False) as j:
         assert j.query("SELECT COUNT(*) FROM recordings")[0][0] == 1
+
+
+def test_accelerometer_only_file_gives_limb_movements_from_the_accelerometer(tmp_path, capsys):
+    import numpy as np
+
+    from tests.helpers import still_acc, tilt_acc
+    from toetwitch.pipeline.present.capability import ACC_ONLY_CAPABILITY
+
+    fs = 52.0
+    acc = still_acc(240.0, fs, 1.0, seed=31)
+    onsets = [30.0, 55.0, 80.0, 105.0, 130.0, 225.0]  # a series of five, one 95 s later
+    for t in onsets:
+        tilt_acc(acc, fs, t, 2.0, 12.0)
+    toe = tmp_path / "toe.csv"
+    recording_table(None, acc, fs_acc_hz=fs).to_csv(toe, index=False)
+    out = tmp_path / "out"
+    assert main(["analyse", str(toe), "--out", str(out), "--no-journal", "-j", "1"]) == 0
+    shown = capsys.readouterr().out
+    events = pd.read_csv(out / "toe" / "events.csv")
+    lms = events[events["type"] == "limb_movement"]
+    assert set(lms["source"]) == {"acc"}
+    np.testing.assert_allclose(lms["time_s"], onsets, atol=0.3)  # stamped at their onset
+    assert lms["duration_ms"].between(1500, 2800).all() and (lms["acc_peak_mg"] > 0).all()
+    s = json.loads((out / "toe" / "summary.json").read_text())
+    assert s["limb_movement_source"] == "acc" and s["limb_movements"] == 6 and s["plm_series"] == 1
+    hours = s["duration_analysed_s"] / 3600
+    assert s["limb_movements_per_h"] == pytest.approx(6 / hours, rel=0.01)
+    assert s["plm_index_per_h"] == pytest.approx(5 / hours, rel=0.01)
+    assert isinstance(s["lm_rejected"], dict)
+    # the study table holds the new keys too (nested ones flattened)
+    row = pd.read_csv(out / batch.SUMMARY_CSV).iloc[0]
+    assert row["limb_movement_source"] == "acc" and row["plm_index_per_h"] == s["plm_index_per_h"]
+    assert ACC_ONLY_CAPABILITY in shown and "PLM index" in shown

@@ -262,3 +262,36 @@ def test_lsl_outlets_carry_the_streams_and_the_twitches(monkeypatch):
         for inlet in locals().get("inlets", {}).values():
             inlet.close_stream()
         pub.close()
+
+
+def test_monitor_with_an_accelerometer_alone_says_what_it_can_count(tmp_path, capsys):
+    from tests.helpers import still_acc, tilt_acc
+    from toetwitch.pipeline.present.capability import ACC_ONLY_CAPABILITY, ACTIGRAPHY_CAVEAT
+
+    acc = still_acc(60.0, 52.0, 1.0, seed=4)
+    tilt_acc(acc, 52.0, 20.0, 2.0, 12.0)
+    path = tmp_path / "toe.csv"
+    recording_table(None, acc, fs_acc_hz=52.0).to_csv(path, index=False)
+    out = tmp_path / "live"
+    assert main(["monitor", "--emulate", str(path), "--speed", "max", "--out", str(out),
+                 "--no-log", "--no-journal", "--provisional", "off"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    notes = [ln for ln in lines if ln.startswith("note: ")]
+    assert notes[:2] == [f"note: {ACC_ONLY_CAPABILITY}", f"note: {ACTIGRAPHY_CAVEAT}"]
+    # said at the start, before any event line
+    assert lines.index(notes[0]) < next(i for i, ln in enumerate(lines) if "limb_movement" in ln)
+    ev = events(out, "toe")
+    lm = ev[ev["type"] == "limb_movement"]
+    assert len(lm) == 1 and lm["source"].tolist() == ["acc"]
+    assert summary(out, "toe")["limb_movement_source"] == "acc"
+
+
+def test_status_line_of_an_accelerometer_alone_counts_limb_movements():
+    from toetwitch.pipeline.run.live import LiveSession
+
+    session = LiveSession("s")
+    session._fs = {"acc": 52.0}
+    session._limb_movements = 3
+    assert "limb movements 3" in session.status_line() and "visible twitches" in session.status_line()
+    session._fs = {"emg": 2000.0, "acc": 200.0}
+    assert "limb movements" not in session.status_line()

@@ -370,3 +370,104 @@ def test_cli_report_recording_only_without_journal(tmp_path, capsys):
     dom = _parse(page)
     assert len(dom.images) == 1  # the signal only
     assert "No journal yet" in page and "does not diagnose" in dom.disclaimer
+
+
+# ---------------------------------------------------------------- the night view (limb movements)
+
+#: Appended by the night-view test only: what the browser laid out for the timeline.
+NIGHT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const svg = document.getElementById('night-view');
+  const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  const wide = Array.from(document.querySelectorAll('#night-view rect.lm'))
+    .filter(e => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().height > 20);
+  const series = document.querySelectorAll('#night-view rect.plm-series').length;
+  document.body.setAttribute('data-night', r.width + 'x' + r.height + ':' + wide.length + ':' + series);
+});
+</script>"""
+
+
+def _acc_night(with_movements: bool):
+    from tests.helpers import still_acc, tilt_acc
+    from toetwitch.drivers import Recording
+
+    fs = 52.0
+    acc = still_acc(900.0, fs, 1.0, seed=8)
+    if with_movements:
+        for t in np.arange(120.0, 400.0, 28.0):  # a periodic series of 10
+            tilt_acc(acc, fs, t, 1.5, 10.0)
+        for t in (600.0, 800.0):  # isolated
+            tilt_acc(acc, fs, t, 3.0, 8.0)
+    rec = Recording(acc_g=acc, fs_acc_hz=fs, name="foot-night", start_time="2026-03-19T23:10:00")
+    return rec, analyse(rec)
+
+
+@pytest.fixture(scope="module")
+def night_pages():
+    pages = {}
+    for moved in (True, False):
+        rec, result = _acc_night(moved)
+        pages[moved] = (result, render_html(build_report(None, rec, result, today=TODAY)))
+    return pages
+
+
+class _Night(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.bars: list[str] = []
+        self.series = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a.get("id") or "")
+        if tag == "rect" and (a.get("class") or "").split()[:1] == ["lm"]:
+            self.bars.append(a["class"])
+        if tag == "rect" and a.get("class") == "plm-series":
+            self.series += 1
+
+
+def test_night_view_shows_each_limb_movement_and_the_series(night_pages):
+    from toetwitch.pipeline.present.capability import ACC_ONLY_CAPABILITY, ACTIGRAPHY_CAVEAT
+
+    result, page = night_pages[True]
+    s = result.summary
+    d = _Night()
+    d.feed(page)
+    assert "night" in d.sections
+    assert len(d.bars) == s["limb_movements"] == 12
+    assert d.series == s["plm_series"] == 1
+    assert d.bars.count("lm plm") == 10  # the series' movements, highlighted
+    assert f"{s['plm_index_per_h']:.1f}" in page and "PLM index per hour" in page
+    assert ">23:10<" in page  # clock times along the timeline (the start is known)
+    # accelerometer alone: what it can count, and that these figures are not a diagnosis
+    assert _e(ACC_ONLY_CAPABILITY[1:]) in page and _e(ACTIGRAPHY_CAVEAT[1:]) in page
+
+
+def test_no_night_view_without_limb_movements(night_pages):
+    result, page = night_pages[False]
+    assert result.summary["limb_movements"] == 0
+    d = _Night()
+    d.feed(page)
+    assert "night" not in d.sections and not d.bars and "night-view" not in page
+    assert "signal" in d.sections
+
+
+def test_night_view_renders_in_headless_chromium(chromium, night_pages, tmp_path):
+    for moved, expect in ((True, (12, 1)), (False, (0, 0))):
+        page = night_pages[moved][1]
+        probe = page.replace("script-src 'none'", "script-src 'unsafe-inline'")
+        probe = probe.replace("</body>", NIGHT_PROBE + "</body>")
+        html_file = tmp_path / f"night-{moved}.html"
+        html_file.write_text(probe, encoding="utf-8")
+        done = _run_chromium(chromium, tmp_path, html_file.as_uri(), "--virtual-time-budget=10000",
+                             "--window-size=1100,2000", "--dump-dom")
+        assert done.returncode == 0, done.stderr[-2000:]
+        size, bars, series = _parse(done.stdout).body_attrs["data-night"].split(":")
+        w, h = (float(v) for v in size.split("x"))
+        assert (int(bars), int(series)) == expect
+        if moved:
+            assert w > 600 and h > 60  # laid out across the page, each bar visible
+        else:
+            assert w == 0

@@ -28,7 +28,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble import hci
+from bumble import core, hci
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
@@ -203,16 +203,12 @@ class EmulatedPolar:
             CharacteristicValue(read=lambda _c: FEATURES[self.cfg.model], write=self._on_write),
         )
         self.device.add_service(Service(pmd.SERVICE_UUID, [self._cp, self._data]))
-        # the name and the heart-rate service in the advertisement, the 128-bit PMD service
-        # in the scan response (both do not fit the 31 bytes with a full name)
+        # as the devices do: their name and the heart-rate service (0x180D) in the
+        # advertisement; the PMD service is found in GATT once connected
         self.device.advertising_data = bytes(AdvertisingData([
             (AdvertisingData.FLAGS, bytes([0x06])),
             (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, UUID(0x180D).to_bytes()),
             (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-        ]))
-        self.device.scan_response_data = bytes(AdvertisingData([
-            (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-             UUID(pmd.SERVICE_UUID).to_bytes()),
         ]))
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
@@ -237,7 +233,11 @@ class EmulatedPolar:
                 for v in values:
                     if self._conn is not conn:
                         return
-                    await self.device.indicate_subscriber(conn, self._cp, v)
+                    try:
+                        await self.device.indicate_subscriber(conn, self._cp, v)
+                    except (TimeoutError, ConnectionError, core.BaseBumbleError) as exc:
+                        logger.debug("emulated Polar: indication not confirmed (%s)", exc)
+                        return
 
         asyncio.get_running_loop().create_task(send())
 

@@ -121,11 +121,11 @@ def _info_from_description(data: bytes) -> DeviceInfo:
 
 # -- the handshake -------------------------------------------------------------------------
 def _choose(offered: dict[int, tuple[float, ...]], kind: int, wanted: int, what: str,
-            model: str) -> int:
+            unit: str, model: str) -> int:
     values = [int(v) for v in offered.get(kind, ())]
     if values and wanted not in values:
         raise RecordingError(f"the {model} offers an accelerometer {what} of "
-                             f"{', '.join(map(str, values))}, not {wanted}", where=WHERE)
+                             f"{', '.join(map(str, values))} {unit}, not {wanted}", where=WHERE)
     return wanted
 
 
@@ -206,8 +206,8 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
         if not resp.ok and resp.status != 6:  # 6: already in SDK mode
             raise failed(resp, "SDK mode")
         offered = await acc_settings()
-    fs_hz = _choose(offered, pmd.SETTING_SAMPLE_RATE, st.rate_hz, "rate (Hz)", model)
-    range_g = _choose(offered, pmd.SETTING_RANGE, st.range_g, "range (±g)", model)
+    fs_hz = _choose(offered, pmd.SETTING_SAMPLE_RATE, st.rate_hz, "rate", "Hz", model)
+    range_g = _choose(offered, pmd.SETTING_RANGE, st.range_g, "range", "g (±)", model)
     resolutions = [int(v) for v in offered.get(pmd.SETTING_RESOLUTION, (16,))]
     resolution = 16 if 16 in resolutions else max(resolutions)
     channels = 3 if pmd.SETTING_CHANNELS in offered else None

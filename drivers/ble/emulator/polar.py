@@ -189,6 +189,7 @@ class EmulatedPolar:
         self._stopped_at: float | None = None  # loop time the measurement stopped (link drop)
         self._pending_lost = 0  # lost samples no delivered frame has revealed yet
         self._cp_lock = asyncio.Lock()
+        self._cp_tasks: set[asyncio.Task[None]] = set()
         self._build_gatt()
 
     # -- GATT -----------------------------------------------------------------------------
@@ -215,6 +216,7 @@ class EmulatedPolar:
     def _on_connection(self, conn: Connection) -> None:
         self.stats.connections += 1
         self._conn = conn
+        self._cp_lock = asyncio.Lock()  # replies of an earlier link are not waited for
         conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
 
     def _on_disconnection(self, conn: Connection) -> None:
@@ -222,14 +224,18 @@ class EmulatedPolar:
             self._conn = None
             self._stop_measurement()  # an online measurement ends with its link
             self._sdk_mode = False
+            for task in self._cp_tasks:  # indications that will never be confirmed
+                task.cancel()
 
     def _indicate(self, values: list[bytes]) -> None:
         conn = self._conn
         if conn is None:
             return
 
+        lock = self._cp_lock
+
         async def send() -> None:
-            async with self._cp_lock:  # replies leave in the order the commands came
+            async with lock:  # replies leave in the order the commands came
                 for v in values:
                     if self._conn is not conn:
                         return
@@ -239,7 +245,9 @@ class EmulatedPolar:
                         logger.debug("emulated Polar: indication not confirmed (%s)", exc)
                         return
 
-        asyncio.get_running_loop().create_task(send())
+        task = asyncio.get_running_loop().create_task(send())
+        self._cp_tasks.add(task)
+        task.add_done_callback(self._cp_tasks.discard)
 
     def _reply(self, op: int, meas: int, status: int, params: bytes = b"") -> None:
         conn = self._conn

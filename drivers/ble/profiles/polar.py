@@ -173,8 +173,10 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
         except TimeoutError:
             hint = (f"; the link's ATT MTU is {mtu}, Polar devices need at least {pmd.MIN_MTU}"
                     if mtu < pmd.MIN_MTU else "")
-            raise RecordingError(f"the {model} did not answer {what} within "
-                                 f"{st.reply_timeout_s:g} s{hint}", where=WHERE) from None
+            text = f"the {model} did not answer {what} within {st.reply_timeout_s:g} s{hint}"
+            if not first:  # after a reconnect: a link problem, the session tries again
+                raise TimeoutError(text) from None
+            raise RecordingError(text, where=WHERE) from None
 
     def failed(resp: pmd.CpResponse, what: str) -> RecordingError:
         hint = (f" (the link's ATT MTU is {mtu}; Polar devices need at least {pmd.MIN_MTU})"

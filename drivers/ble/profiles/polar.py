@@ -241,7 +241,9 @@ def _profile(model: str, description: str, rates: str) -> DeviceProfile:
         control_uuid=pmd.CONTROL_UUID,
         data_uuid=pmd.DATA_UUID,
         parse_info=_info_from_description,
-        start=lambda resume: pmd.start_command(MODELS[model][3], 16, 8),
+        # (open_session sends the START the device's settings allow; this is its default)
+        start=lambda resume: pmd.start_command(MODELS[model][3], 16, 8,
+                                               3 if model == "verity" else None),
         stop=pmd.stop_command,
         open_session=open_session,
         decoder_for=decoder_from_description,

@@ -4,6 +4,7 @@ end on the emulated Polar devices (accelerometer only)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,19 @@ def test_an_emg_only_recording_is_refused_clearly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has no accelerometer" in err and "Traceback" not in err
     assert not (tmp_path / "o" / "emg.ttlog").exists()  # an empty log is not left behind
+
+
+def test_a_refused_start_is_one_clear_line(foot, tmp_path, capsys, monkeypatch):
+    """A device that answers START with an error status (here: in its charger)."""
+    from toetwitch.drivers.ble import emulator as emu
+
+    @dataclass(frozen=True)
+    class Charging(emu.PolarH10Config):
+        start_status: int = 13
+
+    monkeypatch.setitem(emu.EMULATED, "polar-h10", (emu.EmulatedPolar, Charging))
+    assert main(["monitor", "--emulate", str(foot), "--device", "polar-h10", "--speed", "max",
+                 "--out", str(tmp_path / "o"), "--no-journal", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "the Polar H10 refused to start the accelerometer at 200 Hz, ±8 g: device in charger" in err
+    assert "Traceback" not in err and not (tmp_path / "o" / "foot.ttlog").exists()

@@ -184,7 +184,11 @@ class EmulatedPolar:
         self._live = False
         self._task: asyncio.Task[None] | None = None
         self._units: np.ndarray | None = None  # served samples at the started settings
-        self._settings: tuple[int, int] | None = None  # (rate Hz, range g) of _units
+        self._settings: tuple[int, int, float] | None = None  # (rate Hz, range g, factor)
+        self._served: dict[tuple[int, int, float], np.ndarray] = {}
+        # resample for the model's usual START now: a device answers START at once, and
+        # resampling (the first scipy.signal import) can take seconds of the event loop
+        self._served_at(int(OFFERS[cfg.model][0][pmd.SETTING_SAMPLE_RATE][-1]), 8)
         self._cursor = 0  # next sample to measure
         self._stopped_at: float | None = None  # loop time the measurement stopped (link drop)
         self._pending_lost = 0  # lost samples no delivered frame has revealed yet
@@ -313,7 +317,7 @@ class EmulatedPolar:
         if status:
             self._reply(cmd.op, cmd.measurement, status)
             return
-        factor = rng * 1000.0 / 32768.0 if self.compressed else 1.0
+        factor = self._factor(rng)
         self._reply(cmd.op, cmd.measurement, 0,
                     pmd.encode_settings({pmd.SETTING_FACTOR: (factor,)}))
         self._start_measurement(rate, rng, factor)
@@ -347,13 +351,25 @@ class EmulatedPolar:
         self._on_disconnection(conn)
         await conn.disconnect(reason=reason)
 
-    def _start_measurement(self, rate: int, range_g: int, factor: float) -> None:
-        if self._settings != (rate, range_g) or self.stats.factor != factor:
-            if self._settings is not None:  # new settings: the device time maps anew
-                self._cursor = round(self._cursor * rate / self.stats.fs_hz)
+    def _factor(self, range_g: int) -> float:
+        """FACTOR of the START reply: mG per unit of compressed samples (1 for raw frames)."""
+        return range_g * 1000.0 / 32768.0 if self.compressed else 1.0
+
+    def _served_at(self, rate: int, range_g: int) -> np.ndarray:
+        key = (rate, range_g, self._factor(range_g))
+        if key not in self._served:
             rec = self.recording
-            self._units = device_units(rec.acc_g, float(rec.fs_acc_hz or 0), rate, range_g, factor)
-            self._settings = (rate, range_g)
+            self._served[key] = device_units(rec.acc_g, float(rec.fs_acc_hz or 0), rate,
+                                             range_g, key[2])
+        return self._served[key]
+
+    def _start_measurement(self, rate: int, range_g: int, factor: float) -> None:
+        key = (rate, range_g, factor)
+        if self._settings != key:
+            if self._settings is not None:  # new settings: the device time maps anew
+                self._cursor = round(self._cursor * rate / self._settings[0])
+            self._units = self._served_at(rate, range_g)
+            self._settings = key
         self.stats.factor, self.stats.fs_hz = factor, float(rate)
         self._live = True
         self.stats.measurements += 1

@@ -41,15 +41,17 @@ def summary(out: Path) -> dict:
 @pytest.mark.parametrize("device", ["polar-h10", "polar-verity"])
 def test_monitor_polar_writes_an_acc_session_whose_log_replays_to_the_same_events(
         device, foot, tmp_path):
-    live, again = tmp_path / "live", tmp_path / "again"
+    live, again, batch = tmp_path / "live", tmp_path / "again", tmp_path / "batch"
     assert main(["monitor", "--emulate", str(foot), "--device", device, "--speed", "max",
                  "--out", str(live), "--no-journal", "-q"]) == 0
     log = live / "foot.ttlog"
     assert main(["replay", str(log), "--speed", "max", "--out", str(again), "--no-journal",
                  "-q"]) == 0
+    assert main(["analyse", str(log), "--out", str(batch), "--no-journal", "-q", "-j", "1"]) == 0
     ev = events(live)
     assert len(ev) >= 3  # the simulated twitches move the accelerometer
     pd.testing.assert_frame_equal(ev, events(again))
+    pd.testing.assert_frame_equal(ev, events(batch))
     s = summary(live)
     assert s["packets"]["lost"] == 0 and s["packets"]["loss_measurable"]
     assert s["packets"]["samples_received"] == 8 * RATE_HZ[device]

@@ -201,9 +201,9 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
     sdk = bool(st.sdk_mode) or (st.sdk_mode is None and rates and st.rate_hz not in rates)
     if sdk:
         if not has_sdk_mode:
-            raise RecordingError(f"the {model} offers an accelerometer rate of "
-                                 f"{', '.join(map(str, rates))} Hz, not {st.rate_hz}, and has no "
-                                 "SDK mode", where=WHERE)
+            why = ("" if st.sdk_mode else f"offers an accelerometer rate of "
+                   f"{', '.join(map(str, rates))} Hz, not {st.rate_hz}, and ")
+            raise RecordingError(f"the {model} {why}has no SDK mode", where=WHERE)
         resp = await command(bytes([pmd.OP_START, pmd.MEAS_SDK_MODE]), "SDK mode")
         if not resp.ok and resp.status != 6:  # 6: already in SDK mode
             raise failed(resp, "SDK mode")

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to listen (default 5)")
     parser.add_argument("--emulate", type=Path, metavar="FILE", default=None,
                         help="scan an emulated sensor serving FILE on a virtual radio")
-    parser.add_argument("--device", choices=("toetwitch-v1", "bitalino"), default="toetwitch-v1",
+    parser.add_argument("--device", choices=("toetwitch-v1", "bitalino", "polar-h10", "polar-verity"),
+                        default="toetwitch-v1",
                         help="with --emulate: which sensor to emulate (default toetwitch-v1)")
 
 
@@ -40,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
 
         emu = import_emulator()
         air = emu.VirtualAir()
-        name = "BITalino-EMU" if args.device == "bitalino" else "TT-EMU"
-        sensor = emu.emulated_sensor(air, read_recording(args.emulate), args.device, name=name)
+        # the Polar emulators advertise as the devices do ("Polar H10 EMU0001")
+        names = {"bitalino": {"name": "BITalino-EMU"}, "toetwitch-v1": {"name": "TT-EMU"}}
+        sensor = emu.emulated_sensor(air, read_recording(args.emulate), args.device,
+                                     **names.get(args.device, {}))
         await sensor.start()
         try:
             return await scan(args.timeout, **emu.bleak_kwargs(air)[0])

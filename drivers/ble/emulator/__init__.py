@@ -16,6 +16,13 @@ from typing import Any
 
 from toetwitch.drivers.ble.emulator.backend import BumbleClient, BumbleScanner, VirtualAir
 from toetwitch.drivers.ble.emulator.bitalino import BitalinoConfig, BitalinoStats, EmulatedBitalino
+from toetwitch.drivers.ble.emulator.polar import (
+    EmulatedPolar,
+    PolarConfig,
+    PolarH10Config,
+    PolarStats,
+    PolarVerityConfig,
+)
 from toetwitch.drivers.ble.emulator.sensor import (
     EmulatedSensor,
     SensorConfig,
@@ -30,8 +37,13 @@ __all__ = [
     "BumbleClient",
     "BumbleScanner",
     "EmulatedBitalino",
+    "EmulatedPolar",
     "EmulatedSensor",
     "SensorConfig",
+    "PolarConfig",
+    "PolarH10Config",
+    "PolarStats",
+    "PolarVerityConfig",
     "SensorStats",
     "VirtualAir",
     "bleak_kwargs",
@@ -41,6 +53,8 @@ __all__ = [
 
 #: Profiles with an emulated sensor: name -> (sensor class, config class).
 EMULATED = {"toetwitch-v1": (EmulatedSensor, SensorConfig), "bitalino": (EmulatedBitalino, BitalinoConfig)}
+EMULATED["polar-h10"] = (EmulatedPolar, PolarH10Config)
+EMULATED["polar-verity"] = (EmulatedPolar, PolarVerityConfig)
 
 
 def emulated_sensor(air: VirtualAir, recording: Recording, profile: str = "toetwitch-v1",

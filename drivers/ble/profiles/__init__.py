@@ -3,7 +3,8 @@
 A profile says which GATT service a sensor advertises, where its info, control and data
 characteristics are, how to start and stop it, and how to decode its packets. toetwitch's
 own open profile is :mod:`toetwitch.drivers.ble.profiles.toetwitch_v1`; a commercial sensor gets its
-own module exposing ``PROFILE`` and a line in :data:`PROFILE_MODULES`.
+own module exposing ``PROFILE`` (or ``PROFILES``, a tuple, for a family of devices that share
+a protocol: Polar H10 and Verity Sense) and a line in :data:`PROFILE_MODULES`.
 
 **The session description.** Every session starts with one blob of bytes that says how to
 decode everything after it (:attr:`toetwitch.drivers.ble.client.LinkItem` ``"info"``, and the Info
@@ -28,10 +29,11 @@ from toetwitch.drivers.ble.profile_v1 import DeviceInfo, decode_info
 from toetwitch.drivers.errors import RecordingError
 
 #: Modules that define a ``PROFILE``; imported on first use.
-PROFILE_MODULES = ("toetwitch.drivers.ble.profiles.toetwitch_v1", "toetwitch.drivers.ble.profiles.bitalino")
+PROFILE_MODULES = ("toetwitch.drivers.ble.profiles.toetwitch_v1", "toetwitch.drivers.ble.profiles.bitalino",
+                   "toetwitch.drivers.ble.profiles.polar")
 
 #: Profile names of docs/contracts.md §7 that are planned but have no module yet (``devices`` says so).
-NOT_YET_SUPPORTED = ("polar-h10", "polar-verity", "movesense", "metawear")
+NOT_YET_SUPPORTED = ("movesense", "metawear")
 
 #: ``open_session(client, profile, deliver, first) -> session description bytes | None``:
 #: subscribe, configure and start a sensor on a fresh connection (``first`` False after a
@@ -65,6 +67,11 @@ class DeviceProfile:
     open_session: OpenSession | None = None
     decoder_for: Callable[[bytes, str], SessionDecoder] | None = None
     name_hint: str | None = None  # advertised names containing this (any case) also match
+    #: The service UUID is shared with other profiles (Polar PMD): only the name hint decides.
+    name_required: bool = False
+    #: Other services an advertisement of this sensor may carry instead of ``service_uuid``
+    #: (a Polar H10 advertises heart rate, 0x180D); they join the scan filter.
+    advertised_uuids: tuple[str, ...] = ()
     settings: Any = None
     streams: str = ""
     rates: str = ""
@@ -78,10 +85,14 @@ class DeviceProfile:
         return self.make_decoder(self.parse_info(description))
 
     def matches(self, local_name: str | None, service_uuids: list[str]) -> bool:
-        """Whether an advertisement is of this profile (service UUID, or name hint)."""
+        """Whether an advertisement is of this profile (service UUID, or name hint; only the
+        name hint when ``name_required``, as the service does not tell the devices apart)."""
+        by_name = bool(self.name_hint and local_name and self.name_hint in local_name.lower())
+        if self.name_required:
+            return by_name
         if self.service_uuid.lower() in {u.lower() for u in service_uuids}:
             return True
-        return bool(self.name_hint and local_name and self.name_hint in local_name.lower())
+        return by_name
 
 
 _REGISTRY: dict[str, DeviceProfile] = {}
@@ -91,8 +102,9 @@ def profiles() -> dict[str, DeviceProfile]:
     """All known profiles by name."""
     if not _REGISTRY:
         for mod in PROFILE_MODULES:
-            p: DeviceProfile = importlib.import_module(mod).PROFILE
-            _REGISTRY[p.name] = p
+            m = importlib.import_module(mod)
+            for p in getattr(m, "PROFILES", None) or (m.PROFILE,):
+                _REGISTRY[p.name] = p
     return dict(_REGISTRY)
 
 
@@ -112,8 +124,9 @@ def profile_for_services(service_uuids: list[str], local_name: str | None = None
 
 
 def service_uuids() -> list[str]:
-    """Service UUIDs of every known profile (the scan filter)."""
-    return [p.service_uuid for p in profiles().values()]
+    """Service UUIDs of every known profile (the scan filter), each once."""
+    uuids = (u for p in profiles().values() for u in (p.service_uuid, *p.advertised_uuids))
+    return list(dict.fromkeys(u.lower() for u in uuids))
 
 
 def profile_of_description(description: bytes) -> DeviceProfile:

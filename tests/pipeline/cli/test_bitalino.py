@@ -99,7 +99,7 @@ def test_scan_and_devices_name_the_profile(foot, capsys):
 @pytest.mark.parametrize(("argv", "msg"), [
     (["--channels", "A1=emg"], "--channels needs --device"),
     (["--device", "bitalino", "--channels", "A9=emg"], "unknown port"),
-    (["--device", "polar-h10"], "not supported yet"),
+    (["--device", "metawear"], "not supported yet"),
     (["--device", "nonsense"], "is unknown"),
 ])
 def test_usage_errors_are_clear(foot, argv, msg, capsys):

@@ -38,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
         note = "".join(f"  note:    {line}\n" for line in r["notes"])
         print(f"{r['profile']}\n  {r['description']}\n  streams: {r['streams']}\n"
               f"  rates:   {r['rates']}\n  detects: {r['detects']}\n{note}")
-    print("not supported yet: " + ", ".join(NOT_YET_SUPPORTED))
+    if NOT_YET_SUPPORTED:
+        print("not supported yet: " + ", ".join(NOT_YET_SUPPORTED))
     return 0

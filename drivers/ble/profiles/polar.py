@@ -228,7 +228,8 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
 
 
 # -- the profiles --------------------------------------------------------------------------
-_DETECTS = "limb movements and visible twitches from acceleration; fasciculations need EMG"
+_DETECTS = ("leg and toe movements, periodic limb movements in sleep (PLM index) and twitches "
+            "big enough to move the foot, all from acceleration")
 
 
 def _profile(model: str, description: str, rates: str) -> DeviceProfile:

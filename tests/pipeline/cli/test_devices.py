@@ -20,9 +20,15 @@ def test_an_accelerometer_only_profile_says_what_it_can_count(monkeypatch, capsy
     blocks = {b.split("\n", 1)[0]: b for b in out.split("\n\n")}
     assert f"note:    {ACC_ONLY_CAPABILITY}" in blocks["acc-test"]
     assert f"note:    {ACTIGRAPHY_CAVEAT}" in blocks["acc-test"]
-    for name in real:  # profiles with EMG carry no such note
+    with_emg = [n for n, p in real.items() if "emg" in p.streams.lower()]
+    acc_only_real = [n for n in real if n not in with_emg]
+    assert with_emg and acc_only_real  # the open profile and BITalino; the wearables
+    for name in with_emg:  # profiles with EMG carry no such note
         assert "note:" not in blocks[name]
+    for name in acc_only_real:  # an accelerometer wearable does
+        assert f"note:    {ACC_ONLY_CAPABILITY}" in blocks[name]
     assert main(["devices", "--json"]) == 0
     rows = {r["profile"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["acc-test"]["notes"] == [ACC_ONLY_CAPABILITY, ACTIGRAPHY_CAVEAT]
-    assert all(rows[name]["notes"] == [] for name in real)
+    assert all(rows[name]["notes"] == [] for name in with_emg)
+    assert all(rows[name]["notes"] == [ACC_ONLY_CAPABILITY, ACTIGRAPHY_CAVEAT] for name in acc_only_real)

@@ -90,7 +90,8 @@ def test_scan_and_devices_name_the_polar_profiles(foot, capsys):
     assert main(["devices", "--json"]) == 0
     rows = {r["profile"]: r for r in json.loads(capsys.readouterr().out)}
     for name in ("polar-h10", "polar-verity"):
-        assert rows[name]["supported"] and "fasciculations need EMG" in rows[name]["detects"]
+        assert rows[name]["supported"] and "from acceleration" in rows[name]["detects"]
+        assert any("fasciculations need EMG" in note for note in rows[name]["notes"])
     assert "200 Hz" in rows["polar-h10"]["rates"] and "52 Hz" in rows["polar-verity"]["rates"]
 
 

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         SensorNotFoundError,
     )
     from toetwitch.drivers.ble.packetlog import PacketLogWriter
+    from toetwitch.drivers.errors import RecordingError
     from toetwitch.pipeline.errors import UserError
     from toetwitch.pipeline.present.capability import capability_lines
     from toetwitch.pipeline.present.text import LiveDisplay, provisional_wanted, render_summary
@@ -204,6 +205,12 @@ def run(args: argparse.Namespace) -> int:
         if session.decoder is None:
             _close(writer)
             raise UserError(str(exc), 1) from None
+        print(f"toetwitch: {exc}; ending the session with what was received", file=sys.stderr)
+        outcome = None
+    except RecordingError as exc:  # the sensor refused the handshake (e.g. after a reconnect)
+        if session.decoder is None:
+            _close(writer)
+            raise
         print(f"toetwitch: {exc}; ending the session with what was received", file=sys.stderr)
         outcome = None
     except BaseException:  # a hard second Ctrl-C, a bad sensor: keep what the log holds

@@ -81,7 +81,8 @@ class PolarConfig:
     is no real time to follow), and those samples are lost. ``compressed`` None sends the
     model's frames (H10 raw, Verity Sense delta). ``clock_start_s`` is the device time of
     the recording's first sample (s since 2000-01-01). ``start_status`` forces the status
-    of every START reply (0: decide as a device does); ``cp_value_len`` caps each
+    of every START reply from the ``start_status_from``-th on (0: decide as a device does;
+    2: a device that refuses to start again after a reconnect); ``cp_value_len`` caps each
     control-point indication (None: the link's MTU − 3), so replies span several.
     """
 
@@ -96,6 +97,7 @@ class PolarConfig:
     reconnect_gap_s: float = 0.5
     clock_start_s: float = CLOCK_2026_S
     start_status: int = 0
+    start_status_from: int = 1
     cp_value_len: int | None = None
 
 
@@ -182,6 +184,7 @@ class EmulatedPolar:
         self._conn: Connection | None = None
         self._sdk_mode = False
         self._live = False
+        self._starts = 0  # STARTs accepted so far (start_status_from counts them)
         self._task: asyncio.Task[None] | None = None
         self._units: np.ndarray | None = None  # served samples at the started settings
         self._settings: tuple[int, int, float] | None = None  # (rate Hz, range g, factor)
@@ -313,7 +316,8 @@ class EmulatedPolar:
         elif res not in offer[pmd.SETTING_RESOLUTION]:
             status = _STATUS_INVALID_RESOLUTION
         else:
-            status = self.cfg.start_status
+            self._starts += 1
+            status = self.cfg.start_status if self._starts >= self.cfg.start_status_from else 0
         if status:
             self._reply(cmd.op, cmd.measurement, status)
             return

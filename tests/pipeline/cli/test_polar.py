@@ -120,3 +120,25 @@ def test_a_refused_start_is_one_clear_line(foot, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "the Polar H10 refused to start the accelerometer at 200 Hz, ±8 g: device in charger" in err
     assert "Traceback" not in err and not (tmp_path / "o" / "foot.ttlog").exists()
+
+
+def test_a_start_refused_after_a_reconnect_ends_the_session_with_what_was_received(
+        foot, tmp_path, capsys, monkeypatch):
+    """Nothing is lost: the samples before the drop are analysed and written."""
+    from toetwitch.drivers.ble import emulator as emu
+
+    @dataclass(frozen=True)
+    class ChargesAfterADrop(emu.PolarH10Config):
+        start_status: int = 13
+        start_status_from: int = 2
+
+    monkeypatch.setitem(emu.EMULATED, "polar-h10", (emu.EmulatedPolar, ChargesAfterADrop))
+    out = tmp_path / "o"
+    assert main(["monitor", "--emulate", str(foot), "--device", "polar-h10", "--speed", "max",
+                 "--drop-every", "40", "--out", str(out), "--no-journal", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "device in charger; ending the session with what was received" in err
+    assert "Traceback" not in err
+    s = summary(out)
+    assert 0 < s["packets"]["samples_received"] < 8 * RATE_HZ["polar-h10"]
+    assert (out / "foot.ttlog").exists()

@@ -16,6 +16,12 @@ from typing import Any
 
 from toetwitch.drivers.ble.emulator.backend import BumbleClient, BumbleScanner, VirtualAir
 from toetwitch.drivers.ble.emulator.bitalino import BitalinoConfig, BitalinoStats, EmulatedBitalino
+from toetwitch.drivers.ble.emulator.metawear import EmulatedMetaWear, MetaWearConfig, MetaWearStats
+from toetwitch.drivers.ble.emulator.movesense import (
+    EmulatedMovesense,
+    MovesenseConfig,
+    MovesenseStats,
+)
 from toetwitch.drivers.ble.emulator.sensor import (
     EmulatedSensor,
     SensorConfig,
@@ -30,7 +36,13 @@ __all__ = [
     "BumbleClient",
     "BumbleScanner",
     "EmulatedBitalino",
+    "EmulatedMetaWear",
+    "EmulatedMovesense",
     "EmulatedSensor",
+    "MetaWearConfig",
+    "MetaWearStats",
+    "MovesenseConfig",
+    "MovesenseStats",
     "SensorConfig",
     "SensorStats",
     "VirtualAir",
@@ -41,10 +53,12 @@ __all__ = [
 
 #: Profiles with an emulated sensor: name -> (sensor class, config class).
 EMULATED = {"toetwitch-v1": (EmulatedSensor, SensorConfig), "bitalino": (EmulatedBitalino, BitalinoConfig)}
+EMULATED["movesense"] = (EmulatedMovesense, MovesenseConfig)
+EMULATED["metawear"] = (EmulatedMetaWear, MetaWearConfig)
 
 
 def emulated_sensor(air: VirtualAir, recording: Recording, profile: str = "toetwitch-v1",
-                    **config: Any) -> EmulatedSensor | EmulatedBitalino:
+                    **config: Any) -> Any:
     """An emulated sensor of ``profile`` serving ``recording`` on ``air``; ``config`` are the
     fields of its config class (:class:`SensorConfig`, :class:`BitalinoConfig`)."""
     try:

@@ -28,16 +28,21 @@ from toetwitch.drivers.ble.profile_v1 import DeviceInfo, decode_info
 from toetwitch.drivers.errors import RecordingError
 
 #: Modules that define a ``PROFILE``; imported on first use.
-PROFILE_MODULES = ("toetwitch.drivers.ble.profiles.toetwitch_v1", "toetwitch.drivers.ble.profiles.bitalino")
+PROFILE_MODULES = ("toetwitch.drivers.ble.profiles.toetwitch_v1", "toetwitch.drivers.ble.profiles.bitalino",
+                   "toetwitch.drivers.ble.profiles.movesense",
+                   "toetwitch.drivers.ble.profiles.metawear_session")
 
 #: Profile names of docs/contracts.md §7 that are planned but have no module yet (``devices`` says so).
-NOT_YET_SUPPORTED = ("polar-h10", "polar-verity", "movesense", "metawear")
+NOT_YET_SUPPORTED = ("polar-h10", "polar-verity")
 
 #: ``open_session(client, profile, deliver, first) -> session description bytes | None``:
 #: subscribe, configure and start a sensor on a fresh connection (``first`` False after a
 #: reconnect); ``deliver(bytes)`` receives every data notification.
 OpenSession = Callable[[Any, "DeviceProfile", Callable[[bytes], None], bool],
                        Awaitable[bytes | None]]
+#: ``close_session(client, profile)``: stop a sensor whose stop takes more than one write
+#: (MetaWear's stop sequence); replaces writing ``stop()`` to the control characteristic.
+CloseSession = Callable[[Any, "DeviceProfile"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,8 @@ class DeviceProfile:
     ``start(resume)`` gives the control-point bytes that start streaming (``resume=True``
     after a reconnect: keep counting where the session was); ``stop()`` those that stop it.
     ``open_session`` (optional) replaces the default handshake (read Info, subscribe, START)
-    for sensors that need another one; ``decoder_for(description_bytes, where)`` builds the
-    session's decoder. ``settings`` holds what the user configured (a BITalino's channel
+    for sensors that need another one, and ``close_session`` (optional) the stop;
+    ``decoder_for(description_bytes, where)`` builds the session's decoder. ``settings`` holds what the user configured (a BITalino's channel
     map); ``streams``, ``rates`` and ``detects`` are the lines ``toetwitch devices`` prints.
     """
 
@@ -65,6 +70,10 @@ class DeviceProfile:
     open_session: OpenSession | None = None
     decoder_for: Callable[[bytes, str], SessionDecoder] | None = None
     name_hint: str | None = None  # advertised names containing this (any case) also match
+    #: Service UUIDs the sensor advertises when its GATT service is not among them
+    #: (Movesense advertises a 16-bit UUID): they match, and they join the scan filter.
+    advertised_uuids: tuple[str, ...] = ()
+    close_session: CloseSession | None = None
     settings: Any = None
     streams: str = ""
     rates: str = ""
@@ -79,7 +88,8 @@ class DeviceProfile:
 
     def matches(self, local_name: str | None, service_uuids: list[str]) -> bool:
         """Whether an advertisement is of this profile (service UUID, or name hint)."""
-        if self.service_uuid.lower() in {u.lower() for u in service_uuids}:
+        seen = {u.lower() for u in service_uuids}
+        if self.service_uuid.lower() in seen or any(u.lower() in seen for u in self.advertised_uuids):
             return True
         return bool(self.name_hint and local_name and self.name_hint in local_name.lower())
 
@@ -113,7 +123,7 @@ def profile_for_services(service_uuids: list[str], local_name: str | None = None
 
 def service_uuids() -> list[str]:
     """Service UUIDs of every known profile (the scan filter)."""
-    return [p.service_uuid for p in profiles().values()]
+    return [u for p in profiles().values() for u in (p.service_uuid, *p.advertised_uuids)]
 
 
 def profile_of_description(description: bytes) -> DeviceProfile:

@@ -55,7 +55,8 @@ class SeededLoss:
 def advertisement(name: str, uuid16: tuple[int, ...] = (), uuid128: tuple[str, ...] = ()
                   ) -> tuple[bytes, bytes]:
     """``(advertising data, scan response)``: flags, the service UUIDs and as much of the name
-    as fits in 31 bytes; the whole name in the scan response."""
+    as fits in 31 bytes (shortened, as real boards do: "MetaWear EMU" beside a 128-bit UUID
+    leaves room for "MetaWear"); the whole name in the scan response."""
     fields: list[tuple[int, bytes]] = [(AdvertisingData.FLAGS, bytes([0x06]))]
     if uuid16:
         fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,

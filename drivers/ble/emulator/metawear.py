@@ -2,7 +2,7 @@
 on a :class:`VirtualAir`.
 
 It follows the MetaWear C++ SDK's view of the board (see
-:mod:`toetwitch.drivers.ble.profiles.metawear` and docs/evidence.md):
+:mod:`toetwitch.drivers.ble.profiles.metawear` and docs/wearables.md):
 
 * GATT: the MetaWear service with its command characteristic (write without response, and
   write) and notify characteristic; the Device Information Service (firmware, model number,
@@ -119,9 +119,10 @@ class EmulatedMetaWear:
         self.cfg = cfg = config or MetaWearConfig()
         if cfg.imu not in IMUS:
             raise ValueError(f"imu must be one of {tuple(IMUS)}, not {cfg.imu!r}")
-        if recording.acc_g is None:
-            recording_acc_g(recording, 100.0)  # says why it cannot be served
         self.recording = recording
+        # resampled at the host's default ODR now (it also says why a recording cannot be
+        # served): not inside a command's write callback
+        self._acc_by_odr = {100.0: recording_acc_g(recording, 100.0)}
         self.impl = IMUS[cfg.imu]
         self._loss = SeededLoss(cfg.loss, cfg.seed)
         self.stats = MetaWearStats()
@@ -241,7 +242,9 @@ class EmulatedMetaWear:
     def _samples(self) -> np.ndarray:
         key = (self._odr_hz, self._range_g)
         if self._raw_key != key:
-            acc_g = recording_acc_g(self.recording, self._odr_hz)
+            if self._odr_hz not in self._acc_by_odr:
+                self._acc_by_odr[self._odr_hz] = recording_acc_g(self.recording, self._odr_hz)
+            acc_g = self._acc_by_odr[self._odr_hz]
             lsb = mw.LSB_PER_G[self._range_g]
             if self._raw_key is not None and self._raw is not None:  # same instant, new rate
                 self._cursor = round(self._cursor * self._odr_hz / self._raw_key[0])

@@ -2,7 +2,7 @@
 accelerometer on a :class:`VirtualAir`.
 
 It follows the public protocol (Movesense GD-77 and the ``gatt_sensordata_app`` sample; see
-:mod:`toetwitch.drivers.ble.profiles.movesense_gsp` and docs/evidence.md):
+:mod:`toetwitch.drivers.ble.profiles.movesense_gsp` and docs/wearables.md):
 
 * GATT: the GSP service with its write characteristic (write, write without response) and
   notify characteristic; ATT MTU up to :attr:`MovesenseConfig.mtu` (158, as the sensor).
@@ -114,9 +114,10 @@ class EmulatedMovesense:
     def __init__(self, air: VirtualAir, recording: Recording, config: MovesenseConfig | None = None):
         self.air = air
         self.cfg = cfg = config or MovesenseConfig()
-        if recording.acc_g is None:
-            recording_acc_g(recording, 104.0)  # says why it cannot be served
         self.recording = recording
+        # resampled at the host's default rate now (it also says why a recording cannot be
+        # served): not inside the subscription's write callback, which must answer at once
+        self._acc_by_rate = {104: self._float32_ms2(104)}
         self._loss = SeededLoss(cfg.loss, cfg.seed)
         self.stats = MovesenseStats()
         self.finished = asyncio.Event()
@@ -199,8 +200,9 @@ class EmulatedMovesense:
             if self._rate is not None:  # the same instant of the recording at the new rate
                 self._cursor = round(self._cursor * rate / self._rate)
             self._rate = self.stats.rate_hz = rate
-            acc_g = recording_acc_g(self.recording, float(rate))
-            self._acc_ms2 = (acc_g * STANDARD_GRAVITY_MS2).astype("<f4")
+            if rate not in self._acc_by_rate:
+                self._acc_by_rate[rate] = self._float32_ms2(rate)
+            self._acc_ms2 = self._acc_by_rate[rate]
             self._t0 = None
         loop = asyncio.get_running_loop()
         speed = self.cfg.speed
@@ -213,6 +215,10 @@ class EmulatedMovesense:
         self._ref = ref
         self.stats.subscriptions += 1
         self._task = loop.create_task(self._run(ref))
+
+    def _float32_ms2(self, rate: int) -> np.ndarray:
+        """The recording at ``rate`` as the sensor sends it: float32 m/s^2."""
+        return (recording_acc_g(self.recording, float(rate)) * STANDARD_GRAVITY_MS2).astype("<f4")
 
     def _unsubscribe(self) -> None:
         self._ref = None

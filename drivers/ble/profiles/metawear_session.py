@@ -2,7 +2,7 @@
 BMI160 or BMI270). The byte layouts are in :mod:`toetwitch.drivers.ble.profiles.metawear`;
 this module is the session: handshake, settings, session description and decoder.
 
-Handshake on every connection, in the MetaWear SDK's order (docs/evidence.md, MetaWear):
+Handshake on every connection, in the MetaWear SDK's order (docs/wearables.md, MetaWear):
 enable notifications; read the Device Information Service (firmware, model number, hardware,
 manufacturer, serial) where present; module discovery (a read of register 0 of each of the
 25 modules, one after the other, each awaited; the accelerometer's reply says which IMU it

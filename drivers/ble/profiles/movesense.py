@@ -2,7 +2,7 @@
 Protocol (GSP). The byte layouts are in :mod:`toetwitch.drivers.ble.profiles.movesense_gsp`;
 this module is the session: handshake, settings, session description and decoder.
 
-Handshake on every connection (docs/evidence.md, Movesense GSP): enable notifications on the
+Handshake on every connection (docs/wearables.md, Movesense): enable notifications on the
 notify characteristic, HELLO (ref 1; the sensor answers ``[1, 1, "Hello"]``), then SUBSCRIBE
 ``/Meas/Acc/<rate>`` with ref :data:`ACC_REF`. Newer firmware answers the subscription with a
 COMMAND_RESULT carrying an HTTP-style status; the older sample sends none and just streams, so
@@ -79,7 +79,7 @@ class MovesenseSettings:
 
 def http_status(value: bytes) -> int | None:
     """The status of a COMMAND_RESULT (None: no status, as in the HELLO reply). Firmware
-    differs in byte order (docs/evidence.md): little-endian is read first, big-endian when
+    differs in byte order (docs/wearables.md): little-endian is read first, big-endian when
     that is no HTTP status (the sample firmware's ``01 FB`` = 507)."""
     _ref, status = gsp.decode_command_result(value)
     if status is None or 100 <= status < 600:

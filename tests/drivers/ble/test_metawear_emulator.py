@@ -35,7 +35,7 @@ def test_scan_shows_the_board_and_its_profile():
         board = EmulatedMetaWear(air, acc_recording(0.5), MetaWearConfig())
         await board.start()
         try:
-            return await scan(1.0, **bleak_kwargs(air)[0])
+            return await scan(0.5, **bleak_kwargs(air)[0])
         finally:
             await board.stop()
 

@@ -53,7 +53,7 @@ def test_scan_finds_the_sensor_by_its_name_and_16_bit_uuid():
         sensor = EmulatedMovesense(air, acc_recording(0.5), MovesenseConfig())
         await sensor.start()
         try:
-            return await scan(1.0, **bleak_kwargs(air)[0])
+            return await scan(0.5, **bleak_kwargs(air)[0])
         finally:
             await sensor.stop()
 

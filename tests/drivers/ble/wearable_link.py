@@ -57,7 +57,7 @@ async def session(sensor_cls: type, rec: Recording, cfg: Any, profile: DevicePro
     try:
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), 0.3)
+                item = await asyncio.wait_for(queue.get(), 0.1)
             except TimeoutError:
                 if task.done():
                     break  # the link failed: awaiting it below raises why

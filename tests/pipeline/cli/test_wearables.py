@@ -112,3 +112,11 @@ def test_devices_lists_both(capsys):
     for name in ("movesense", "metawear"):
         assert rows[name]["supported"] and "fasciculations need EMG" in rows[name]["detects"]
     assert "unmeasurable" in rows["metawear"]["rates"]
+
+
+@pytest.mark.parametrize(("device", "name"), [("movesense", "Movesense 000000EMU"),
+                                              ("metawear", "MetaWear")])
+def test_scan_names_the_profile(toe, device, name, capsys):
+    assert main(["scan", "--emulate", str(toe), "--device", device, "--timeout", "0.5"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith(name) and row.split()[-1] == device

@@ -60,7 +60,8 @@ EMULATED["metawear"] = (EmulatedMetaWear, MetaWearConfig)
 def emulated_sensor(air: VirtualAir, recording: Recording, profile: str = "toetwitch-v1",
                     **config: Any) -> Any:
     """An emulated sensor of ``profile`` serving ``recording`` on ``air``; ``config`` are the
-    fields of its config class (:class:`SensorConfig`, :class:`BitalinoConfig`)."""
+    fields of its config class (:class:`SensorConfig`, :class:`BitalinoConfig`,
+    :class:`MovesenseConfig`, :class:`MetaWearConfig`)."""
     try:
         cls, cfg = EMULATED[profile]
     except KeyError:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from toetwitch.drivers.ble.profiles.wearable import (
     read_description,
 )
 from toetwitch.drivers.errors import RecordingError
+
+logger = logging.getLogger("toetwitch")
 
 NAME = "metawear"
 #: ODRs toetwitch streams at (Hz).
@@ -121,12 +124,21 @@ def _link_failed(message: str) -> Exception:
 
 
 async def _read_dis(client: Any) -> dict[str, str]:
+    """The Device Information strings the board offers (a refused read is skipped: they
+    describe the board, decoding does not need them)."""
+    from bleak.exc import BleakError
+
     out: dict[str, str] = {}
     for uuid, key in DIS_KEYS.items():
         char = client.services.get_characteristic(uuid)
         if char is None or "read" not in char.properties:
             continue
-        out[key] = bytes(await client.read_gatt_char(char)).decode("utf-8", "replace").strip("\0 ")
+        try:
+            value = bytes(await client.read_gatt_char(char))
+        except BleakError as exc:
+            logger.info("MetaWear device information %s not read: %s", key, exc)
+            continue
+        out[key] = value.decode("utf-8", "replace").strip("\0 ")
     return out
 
 

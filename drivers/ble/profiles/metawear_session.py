@@ -186,7 +186,7 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
     if not acc.present or acc.implementation not in mw.IMU_NAMES:
         await _disconnect(client)
         what = ("reports no accelerometer" if not acc.present else
-                f"has a {OTHER_IMUS.get(acc.implementation or 0, 'unknown')} accelerometer "
+                f"has the {OTHER_IMUS.get(acc.implementation or 0, 'unknown')} accelerometer "
                 f"(implementation {acc.implementation}); toetwitch drives the BMI160 and BMI270")
         raise _link_failed(f"this MetaWear board {what}")
     impl = int(acc.implementation or 0)

@@ -12,7 +12,7 @@ import pytest
 from bleak import BleakClient, BleakScanner
 
 from tests.drivers.ble.wearable_link import acc_recording, run, session
-from toetwitch.drivers.ble.client import scan
+from toetwitch.drivers.ble.client import LinkFailedError, scan
 from toetwitch.drivers.ble.emulator import (
     EmulatedMetaWear,
     MetaWearConfig,
@@ -150,3 +150,18 @@ def test_settings_take_only_the_rates_toetwitch_streams_at():
         mws.MetaWearSettings(odr_hz=25.0)
     with pytest.raises(ValueError, match="ranges"):
         mws.MetaWearSettings(range_g=3)
+
+
+class OlderBoard(EmulatedMetaWear):
+    """A MetaWear R: its accelerometer is an MMA8452Q (implementation 0)."""
+
+    def module_info(self, module_id: int) -> mw.ModuleInfo:
+        if module_id == mw.MODULE_ACCELEROMETER:
+            return mw.ModuleInfo(module_id, 0, 0)
+        return super().module_info(module_id)
+
+
+def test_a_board_with_another_accelerometer_is_refused_clearly():
+    with pytest.raises(LinkFailedError, match="has the MMA8452Q accelerometer \\(implementation 0\\); "
+                                              "toetwitch drives the BMI160 and BMI270"):
+        run(session(OlderBoard, acc_recording(0.5), MetaWearConfig(speed=None), mws.PROFILE))

@@ -331,7 +331,9 @@ class SensorLink:
     async def _graceful_stop(self, client: BleakClient) -> None:
         assert self.profile is not None
         try:
-            if client.is_connected:
+            if client.is_connected and self.profile.close_session is not None:
+                await self.profile.close_session(client, self.profile)
+            elif client.is_connected:
                 await client.write_gatt_char(self.profile.control_uuid, self.profile.stop(),
                                              response=True)
                 await client.stop_notify(self.profile.data_uuid)

@@ -8,7 +8,8 @@ from pathlib import Path
 HELP = "list nearby BLE foot sensors (name, address, signal strength, profile)"
 DESCRIPTION = """\
 Scan for Bluetooth Low Energy sensors that advertise a profile toetwitch speaks (the open
-toetwitch profile v1, docs/protocol.md, or a BITalino; 'toetwitch devices' lists them) and
+toetwitch profile v1, docs/protocol.md, a BITalino, a Movesense, a MetaWear; 'toetwitch
+devices' lists them) and
 list their name, address, signal strength (RSSI, dBm; closer to 0 is stronger) and the
 profile each speaks. Pass a name or address to 'toetwitch monitor'. With --emulate FILE,
 scans a virtual radio on which an emulated sensor serves FILE (no Bluetooth needed)."""
@@ -19,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to listen (default 5)")
     parser.add_argument("--emulate", type=Path, metavar="FILE", default=None,
                         help="scan an emulated sensor serving FILE on a virtual radio")
-    parser.add_argument("--device", choices=("toetwitch-v1", "bitalino", "polar-h10", "polar-verity"),
+    parser.add_argument("--device", choices=("toetwitch-v1", "bitalino", "polar-h10", "polar-verity",
+                                             "movesense", "metawear"),
                         default="toetwitch-v1",
                         help="with --emulate: which sensor to emulate (default toetwitch-v1)")
 
@@ -41,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
         emu = import_emulator()
         air = emu.VirtualAir()
-        # the Polar emulators advertise as the devices do ("Polar H10 EMU0001")
-        names = {"bitalino": {"name": "BITalino-EMU"}, "toetwitch-v1": {"name": "TT-EMU"}}
-        sensor = emu.emulated_sensor(air, read_recording(args.emulate), args.device,
-                                     **names.get(args.device, {}))
+        # the wearables advertise their config's default name ("Polar H10 EMU0001", ...)
+        names = {"bitalino": "BITalino-EMU", "toetwitch-v1": "TT-EMU"}
+        named = {"name": names[args.device]} if args.device in names else {}
+        sensor = emu.emulated_sensor(air, read_recording(args.emulate), args.device, **named)
         await sensor.start()
         try:
             return await scan(args.timeout, **emu.bleak_kwargs(air)[0])

@@ -16,6 +16,12 @@ from typing import Any
 
 from toetwitch.drivers.ble.emulator.backend import BumbleClient, BumbleScanner, VirtualAir
 from toetwitch.drivers.ble.emulator.bitalino import BitalinoConfig, BitalinoStats, EmulatedBitalino
+from toetwitch.drivers.ble.emulator.metawear import EmulatedMetaWear, MetaWearConfig, MetaWearStats
+from toetwitch.drivers.ble.emulator.movesense import (
+    EmulatedMovesense,
+    MovesenseConfig,
+    MovesenseStats,
+)
 from toetwitch.drivers.ble.emulator.polar import (
     EmulatedPolar,
     PolarConfig,
@@ -38,7 +44,13 @@ __all__ = [
     "BumbleScanner",
     "EmulatedBitalino",
     "EmulatedPolar",
+    "EmulatedMetaWear",
+    "EmulatedMovesense",
     "EmulatedSensor",
+    "MetaWearConfig",
+    "MetaWearStats",
+    "MovesenseConfig",
+    "MovesenseStats",
     "SensorConfig",
     "PolarConfig",
     "PolarH10Config",
@@ -55,12 +67,15 @@ __all__ = [
 EMULATED = {"toetwitch-v1": (EmulatedSensor, SensorConfig), "bitalino": (EmulatedBitalino, BitalinoConfig)}
 EMULATED["polar-h10"] = (EmulatedPolar, PolarH10Config)
 EMULATED["polar-verity"] = (EmulatedPolar, PolarVerityConfig)
+EMULATED["movesense"] = (EmulatedMovesense, MovesenseConfig)
+EMULATED["metawear"] = (EmulatedMetaWear, MetaWearConfig)
 
 
 def emulated_sensor(air: VirtualAir, recording: Recording, profile: str = "toetwitch-v1",
-                    **config: Any) -> EmulatedSensor | EmulatedBitalino:
+                    **config: Any) -> Any:
     """An emulated sensor of ``profile`` serving ``recording`` on ``air``; ``config`` are the
-    fields of its config class (:class:`SensorConfig`, :class:`BitalinoConfig`)."""
+    fields of its config class (:class:`SensorConfig`, :class:`BitalinoConfig`,
+    :class:`MovesenseConfig`, :class:`MetaWearConfig`)."""
     try:
         cls, cfg = EMULATED[profile]
     except KeyError:

@@ -30,16 +30,21 @@ from toetwitch.drivers.errors import RecordingError
 
 #: Modules that define a ``PROFILE``; imported on first use.
 PROFILE_MODULES = ("toetwitch.drivers.ble.profiles.toetwitch_v1", "toetwitch.drivers.ble.profiles.bitalino",
-                   "toetwitch.drivers.ble.profiles.polar")
+                   "toetwitch.drivers.ble.profiles.polar",
+                   "toetwitch.drivers.ble.profiles.movesense",
+                   "toetwitch.drivers.ble.profiles.metawear_session")
 
 #: Profile names of docs/contracts.md §7 that are planned but have no module yet (``devices`` says so).
-NOT_YET_SUPPORTED = ("movesense", "metawear")
+NOT_YET_SUPPORTED: tuple[str, ...] = ()
 
 #: ``open_session(client, profile, deliver, first) -> session description bytes | None``:
 #: subscribe, configure and start a sensor on a fresh connection (``first`` False after a
 #: reconnect); ``deliver(bytes)`` receives every data notification.
 OpenSession = Callable[[Any, "DeviceProfile", Callable[[bytes], None], bool],
                        Awaitable[bytes | None]]
+#: ``close_session(client, profile)``: stop a sensor whose stop takes more than one write
+#: (MetaWear's stop sequence); replaces writing ``stop()`` to the control characteristic.
+CloseSession = Callable[[Any, "DeviceProfile"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class DeviceProfile:
     ``start(resume)`` gives the control-point bytes that start streaming (``resume=True``
     after a reconnect: keep counting where the session was); ``stop()`` those that stop it.
     ``open_session`` (optional) replaces the default handshake (read Info, subscribe, START)
-    for sensors that need another one; ``decoder_for(description_bytes, where)`` builds the
-    session's decoder. ``settings`` holds what the user configured (a BITalino's channel
+    for sensors that need another one, and ``close_session`` (optional) the stop;
+    ``decoder_for(description_bytes, where)`` builds the session's decoder. ``settings`` holds what the user configured (a BITalino's channel
     map); ``streams``, ``rates`` and ``detects`` are the lines ``toetwitch devices`` prints.
     """
 
@@ -70,8 +75,10 @@ class DeviceProfile:
     #: The service UUID is shared with other profiles (Polar PMD): only the name hint decides.
     name_required: bool = False
     #: Other services an advertisement of this sensor may carry instead of ``service_uuid``
-    #: (a Polar H10 advertises heart rate, 0x180D); they join the scan filter.
+    #: (a Polar H10 advertises heart rate 0x180D, a Movesense a 16-bit UUID): they join the
+    #: scan filter, and they match unless ``name_required``.
     advertised_uuids: tuple[str, ...] = ()
+    close_session: CloseSession | None = None
     settings: Any = None
     streams: str = ""
     rates: str = ""
@@ -90,7 +97,8 @@ class DeviceProfile:
         by_name = bool(self.name_hint and local_name and self.name_hint in local_name.lower())
         if self.name_required:
             return by_name
-        if self.service_uuid.lower() in {u.lower() for u in service_uuids}:
+        seen = {u.lower() for u in service_uuids}
+        if self.service_uuid.lower() in seen or any(u.lower() in seen for u in self.advertised_uuids):
             return True
         return by_name
 

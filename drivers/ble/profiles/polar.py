@@ -37,6 +37,7 @@ from toetwitch.drivers.ble.profile_v1 import DeviceInfo
 from toetwitch.drivers.ble.profiles import DeviceProfile
 from toetwitch.drivers.ble.profiles import polar_pmd as pmd
 from toetwitch.drivers.ble.profiles.wearable import (
+    ACC_DETECTS,
     AccSessionDecoder,
     acc_device_info,
     describe,
@@ -228,8 +229,6 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
 
 
 # -- the profiles --------------------------------------------------------------------------
-_DETECTS = ("leg and toe movements, periodic limb movements in sleep (PLM index) and twitches "
-            "big enough to move the foot, all from acceleration")
 
 
 def _profile(model: str, description: str, rates: str) -> DeviceProfile:
@@ -254,7 +253,7 @@ def _profile(model: str, description: str, rates: str) -> DeviceProfile:
         settings=PolarSettings(model=model),
         streams="3-axis accelerometer (16-bit, mG, ±8 g), device-stamped",
         rates=rates,
-        detects=_DETECTS,
+        detects=ACC_DETECTS,
     )
 
 

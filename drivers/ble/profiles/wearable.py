@@ -23,6 +23,11 @@ from toetwitch.drivers.errors import RecordingError
 
 logger = logging.getLogger("toetwitch")
 
+#: What toetwitch counts from a wearable's accelerometer (``toetwitch devices``; the pipeline
+#: adds that fasciculations need EMG).
+ACC_DETECTS = ("leg and toe movements, periodic limb movements in sleep (PLM index) and twitches "
+               "big enough to move the foot, all from acceleration")
+
 #: Standard gravity (m/s² per g), CGPM 1901 / ISO 80000-3.
 STANDARD_GRAVITY_MS2 = 9.80665
 

@@ -51,13 +51,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(exercises reconnect and resume)")
     parser.add_argument("--device", default=None, metavar="NAME",
                         help="the sensor's profile (see 'toetwitch devices'): toetwitch-v1 "
-                             "(default: whatever the sensor advertises) or bitalino")
+                             "(default: whatever the sensor advertises), bitalino, polar-h10, "
+                             "polar-verity, movesense or metawear")
     parser.add_argument("--channels", default=None, metavar="MAP",
                         help="with --device bitalino: which port holds which sensor, e.g. "
                              "A1=emg,A3=acc_x,A4=acc_y,A5=acc_z (the default)")
     parser.add_argument("--pack", choices=("pair", "frame", "bytes20"), default="pair",
                         help="with --emulate --device bitalino: frames per notification "
                              "(pair: as the firmware sends at 1000 Hz; default)")
+    parser.add_argument("--acc-rate", type=float, default=None, metavar="HZ",
+                        help="with an accelerometer wearable (--device polar-h10, polar-verity, "
+                             "movesense, metawear): the accelerometer rate to ask for")
+    parser.add_argument("--acc-range", type=int, default=None, metavar="G",
+                        help="with --device polar-h10, polar-verity or metawear: the "
+                             "accelerometer full scale, ±G")
     parser.add_argument("--out", "-o", type=Path, metavar="DIR", default=None,
                         help="write events.csv, episodes.csv, summary.json into DIR/<name>/")
     log = parser.add_mutually_exclusive_group()
@@ -245,7 +252,10 @@ def _profile(args: argparse.Namespace):  # noqa: ANN202 - DeviceProfile | None
     """The profile ``--device`` names, configured with ``--channels``; None = as advertised."""
     from toetwitch.pipeline.errors import UserError
 
+    acc_asked = args.acc_rate is not None or args.acc_range is not None
     if args.device is None:
+        if acc_asked:
+            raise UserError("--acc-rate and --acc-range need --device (e.g. --device polar-h10)", 2)
         if args.channels is not None:
             raise UserError("--channels needs --device (e.g. --device bitalino)", 2)
         if args.pack != "pair":
@@ -262,7 +272,20 @@ def _profile(args: argparse.Namespace):  # noqa: ANN202 - DeviceProfile | None
     if args.device != "bitalino":
         if args.channels is not None or args.pack != "pair":
             raise UserError("--channels and --pack apply to --device bitalino only", 2)
-        return get_profile(args.device)
+        profile = get_profile(args.device)
+        if not acc_asked:
+            return profile
+        if profile.configure_acc is None:
+            wearables = [p.name for p in profiles().values() if p.configure_acc is not None]
+            raise UserError(f"--acc-rate and --acc-range apply to {', '.join(wearables)}; "
+                            f"a {args.device} sets its own rates", 2)
+        try:
+            return profile.configure_acc(profile, args.acc_rate, args.acc_range)
+        except ValueError as exc:
+            raise UserError(f"--device {args.device}: {exc}", 2) from None
+    if acc_asked:
+        raise UserError("--acc-rate and --acc-range apply to the accelerometer wearables; a "
+                        "BITalino samples every port at 1000 Hz", 2)
     from toetwitch.drivers.ble.profiles import bitalino
 
     try:

@@ -79,6 +79,10 @@ class DeviceProfile:
     #: scan filter, and they match unless ``name_required``.
     advertised_uuids: tuple[str, ...] = ()
     close_session: CloseSession | None = None
+    #: ``configure_acc(profile, rate_hz, range_g) -> profile``: the profile asking for this
+    #: accelerometer rate and/or full scale (None: the default); ``ValueError`` says what the
+    #: sensor offers. None: the sensor's accelerometer is not the host's to choose.
+    configure_acc: Callable[[DeviceProfile, float | None, int | None], DeviceProfile] | None = None
     settings: Any = None
     streams: str = ""
     rates: str = ""

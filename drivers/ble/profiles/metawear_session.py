@@ -227,6 +227,17 @@ def configured(settings: MetaWearSettings) -> DeviceProfile:
     return dataclasses.replace(PROFILE, settings=settings)
 
 
+def _configure_acc(profile: DeviceProfile, rate_hz: float | None, range_g: int | None
+                   ) -> DeviceProfile:
+    """``monitor --acc-rate/--acc-range``: the output data rate and full scale to configure."""
+    changes: dict[str, Any] = {}
+    if rate_hz is not None:
+        changes["odr_hz"] = float(rate_hz)
+    if range_g is not None:
+        changes["range_g"] = int(range_g)
+    return dataclasses.replace(profile, settings=dataclasses.replace(profile.settings, **changes))
+
+
 PROFILE = DeviceProfile(
     name=NAME,
     description="MbientLab MetaWear / MetaMotion board (BMI160 or BMI270 IMU): 3-axis "
@@ -243,6 +254,7 @@ PROFILE = DeviceProfile(
     decoder_for=decoder_from_description,
     name_hint="metawear",
     settings=MetaWearSettings(),
+    configure_acc=_configure_acc,
     streams="3-axis accelerometer (int16 at ±8 g, converted to g); no device time",
     rates="100 Hz (50 or 200 Hz possible); loss is unmeasurable (no counter, no device clock)",
     detects=ACC_DETECTS,

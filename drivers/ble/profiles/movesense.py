@@ -216,6 +216,21 @@ def configured(settings: MovesenseSettings) -> DeviceProfile:
     return dataclasses.replace(PROFILE, settings=settings)
 
 
+def _configure_acc(profile: DeviceProfile, rate_hz: float | None, range_g: int | None
+                   ) -> DeviceProfile:
+    """``monitor --acc-rate``: the rate to subscribe at (the range is the sensor's own
+    configuration, not part of the subscription)."""
+    if range_g is not None:
+        raise ValueError("a Movesense's accelerometer range is set on the sensor, not by "
+                         "--acc-range")
+    if rate_hz is None:
+        return profile
+    if rate_hz != int(rate_hz):
+        raise ValueError(f"Movesense accelerometer rates are whole Hz, not {rate_hz:g}")
+    return dataclasses.replace(profile, settings=dataclasses.replace(profile.settings,
+                                                                     fs_hz=int(rate_hz)))
+
+
 PROFILE = DeviceProfile(
     name=NAME,
     description="Movesense sensor with the GATT SensorData Protocol (gatt_sensordata_app "
@@ -232,6 +247,7 @@ PROFILE = DeviceProfile(
     name_hint="movesense",
     advertised_uuids=ADVERTISED_UUIDS,
     settings=MovesenseSettings(),
+    configure_acc=_configure_acc,
     streams="3-axis accelerometer (float32 m/s², converted to g), sensor timestamps in ms",
     rates="104 Hz (52-1666 Hz possible); loss measured from timestamp gaps",
     detects=ACC_DETECTS,

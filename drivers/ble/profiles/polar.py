@@ -231,6 +231,21 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
 # -- the profiles --------------------------------------------------------------------------
 
 
+def _configure_acc(profile: DeviceProfile, rate_hz: float | None, range_g: int | None
+                   ) -> DeviceProfile:
+    """``monitor --acc-rate/--acc-range``: the rate and range to START with (the device
+    refuses what it does not offer, and the handshake says what it offers)."""
+    st: PolarSettings = profile.settings
+    if rate_hz is not None and (rate_hz != int(rate_hz) or rate_hz <= 0):
+        raise ValueError(f"Polar accelerometer rates are whole Hz, not {rate_hz:g}")
+    changes: dict[str, Any] = {}
+    if rate_hz is not None:
+        changes["fs_hz"] = int(rate_hz)
+    if range_g is not None:
+        changes["range_g"] = int(range_g)
+    return dataclasses.replace(profile, settings=dataclasses.replace(st, **changes))
+
+
 def _profile(model: str, description: str, rates: str) -> DeviceProfile:
     name, _text, hint, _fs = MODELS[model]
     return DeviceProfile(
@@ -251,6 +266,7 @@ def _profile(model: str, description: str, rates: str) -> DeviceProfile:
         name_required=True,  # both devices serve the PMD service: the name tells them apart
         advertised_uuids=(HEART_RATE_UUID,),
         settings=PolarSettings(model=model),
+        configure_acc=_configure_acc,
         streams="3-axis accelerometer (16-bit, mG, ±8 g), device-stamped",
         rates=rates,
         detects=ACC_DETECTS,

@@ -14,6 +14,7 @@ import pytest
 from tests.helpers import recording_table
 from toetwitch.drivers import read_recording
 from toetwitch.drivers.ble import emulator
+from toetwitch.drivers.ble.packetlog import FRAME_INFO, iter_frames
 from toetwitch.drivers.simulate import simulate_recording
 from toetwitch.pipeline.cli.main import main
 
@@ -121,3 +122,33 @@ def test_scan_names_the_profile(toe, device, name, capsys):
     assert main(["scan", "--emulate", str(toe), "--device", device, "--timeout", "0.5"]) == 0
     row = capsys.readouterr().out.splitlines()[1]
     assert row.startswith(name) and row.split()[-1] == device
+
+
+@pytest.mark.parametrize(("device", "argv", "fs_hz"), [
+    ("movesense", ["--acc-rate", "52"], 52.0),
+    ("metawear", ["--acc-rate", "50", "--acc-range", "4"], 50.0),
+    ("polar-h10", ["--acc-rate", "50", "--acc-range", "4"], 50.0),
+])
+def test_the_accelerometer_rate_asked_for_is_the_rate_streamed(toe, tmp_path, device, argv, fs_hz):
+    out = tmp_path / "out"
+    monitor(toe, device, out, *argv)
+    rec = read_recording(out / "toe.ttlog")
+    assert rec.fs_acc_hz == fs_hz and 18.0 < len(rec.acc_g) / fs_hz <= 20.0
+    assert 0.9 < np.median(rec.acc_g[:, 2]) < 1.1
+    if "--acc-range" in argv:  # the session description (the log's first frame) records it
+        first = next(iter_frames(out / "toe.ttlog"))
+        assert first.frame_type == FRAME_INFO and json.loads(first.payload)["range_g"] == 4
+
+
+@pytest.mark.parametrize(("argv", "msg"), [
+    (["--device", "movesense", "--acc-rate", "60"], "--device movesense: Movesense accelerometer rates"),
+    (["--device", "movesense", "--acc-range", "4"], "range is set on the sensor"),
+    (["--device", "metawear", "--acc-range", "3"], "MetaWear ranges are"),
+    (["--device", "bitalino", "--acc-rate", "100"], "1000 Hz"),
+    (["--device", "toetwitch-v1", "--acc-rate", "100"], "sets its own rates"),
+    (["--acc-rate", "100"], "need --device"),
+])
+def test_accelerometer_options_that_cannot_apply_are_clear_usage_errors(toe, argv, msg, capsys):
+    assert main(["monitor", "--emulate", str(toe), *argv, "--no-log", "--no-journal"]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err

@@ -282,6 +282,9 @@ class PacketStats:
     discontinuities: int = 0
     drift_ppm: float | None = None
     loss_measurable: bool = True
+    #: samples a clockless device did not take while its link was down, sized from the host
+    #: clock (NaN in the stream, not in ``samples_lost``)
+    samples_gap_estimated: int = 0
 
     @property
     def loss_fraction(self) -> float:
@@ -304,6 +307,8 @@ class PacketStats:
             "malformed": self.malformed,
             "discontinuities": self.discontinuities,
             "clock_drift_ppm": None if self.drift_ppm is None else round(self.drift_ppm, 2),
+            **({"samples_gap_estimated": self.samples_gap_estimated}
+               if self.samples_gap_estimated else {}),
         }
 
     def link_text(self) -> str:
@@ -352,6 +357,12 @@ class ClockMap:
             slope = (self._sxy - self._sx * self._sy / n) / var
         offset = min((y - slope * x for x, y in self._recent), default=0.0)
         return offset, slope
+
+    @property
+    def slope(self) -> float:
+        """Host seconds per device second (1 until two pairs; below 1 for a replay faster
+        than real time)."""
+        return self._fit()[1]
 
     #: Beyond this the "drift" is not a crystal error but a replay faster than real time.
     PLAUSIBLE_PPM = 5000.0

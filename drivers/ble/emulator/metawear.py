@@ -96,7 +96,8 @@ class MetaWearStats:
     samples_produced: int = 0  # measured while streaming
     samples_sent: int = 0
     samples_lost: int = 0  # in notifications lost on the air
-    samples_skipped: int = 0  # the recording ran on while the board was stopped (finite speed)
+    samples_skipped: int = 0  # the recording ran on while the board was stopped
+    skipped: list[tuple[int, int]] = field(default_factory=list)  # (first sample, count) of each
     notifications: int = 0
     dropped_random: int = 0
     disconnects: int = 0
@@ -284,13 +285,17 @@ class EmulatedMetaWear:
             else:  # the recording ran on while the board was stopped
                 due = min(len(raw), int((loop.time() - self._t0) * fs * speed))
                 if due > self._cursor:
-                    self.stats.samples_skipped += due - self._cursor
-                    self._cursor = due
+                    self._skip_to(due)
         try:
             await self._stream(raw, fs, speed)
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
+
+    def _skip_to(self, due: int) -> None:
+        self.stats.skipped.append((self._cursor, due - self._cursor))
+        self.stats.samples_skipped += due - self._cursor
+        self._cursor = due
 
     async def _stream(self, raw: np.ndarray, fs: float, speed: float | None) -> None:
         loop = asyncio.get_running_loop()

@@ -81,6 +81,10 @@ def samples_lost_from_gap(gap_samples: float, expected: int, jitter_samples: flo
 # --------------------------------------------------------------------------------------------
 # the session decoder every accelerometer wearable shares
 # --------------------------------------------------------------------------------------------
+#: How far a clockless stream's rate may be from the host clock's and still count as real
+#: time (crystals are within 100 ppm; arrival jitter over a few seconds of fit, a few %).
+REAL_TIME_TOLERANCE = 0.05
+
 #: ``push(notification) -> AccBlocks``: one device's codec (a Polar frame gives one block, a
 #: Movesense notification zero or more once DATA_PART2 is reassembled, a MetaWear one one).
 PushCodec = Callable[[bytes], list[AccBlock]]
@@ -94,7 +98,14 @@ class AccSessionDecoder:
     Samples a codec reports lost (``lost_samples``, from its device timestamps) are NaN, so
     sample *i* lands at index *i*. A clock discontinuity (reset, re-subscription) cannot be
     sized from the device: the samples after it are appended, and the break is counted.
-    With no device time (``t_device_s`` None) the device clock is the sample index / fs.
+    With no device time (``t_device_s`` None) the device clock is the sample index / fs, and
+    the samples a reconnect cost (the device was stopped while the link was down) are sized
+    from the host clock: the time between the last arrival before the drop and the first
+    after it, less the samples that first notification holds. They are NaN, so later events
+    keep their times, and counted apart (``samples_gap_estimated``): an estimate to within
+    the arrival jitter, not a measured loss. Only a stream that runs in real time (fitted
+    clock rate within :data:`REAL_TIME_TOLERANCE` of the host's) is sized so: an emulated
+    device streaming faster than real time has no time that passes while its link is down.
 
     A notification the codec cannot read is counted in ``malformed`` and skipped (never
     raised): a damaged byte costs one notification's samples, which are then NaN if the
@@ -121,7 +132,10 @@ class AccSessionDecoder:
         self.samples_lost = 0
         self.malformed = 0
         self.discontinuities = 0
+        self.samples_gap_estimated = 0
         self._per_packet = samples_per_packet
+        self._resumed = False  # a reconnect happened and no sample has arrived since
+        self._last_arrival_s: float | None = None
 
     def feed(self, data: bytes | bytearray, host_time_s: float | None = None) -> list[Block]:
         """Decode one notification; return the new sample blocks (possibly empty)."""
@@ -141,10 +155,15 @@ class AccSessionDecoder:
             if b.discontinuity:
                 self.discontinuities += 1
                 lost = 0
+            if self._resumed and b.t_device_s is None:
+                lost = self._reconnect_gap(b.n, host_time_s)
+                self.samples_gap_estimated += lost
+            self._resumed = False
             values = b.acc_g
             if lost:
                 values = np.concatenate([np.full((lost, 3), np.nan), values])
-                self.samples_lost += lost
+                if b.t_device_s is not None:
+                    self.samples_lost += lost
             start = self.next_index
             self.next_index += len(values)
             self.samples_received += b.n
@@ -154,6 +173,7 @@ class AccSessionDecoder:
                 self.origin_device_s = last_device_s - (self.next_index - 1) / self.fs_hz
             if host_time_s is not None and not b.discontinuity:
                 self.clock.add(last_device_s, host_time_s)
+                self._last_arrival_s = host_time_s
             if b.discontinuity:  # the device clock restarted: the old fit no longer holds
                 self.clock = ClockMap()
                 self.origin_device_s = last_device_s - (self.next_index - 1) / self.fs_hz
@@ -163,8 +183,21 @@ class AccSessionDecoder:
         return out
 
     def link_event(self, event: Mapping[str, Any], host_time_s: float | None = None) -> None:
-        """Link events change nothing here: a re-subscribed device's stamps go on (Polar,
-        Movesense: the gap shows as loss) or nothing can be known (MetaWear)."""
+        """A reconnect (``connected`` with ``resume``): a device with its own clock shows the
+        gap in its stamps (Polar, Movesense); for one without (MetaWear) the next samples'
+        arrival sizes it (:meth:`_reconnect_gap`)."""
+        if event.get("event") == "connected" and event.get("resume"):
+            self._resumed = True
+
+    def _reconnect_gap(self, n_first: int, host_time_s: float | None) -> int:
+        """Samples not acquired between the last arrival before a reconnect and the first
+        ``n_first`` samples after it, from the host clock (0 when it cannot be told)."""
+        if host_time_s is None or self._last_arrival_s is None or self.clock.n_pairs < 2:
+            return 0
+        if abs(self.clock.slope - 1.0) > REAL_TIME_TOLERANCE:
+            return 0
+        gap = round((host_time_s - self._last_arrival_s) * self.fs_hz) - n_first
+        return max(0, int(gap))
 
     @property
     def stats(self) -> PacketStats:
@@ -176,6 +209,7 @@ class AccSessionDecoder:
             samples_duplicated=0, samples_lost_by_stream={"acc": self.samples_lost},
             malformed=self.malformed, discontinuities=self.discontinuities,
             drift_ppm=self.clock.drift_ppm, loss_measurable=self.loss_measurable,
+            samples_gap_estimated=self.samples_gap_estimated,
         )
 
     def samples_seen(self, kind: str) -> int:

@@ -141,8 +141,30 @@ def test_disconnect_and_reconnect_resume_streaming():
     assert st.starts == st.connections == st.disconnects + 1
     assert st.discovery_reads == 25 * st.connections
     assert s.kinds.count("connected") == st.connections
+    # faster than real time no time passes while the link is down, and none is estimated
     assert len(s.acc) == st.samples_sent == st.samples_produced
+    assert s.decoder.stats.samples_gap_estimated == 0
     np.testing.assert_array_equal(s.acc * 4096.0, raw_lsb(rec, 100.0, 8)[: len(s.acc)])
+
+
+def test_in_real_time_the_samples_a_reconnect_cost_are_sized_from_the_host_clock():
+    """The board is stopped while its link is down; with no clock of its own, the host sizes
+    the gap from arrival times, so the events after a reconnect keep their times."""
+    rec = acc_recording(3.0)
+    s = run(session(EmulatedMetaWear, rec, MetaWearConfig(speed=1.0, disconnect_every=40),
+                    mws.PROFILE))
+    st = s.sensor.stats
+    assert st.disconnects >= 2 and len(st.skipped) >= 1
+    nan = np.isnan(s.acc[:, 0])
+    assert (~nan).sum() == st.samples_sent
+    assert s.decoder.stats.samples_gap_estimated == int(nan.sum())
+    # to within a few samples (10 ms each) of arrival jitter per reconnect
+    assert abs(int(nan.sum()) - st.samples_skipped) <= 3 * st.disconnects
+    raw = raw_lsb(rec, 100.0, 8)
+    taken = np.ones(len(raw), bool)
+    for first, count in st.skipped:
+        taken[first:first + count] = False
+    np.testing.assert_array_equal(s.acc[~nan] * 4096.0, raw[taken][: st.samples_sent])
 
 
 def test_settings_take_only_the_rates_toetwitch_streams_at():

@@ -9,6 +9,7 @@ events are the same whatever chunks the samples arrive in (tested with chunk siz
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ from toetwitch.pipeline.detect.potentials import (
     FloatArray,
     Growing,
     RollingLevel,
+    at_least_similar,
     block_rms,
     block_sigma,
     carry_clusters,
@@ -38,6 +40,7 @@ from toetwitch.pipeline.detect.potentials import (
     runs,
     same_unit_neighbours,
     shape_similarity,
+    shape_similarity_many,
     small_discharges,
     windows_around,
 )
@@ -51,7 +54,7 @@ from toetwitch.pipeline.detect.rules.artifacts import (
 )
 from toetwitch.pipeline.detect.rules.isolation import (
     after_wave,
-    same_shape_or_unsure,
+    same_shape_or_unsure_pairs,
     tonic_train_members,
 )
 from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near
@@ -59,10 +62,6 @@ from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regul
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
-
-
-def _peak(discharge: tuple[int, float, FloatArray]) -> int:
-    return discharge[0]
 
 
 def _append(buf: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -191,8 +190,14 @@ class EmgPath:
         # closed bursts whose gaps are <= train_gap: (last peak, max p2p, Fasciculation or None)
         self.chain: list[tuple[int, float, Fasciculation | None]] = []
         self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
-        # recent discharges (peak, p2p, shape) for the repeating-unit check
-        self.discharges: list[tuple[int, float, FloatArray]] = []  # in peak order
+        # recent discharges for the unit-firing rules, in peak order: peak (sample index),
+        # p2p (µV) and shape of each (parallel lists: bisect on the peaks needs no key)
+        self.discharge_peaks: list[int] = []
+        self.discharge_p2p: list[float] = []
+        self.discharge_shapes: list[FloatArray] = []
+        #: unit matches per (candidate, look-ahead), shared by the unit-firing rules; valid
+        #: while the discharges above stay as they are (emptied by _process and _trim)
+        self._unit_memo: dict[tuple[int, bool], tuple] = {}
         #: recent sub-threshold discharges (peak sample index of each), for the low-level
         #: firing rule; those whose window is filtered also carry p2p and shape, so that a
         #: unit firing on under the threshold is recognised by the repeating-unit rule
@@ -247,6 +252,7 @@ class EmgPath:
         return self.n_done / self.fs_hz
 
     def _process(self, final: bool) -> None:
+        self._unit_memo = {}  # discharges may change from here on
         if not self.filters_ready:
             if len(self.pending) < self.probe_n and not final:
                 return
@@ -473,7 +479,9 @@ class EmgPath:
             self._flush_chain()
         self.burst.append(p)
         if p.artifact is None and p.shape is not None:
-            self.discharges.append((p.peak, p.p2p_uv, p.shape))
+            self.discharge_peaks.append(p.peak)
+            self.discharge_p2p.append(p.p2p_uv)
+            self.discharge_shapes.append(p.shape)
 
     def _close_burst(self) -> None:
         """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
@@ -495,13 +503,15 @@ class EmgPath:
             self.chain.sort(key=lambda c: c[0])
             return
         peaks = np.array([p.peak for p in burst])
+        p2p = np.array([p.p2p_uv for p in burst])
         alike = None
         if self.cfg.isolation_same_shape:
-            def alike(i: int, j: int) -> bool:
-                return same_shape_or_unsure(burst[i], burst[j], self.unit_lag_n, self.cfg)
+            shapes, sigma = [p.shape for p in burst], np.array([p.sigma_uv for p in burst])
+
+            def alike(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+                return same_shape_or_unsure_pairs(shapes, p2p, sigma, i, j, self.unit_lag_n, self.cfg)
         n_same, partner = same_unit_neighbours(
-            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio,
-            alike=alike)
+            peaks, p2p, self.iso_n, self.cfg.unit_amplitude_ratio, alike=alike)
         used = np.zeros(len(burst), dtype=bool)
         for i in range(len(burst)):
             if used[i]:
@@ -573,7 +583,7 @@ class EmgPath:
             return None
         lo_i, hi_i = max(lo, self.env_start) - self.env_start, min(hi, n_subs) - self.env_start
         seg = self.on_buf[lo_i:hi_i]
-        return float(seg.mean()) if len(seg) else 0.0
+        return np.count_nonzero(seg) / len(seg) if len(seg) else 0.0  # = seg.mean(), bit for bit
 
     def _earliest_pending(self) -> int:
         """Sample index before which no undecided potential starts (n_done when none)."""
@@ -645,26 +655,55 @@ class EmgPath:
         if f.shape is None:
             return []
         corr = self.cfg.unit_correlation if min_corr is None else min_corr
-        r = self.cfg.unit_amplitude_ratio
         ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
+        peaks, sims, exact = self._unit_candidates(f, ahead)
+        if not peaks:
+            return []
+        return [k for k, same in zip(peaks, at_least_similar(sims, corr, exact).tolist(), strict=True) if same]
+
+    def _unit_candidates(self, f: Fasciculation, ahead: bool
+                         ) -> tuple[list[int], FloatArray, Callable[[int], float]]:
+        """The discharges that may be ``f``'s unit by time and size: within ``unit_window_s``
+        of it (before only, unless ``ahead``), not its doublet partner, p2p within
+        ``unit_amplitude_ratio`` of its own. Returns their peaks (those over the threshold
+        first, each part in peak order), their shape similarity to ``f`` (computed for all at
+        once, to ~1e-14) and the exact :func:`shape_similarity` of the k-th, for
+        :func:`at_least_similar`. Memoised: the unit-firing rules ask it of one candidate
+        up to three times."""
+        key = (id(f), ahead)
+        hit = self._unit_memo.get(key)
+        if hit is not None:
+            return hit[1]
+        assert f.shape is not None
+        r = self.cfg.unit_amplitude_ratio
         first, last = f.peak - self.unit_n, f.peak + (self.unit_n if ahead else 0)
-        out: list[int] = []
-        lo = bisect.bisect_left(self.discharges, first, key=_peak)
-        hi = bisect.bisect_right(self.discharges, last, key=_peak)
-        for peak, p2p, shape in self.discharges[lo:hi]:
-            if abs(peak - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
+        dp, dsz = self.discharge_peaks, self.discharge_p2p
+        peaks: list[int] = []
+        rows: list[FloatArray] = []
+        for k in range(bisect.bisect_left(dp, first), bisect.bisect_right(dp, last)):
+            if abs(dp[k] - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= dsz[k] <= f.p2p_uv * r):
                 continue
-            if shape_similarity(f.shape, shape, self.unit_lag_n) >= corr:
-                out.append(peak)
+            peaks.append(dp[k])
+            rows.append(self.discharge_shapes[k])
         # the same unit firing on under the detection threshold (sub-threshold discharges)
-        lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1])
+        lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1]).tolist()
         if hi > lo:
             d = np.abs(self.small[lo:hi] - f.peak)
             p2p = self.small_p2p[lo:hi]
-            ok = (d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r)
-            for j in np.flatnonzero(ok).tolist():
-                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= corr:
-                    out.append(int(self.small[lo + j]))
+            ok = np.flatnonzero((d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r))
+            peaks += self.small[lo + ok].tolist()
+            rows.extend(self.small_shape[lo + ok])
+        a, lag = f.shape, self.unit_lag_n
+
+        def exact(k: int) -> float:
+            return shape_similarity(a, rows[k], lag)
+
+        if all(len(b) == len(a) for b in rows):
+            sims = shape_similarity_many(a, np.array(rows).reshape(len(rows), len(a)), lag)
+        else:  # a window cut by the buffer's edge: one by one
+            sims = np.array([exact(k) for k in range(len(rows))])
+        out = (peaks, sims, exact)
+        self._unit_memo[key] = (f, out)  # f kept alive: its id stays its own
         return out
 
     def small_around(self, peak: int) -> int:
@@ -674,9 +713,14 @@ class EmgPath:
     def discharges_around(self, peak: int) -> int:
         """Discharges of any unit, over the threshold or under it, within ``busy_window_s`` of
         ``peak`` (but over 100 ms away)."""
-        lo = bisect.bisect_left(self.discharges, peak - self.busy_n, key=_peak)
-        hi = bisect.bisect_right(self.discharges, peak + self.busy_n, key=_peak)
-        over = sum(1 for d in self.discharges[lo:hi] if abs(d[0] - peak) > self.busy_gap_n)
+        dp = self.discharge_peaks
+        lo = bisect.bisect_left(dp, peak - self.busy_n)
+        hi = bisect.bisect_right(dp, peak + self.busy_n)
+        over = 0
+        if hi > lo:  # those in the window less those within busy_gap_n (peaks are sorted)
+            g = min(self.busy_gap_n, self.busy_n)
+            near = bisect.bisect_right(dp, peak + g) - bisect.bisect_left(dp, peak - g) if g >= 0 else 0
+            over = hi - lo - near
         return over + self.small_around(peak)
 
     def sub_of(self, i: int) -> int:
@@ -738,6 +782,7 @@ class EmgPath:
     # ------------------------------------------------------------------ bookkeeping
     def _trim(self) -> None:
         """Drop buffered samples no pending decision can need."""
+        self._unit_memo = {}  # discharges may change from here on
         keep_from = self.n_done - (self.iso_n + self.half_n + self.merge_n + self.block_n)
         for p in self.unfeatured[:1] + self.burst[:1]:
             keep_from = min(keep_from, p.start - self.half_n)
@@ -754,7 +799,9 @@ class EmgPath:
         # envelope: keep what activity windows of pending potentials need
         first_peak = self._earliest_pending()
         oldest = first_peak - self.unit_n - 1
-        del self.discharges[: bisect.bisect_left(self.discharges, oldest, key=_peak)]
+        gone = bisect.bisect_left(self.discharge_peaks, oldest)
+        if gone:
+            del self.discharge_peaks[:gone], self.discharge_p2p[:gone], self.discharge_shapes[:gone]
         k = min(int(np.searchsorted(self.small, first_peak - max(self.busy_n, self.unit_n) - 1)),
                 self.small_featured)
         if k > 1024:

@@ -305,7 +305,8 @@ def potential_features_many(
 
 def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
                          ratio: float, dense_max: int = 64,
-                         alike: Callable[[int, int], bool] | None = None) -> tuple[IntArray, IntArray]:
+                         alike: Callable[[IntArray, IntArray], NDArray[np.bool_]] | None = None
+                         ) -> tuple[IntArray, IntArray]:
     """For each potential, how many others of a similar size lie within ``window_n`` samples.
 
     "Similar size" means peak-to-peak amplitudes within ``ratio`` of each other (one surface
@@ -317,7 +318,9 @@ def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
     ``count[i] == 1`` (otherwise -1). Up to ``dense_max`` potentials, all pairs are compared
     in one (n, n) array instead (fewer numpy calls: most bursts hold 2-10 potentials).
     ``alike(i, j)``, when given, must also hold for a pair of similar size (e.g. the same
-    waveform shape): two units of one size are not one unit.
+    waveform shape): two units of one size are not one unit. It is asked once, for every
+    pair of similar size at once: ``i`` and ``j`` are index arrays (``i < j``, shape (p,)),
+    and it returns a bool array of shape (p,).
     """
     n = len(peaks)
     if n <= dense_max:
@@ -326,9 +329,10 @@ def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
                 & (a[:, None] <= ratio * a[None, :]) & (a[None, :] <= ratio * a[:, None]))
         np.fill_diagonal(same, False)
         if alike is not None:
-            for i, j in zip(*np.nonzero(np.triu(same)), strict=True):
-                if not alike(int(i), int(j)):
-                    same[i, j] = same[j, i] = False
+            i, j = np.nonzero(np.triu(same))
+            if len(i):
+                differ = ~alike(i, j)
+                same[i[differ], j[differ]] = same[j[differ], i[differ]] = False
         count = same.sum(axis=1)
         partner = np.where(count == 1, same.argmax(axis=1), -1)
         return count.astype(np.int64), partner.astype(np.int64)
@@ -339,8 +343,9 @@ def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
     a, b = p2p_uv[first], p2p_uv[second]
     same = (a <= ratio * b) & (b <= ratio * a)
     if alike is not None:
-        for k in np.flatnonzero(same).tolist():
-            same[k] = alike(int(first[k]), int(second[k]))
+        k = np.flatnonzero(same)
+        if len(k):
+            same[k] = alike(first[k], second[k])
     first, second = first[same], second[same]
     count = np.bincount(first, minlength=n) + np.bincount(second, minlength=n)
     partner = np.full(n, -1, dtype=np.int64)
@@ -369,6 +374,65 @@ def shape_similarity(a: FloatArray, b: FloatArray, max_lag: int) -> float:
         return -1.0
     lag = min(max_lag, n - 1)
     return float(np.correlate(a, b, mode="full")[n - 1 - lag: n + lag].max()) / den
+
+
+#: The vectorised similarities below agree with :func:`shape_similarity` to ~1e-14 (the
+#: same sums of a few dozen products, added in another order; by Cauchy-Schwarz each is off
+#: by at most a few dozen roundings of 1). One this close to a decision threshold is
+#: recomputed with :func:`shape_similarity` (:func:`at_least_similar`), so that no decision
+#: depends on the order of a sum: the vectorised rules decide exactly as the per-pair ones.
+SIMILARITY_MARGIN = 1e-9
+
+
+def lagged_copies(shapes: FloatArray, max_lag: int) -> FloatArray:
+    """Every shift of each row of ``shapes`` (m, n) by -L..L samples, zeros shifted in, with
+    L = min(max_lag, n - 1): shape (m, 2·L + 1, n), a read-only view of one padded copy.
+
+    Row ``k`` of ``lagged_copies(a[None], L)[0]`` dotted with ``b`` is
+    ``np.correlate(a, b, "full")[n - 1 - L + k]``: the correlation at lag k - L.
+    """
+    m, n = shapes.shape
+    lag = max(min(max_lag, n - 1), 0)
+    padded = np.zeros((m, n + 2 * lag))
+    padded[:, lag: lag + n] = shapes
+    return np.lib.stride_tricks.sliding_window_view(padded, n, axis=1)
+
+
+def shape_similarity_many(a: FloatArray, shapes: FloatArray, max_lag: int) -> FloatArray:
+    """:func:`shape_similarity` of ``a`` (n,) with every row of ``shapes`` (m, n), to about
+    1e-14 (see :data:`SIMILARITY_MARGIN`): one (m, n) × (n, 2·lag+1) product instead of m
+    np.correlate calls. Shape (m,)."""
+    m, n = shapes.shape
+    if m == 0 or n == 0:
+        return np.full(m, -1.0)
+    corr = shapes @ lagged_copies(a[None, :], max_lag)[0].T  # (m, 2·lag + 1)
+    den = np.sqrt(float(np.dot(a, a)) * np.einsum("ij,ij->i", shapes, shapes))
+    zero = den <= 0  # as shape_similarity: -1 for a silent waveform (a NaN stays NaN)
+    return np.where(zero, -1.0, corr.max(axis=1) / np.where(zero, 1.0, den))
+
+
+def shape_similarity_pairs(a: FloatArray, b: FloatArray, max_lag: int) -> FloatArray:
+    """:func:`shape_similarity` of each row of ``a`` with the same row of ``b`` (both (p, n)),
+    to about 1e-14 (see :data:`SIMILARITY_MARGIN`). Shape (p,)."""
+    p, n = a.shape
+    if p == 0 or n == 0:
+        return np.full(p, -1.0)
+    corr = np.matmul(lagged_copies(a, max_lag), b[:, :, None])[:, :, 0]  # (p, 2·lag + 1)
+    den = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    zero = den <= 0  # as shape_similarity: -1 for a silent waveform (a NaN stays NaN)
+    return np.where(zero, -1.0, corr.max(axis=1) / np.where(zero, 1.0, den))
+
+
+def at_least_similar(sims: FloatArray, min_corr: float,
+                     exact: Callable[[int], float]) -> NDArray[np.bool_]:
+    """``exact(k) >= min_corr`` for every k, decided from the vectorised similarities ``sims``
+    (shape (m,)) wherever they are clear of ``min_corr`` by more than
+    :data:`SIMILARITY_MARGIN`; ``exact(k)`` (:func:`shape_similarity` of pair k) decides the
+    rest, so the answer never depends on rounding. Shape (m,), bool."""
+    out = sims >= min_corr
+    for k in np.flatnonzero(np.abs(sims - min_corr) <= SIMILARITY_MARGIN).tolist():
+        out[k] = exact(k) >= min_corr
+    return out
 
 
 def runs(mask: NDArray[np.bool_]) -> tuple[IntArray, IntArray]:

@@ -16,8 +16,10 @@ from toetwitch.pipeline.detect.rules.base import Rule
 def count_near(peaks: IntArray, at: int, window_n: int, gap_n: int) -> int:
     """How many of the sorted sample indices ``peaks`` lie within ``window_n`` of ``at`` but
     more than ``gap_n`` away (a potential's own side waves are not neighbours)."""
-    lo, hi = np.searchsorted(peaks, [at - window_n, at + window_n + 1])
-    return int(np.count_nonzero(np.abs(peaks[lo:hi] - at) > gap_n))
+    g = min(gap_n, window_n)  # those within the window less those within gap_n of ``at``
+    lo, near_lo, near_hi, hi = np.searchsorted(
+        peaks, [at - window_n, at - g, at + g + 1, at + window_n + 1]).tolist()
+    return max(hi - lo - (near_hi - near_lo if g >= 0 else 0), 0)
 
 
 def busy_blocks(counts: np.ndarray, half: int, min_count: int) -> np.ndarray:

@@ -33,6 +33,7 @@ from toetwitch.pipeline.detect.potentials import (
     block_sigma,
     carry_clusters,
     cluster_indices,
+    first_argmax_abs,
     flat_runs_mask,
     has_run,
     potential_features_many,
@@ -41,6 +42,7 @@ from toetwitch.pipeline.detect.potentials import (
     same_unit_neighbours,
     shape_similarity,
     shape_similarity_many,
+    shape_similarity_pairs,
     small_discharges,
     windows_around,
 )
@@ -59,6 +61,11 @@ from toetwitch.pipeline.detect.rules.isolation import (
 )
 from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near
 from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
+
+#: The rules that ask :meth:`EmgPath.unit_discharges`.
+UNIT_RULES = frozenset({"fast_firing", "regular_firing", "faint_repeating_unit", "repeating_unit"})
+#: Candidates whose unit matches are computed in one array pass (bounds its memory).
+MATCH_CHUNK = 256
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
@@ -207,6 +214,8 @@ class EmgPath:
         self.small_shape = np.empty((0, 2 * self.shape_n + 1))
         #: the rules on isolated discharges, in the order ``cfg.candidate_rules`` names them
         self.rules = candidate_rules(cfg.candidate_rules)
+        #: does a rule compare a candidate with its unit's other discharges?
+        self.uses_units = bool(UNIT_RULES & set(cfg.candidate_rules))
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
@@ -351,9 +360,9 @@ class EmgPath:
         starts, ends, self.open_cluster = carry_clusters(
             *cluster_indices(cand, self.merge_n), self.open_cluster, self.merge_n, self.n_done
         )
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
-            self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
+        peaks = first_argmax_abs(self.y_buf, starts - self.buf_start, ends - self.buf_start) + self.buf_start
+        self.unfeatured.extend(Potential(s, e, p) for s, e, p in zip(
+            starts.tolist(), ends.tolist(), peaks.tolist(), strict=True))
 
     # ------------------------------------------------------------------ spans
     def _spans(self, above_off: np.ndarray, on: np.ndarray, env: FloatArray, sub0: int) -> None:
@@ -698,13 +707,74 @@ class EmgPath:
         def exact(k: int) -> float:
             return shape_similarity(a, rows[k], lag)
 
-        if all(len(b) == len(a) for b in rows):
-            sims = shape_similarity_many(a, np.array(rows).reshape(len(rows), len(a)), lag)
-        else:  # a window cut by the buffer's edge: one by one
+        if len(rows) > 2 and all(len(b) == len(a) for b in rows):
+            sims = shape_similarity_many(a, np.array(rows), lag)
+        else:  # none, one or two (most candidates: one by one is quicker), or a cut window
             sims = np.array([exact(k) for k in range(len(rows))])
         out = (peaks, sims, exact)
         self._unit_memo[key] = (f, out)  # f kept alive: its id stays its own
         return out
+
+    def _match_units(self, fs: list[Fasciculation], ahead: bool) -> None:
+        """:meth:`_unit_candidates` of many candidates at once, into its memo: the same
+        peaks, similarities (to ~1e-14) and exact similarities, from one vectorised pass per
+        :data:`MATCH_CHUNK` candidates (pairs formed by searchsorted, as
+        :func:`same_unit_neighbours` does) instead of one small pass each. A waveform cut by
+        the buffer's edge sends its chunk through :meth:`_unit_candidates` one by one."""
+        w = 2 * self.shape_n + 1
+        for c0 in range(0, len(fs), MATCH_CHUNK):
+            chunk = [f for f in fs[c0: c0 + MATCH_CHUNK]
+                     if f.shape is not None and (id(f), ahead) not in self._unit_memo]
+            if chunk:
+                self._match_chunk(chunk, ahead, w)
+
+    def _match_chunk(self, fs: list[Fasciculation], ahead: bool, w: int) -> None:
+        peak = np.array([f.peak for f in fs], dtype=np.int64)
+        size = np.array([f.p2p_uv for f in fs])
+        r, lag = self.cfg.unit_amplitude_ratio, self.unit_lag_n
+        first, last = peak - self.unit_n, peak + (self.unit_n if ahead else 0)
+        dp = np.array(self.discharge_peaks, dtype=np.int64)
+        lo, hi = np.searchsorted(dp, first), np.searchsorted(dp, last, side="right")
+        k0, k1 = (int(lo.min()), int(hi.max())) if len(dp) else (0, 0)
+        if (any(len(f.shape) != w for f in fs)  # type: ignore[arg-type]
+                or any(len(b) != w for b in self.discharge_shapes[k0:k1])):
+            for f in fs:
+                self._unit_candidates(f, ahead)
+            return
+        small = self.small[: self.small_featured]
+        s_lo, s_hi = np.searchsorted(small, first), np.searchsorted(small, last + 1)
+
+        def pairs(lo: np.ndarray, hi: np.ndarray, at: np.ndarray, sz: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+            """(candidate, item) of the items lo..hi-1 of each candidate that may be its unit
+            by time and size, candidate by candidate, items in order."""
+            n = np.maximum(hi - lo, 0)
+            c = np.repeat(np.arange(len(fs)), n)
+            k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)
+            keep = ((np.abs(at[k] - peak[c]) > self.doublet_n)
+                    & (sz[k] >= size[c] / r) & (sz[k] <= size[c] * r))
+            return c[keep], k[keep]
+
+        oc, ok = pairs(lo, hi, dp, np.array(self.discharge_p2p))
+        sc, sk = pairs(s_lo, s_hi, small, self.small_p2p)
+        shapes_f = np.array([f.shape for f in fs])
+        over = np.array(self.discharge_shapes[k0:k1]).reshape(k1 - k0, w)
+        o_sims = shape_similarity_pairs(shapes_f[oc], over[ok - k0], lag)
+        s_sims = shape_similarity_pairs(shapes_f[sc], self.small_shape[sk], lag)
+        o_at = np.searchsorted(oc, np.arange(len(fs) + 1)).tolist()  # pairs are by candidate
+        s_at = np.searchsorted(sc, np.arange(len(fs) + 1)).tolist()
+        o_peaks, s_peaks = dp[ok].tolist(), small[sk].tolist()
+        for i, f in enumerate(fs):
+            oa, ob, sa, sb = o_at[i], o_at[i + 1], s_at[i], s_at[i + 1]
+            rows_o, rows_s = ok[oa:ob] - k0, sk[sa:sb]
+
+            def exact(k: int, a: FloatArray = shapes_f[i], rows_o: np.ndarray = rows_o,
+                      rows_s: np.ndarray = rows_s) -> float:
+                b = over[rows_o[k]] if k < len(rows_o) else self.small_shape[rows_s[k - len(rows_o)]]
+                return shape_similarity(a, b, lag)
+
+            out = (o_peaks[oa:ob] + s_peaks[sa:sb], np.concatenate([o_sims[oa:ob], s_sims[sa:sb]]), exact)
+            self._unit_memo[(id(f), ahead)] = (f, out)
 
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
@@ -739,12 +809,18 @@ class EmgPath:
 
     def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
         """Isolated potentials whose activity window is complete, with their activity fraction."""
-        out = []
-        while self.ready:
-            frac = self.activity_fraction(self.ready[0].peak, final)
-            if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
+        due: list[tuple[Fasciculation, float]] = []  # rejecting one changes none of these tests
+        known = self.known_until()
+        for f in self.ready:
+            frac = self.activity_fraction(f.peak, final)
+            if frac is None or not (final or known > f.peak + self.settle_n):
                 break
-            f = self.ready.pop(0)
+            due.append((f, frac))
+        del self.ready[: len(due)]
+        if self.uses_units and due:  # the unit-firing rules' shape comparisons, all at once
+            self._match_units([f for f, _ in due], self.cfg.unit_look_ahead)
+        out = []
+        for f, frac in due:
             reason = first_rejection(self.rules, self, f, frac)
             if reason is not None:
                 self.reject_candidate(f, reason)

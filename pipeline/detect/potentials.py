@@ -3,6 +3,7 @@ waveform features. Arrays in, arrays out; no state (state lives in :mod:`toetwit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -219,6 +220,28 @@ def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: i
     return peaks[peak <= thr[peaks // block_n]].astype(np.int64)
 
 
+def first_argmax_abs(y: FloatArray, starts: IntArray, ends: IntArray) -> IntArray:
+    """Index of the largest |y| in each segment ``y[starts[k]: ends[k] + 1]`` (the first of
+    equal ones, as np.argmax), for sorted, non-overlapping segments. Shape (len(starts),).
+
+    One gather of the segments' samples instead of an argmax call per segment; a segment
+    holding a NaN is done with np.argmax itself (NaN is its maximum)."""
+    if len(starts) == 0:
+        return np.empty(0, np.int64)
+    lengths = ends - starts + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    idx = np.arange(int(lengths.sum())) - np.repeat(offsets - starts, lengths)
+    vals = np.abs(y[idx])
+    if not np.isfinite(vals).all():
+        return np.array([s + int(np.argmax(np.abs(y[s: e + 1])))
+                         for s, e in zip(starts.tolist(), ends.tolist(), strict=True)], dtype=np.int64)
+    peak = np.maximum.reduceat(vals, offsets)
+    at_max = np.flatnonzero(vals == np.repeat(peak, lengths))
+    seg = np.searchsorted(offsets, at_max, side="right") - 1
+    first = at_max[np.concatenate([[True], seg[1:] != seg[:-1]])]  # first maximum of each
+    return idx[first].astype(np.int64)
+
+
 def windows_around(y: FloatArray, idx: IntArray, half_n: int) -> FloatArray:
     """``y`` over ±``half_n`` samples around each index, shape (len(idx), 2·half_n + 1);
     windows running past an end of ``y`` repeat its end sample (max/min as if cut there)."""
@@ -386,7 +409,7 @@ SIMILARITY_MARGIN = 1e-9
 
 def lagged_copies(shapes: FloatArray, max_lag: int) -> FloatArray:
     """Every shift of each row of ``shapes`` (m, n) by -L..L samples, zeros shifted in, with
-    L = min(max_lag, n - 1): shape (m, 2·L + 1, n), a read-only view of one padded copy.
+    L = min(max_lag, n - 1): shape (m, 2·L + 1, n).
 
     Row ``k`` of ``lagged_copies(a[None], L)[0]`` dotted with ``b`` is
     ``np.correlate(a, b, "full")[n - 1 - L + k]``: the correlation at lag k - L.
@@ -395,7 +418,16 @@ def lagged_copies(shapes: FloatArray, max_lag: int) -> FloatArray:
     lag = max(min(max_lag, n - 1), 0)
     padded = np.zeros((m, n + 2 * lag))
     padded[:, lag: lag + n] = shapes
-    return np.lib.stride_tricks.sliding_window_view(padded, n, axis=1)
+    return padded[:, _lag_index(n, lag)]
+
+
+@functools.lru_cache(maxsize=16)
+def _lag_index(n: int, lag: int) -> IntArray:
+    """Column indices into a row padded with ``lag`` zeros each side: (2·lag + 1, n), row k
+    starting at column k (one small gather beats sliding_window_view's per-call checks)."""
+    out = np.arange(2 * lag + 1)[:, None] + np.arange(n)
+    out.flags.writeable = False
+    return out
 
 
 def shape_similarity_many(a: FloatArray, shapes: FloatArray, max_lag: int) -> FloatArray:

@@ -33,7 +33,7 @@ from toetwitch.pipeline.detect.potentials import (
     block_sigma,
     carry_clusters,
     cluster_indices,
-    first_argmax_abs,
+    first_argmax,
     flat_runs_mask,
     has_run,
     potential_features_many,
@@ -360,7 +360,8 @@ class EmgPath:
         starts, ends, self.open_cluster = carry_clusters(
             *cluster_indices(cand, self.merge_n), self.open_cluster, self.merge_n, self.n_done
         )
-        peaks = first_argmax_abs(self.y_buf, starts - self.buf_start, ends - self.buf_start) + self.buf_start
+        peaks = first_argmax(self.y_buf, starts - self.buf_start, ends - self.buf_start, absolute=True
+                             ) + self.buf_start
         self.unfeatured.extend(Potential(s, e, p) for s, e, p in zip(
             starts.tolist(), ends.tolist(), peaks.tolist(), strict=True))
 
@@ -368,20 +369,24 @@ class EmgPath:
     def _spans(self, above_off: np.ndarray, on: np.ndarray, env: FloatArray, sub0: int) -> None:
         """AASM-style activity spans: onset when 'on', end after ``offset_quiet_s`` below 'off'."""
         rs, re_ = runs(above_off)
-        for s, e in zip((rs + sub0).tolist(), (re_ + sub0).tolist(), strict=True):
+        # per run, in one pass each: its 'on' sub-blocks and its envelope peak (the first of
+        # equal ones, as np.argmax); the spans themselves are decided run by run
+        on_count = np.concatenate([[0], np.cumsum(on, dtype=np.int64)])
+        n_on = (on_count[re_] - on_count[rs]).tolist()
+        peak_at = first_argmax(env, rs, re_ - 1)
+        peak_val = env[peak_at].tolist()
+        for s, e, n, k, peak_env in zip((rs + sub0).tolist(), (re_ + sub0).tolist(), n_on,
+                                       (peak_at + sub0).tolist(), peak_val, strict=True):
             if self.span_open and s - self.span_last_end >= self.quiet_subs:
                 self._close_span()
-            seg_on = on[s - sub0: e - sub0]
-            k = int(np.argmax(env[s - sub0: e - sub0]))
-            peak_env = float(env[s - sub0 + k])
             if not self.span_open:
                 self.span_open, self.span_start = True, s
-                self.span_on_subs = int(seg_on.sum())
-                self.span_peak_env, self.span_peak_sub = peak_env, s + k
+                self.span_on_subs = n
+                self.span_peak_env, self.span_peak_sub = peak_env, k
             else:
-                self.span_on_subs += int(seg_on.sum())
+                self.span_on_subs += n
                 if peak_env > self.span_peak_env:
-                    self.span_peak_env, self.span_peak_sub = peak_env, s + k
+                    self.span_peak_env, self.span_peak_sub = peak_env, k
             self.span_last_end = e
         n_subs = sub0 + len(above_off)
         if self.span_open and n_subs - self.span_last_end >= self.quiet_subs:
@@ -450,15 +455,17 @@ class EmgPath:
             self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)
         blocks = peaks // self.block_n
         flags_all, thr_all = self.block_flags.view()[blocks], self.block_thr_sigma.view()[blocks]
-        cfg = self.cfg
-        for j, p in enumerate(batch):
-            i = int(idx[j])
-            p.p2p_uv, p.duration_n, p.phases = float(p2p[j]), float(dur[j]), int(phases[j])
-            p.lf_p2p_uv, p.core_fraction = float(lf_p2p[j]), float(core[j])
-            p.shape = self.y_buf[max(i - self.shape_n, 0): i + self.shape_n + 1].copy()
-            flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
+        cfg, sn = self.cfg, self.shape_n
+        # the shapes of the potentials whose ±shape_n window is in the buffer, in one gather
+        inside = (idx >= sn) & (idx + sn < len(self.y_buf))
+        windows = windows_around(self.y_buf, idx, sn) if inside.all() else None
+        for j, (i, p, a, d, ph, lfa, c, flags, thr_sigma) in enumerate(zip(
+                idx.tolist(), batch, p2p.tolist(), dur.tolist(), phases.tolist(), lf_p2p.tolist(),
+                core.tolist(), flags_all.tolist(), thr_all.tolist(), strict=True)):
+            p.p2p_uv, p.duration_n, p.phases, p.lf_p2p_uv, p.core_fraction = a, d, ph, lfa, c
+            p.shape = windows[j] if windows is not None else self.y_buf[max(i - sn, 0): i + sn + 1].copy()
             p.sigma_uv = thr_sigma
-            p.artifact = artifact_reason(flags, p.p2p_uv, p.lf_p2p_uv, thr_sigma, cfg)
+            p.artifact = artifact_reason(flags, a, lfa, thr_sigma, cfg)
 
     def _feature_small(self, final: bool) -> None:
         """Size and shape of the sub-threshold discharges whose windows are filtered."""
@@ -560,9 +567,8 @@ class EmgPath:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
         chain, self.chain = self.chain, []
         cands = [f for _, _, f in chain if f is not None]
-        tonic = tonic_train_members(np.array([a for _, a, _ in chain]),
-                                    np.array([f.p2p_uv for f in cands]), self.cfg,
-                                    np.array([k for k, _, _ in chain]))
+        tonic = tonic_train_members([a for _, a, _ in chain], [f.p2p_uv for f in cands], self.cfg,
+                                    [k for k, _, _ in chain])
         for f, is_tonic in zip(cands, tonic.tolist(), strict=True):
             if is_tonic:
                 self.reject_candidate(f, "tonic_train")

@@ -220,20 +220,21 @@ def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: i
     return peaks[peak <= thr[peaks // block_n]].astype(np.int64)
 
 
-def first_argmax_abs(y: FloatArray, starts: IntArray, ends: IntArray) -> IntArray:
-    """Index of the largest |y| in each segment ``y[starts[k]: ends[k] + 1]`` (the first of
-    equal ones, as np.argmax), for sorted, non-overlapping segments. Shape (len(starts),).
+def first_argmax(y: FloatArray, starts: IntArray, ends: IntArray, absolute: bool = False) -> IntArray:
+    """Index of the largest value (of |y| if ``absolute``) in each segment
+    ``y[starts[k]: ends[k] + 1]``, the first of equal ones as np.argmax, for sorted,
+    non-overlapping, non-empty segments. Shape (len(starts),).
 
-    One gather of the segments' samples instead of an argmax call per segment; a segment
-    holding a NaN is done with np.argmax itself (NaN is its maximum)."""
+    One gather of the segments' samples instead of an argmax call per segment; segments
+    holding a NaN are done with np.argmax itself (NaN is its maximum)."""
     if len(starts) == 0:
         return np.empty(0, np.int64)
     lengths = ends - starts + 1
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     idx = np.arange(int(lengths.sum())) - np.repeat(offsets - starts, lengths)
-    vals = np.abs(y[idx])
+    vals = np.abs(y[idx]) if absolute else y[idx]
     if not np.isfinite(vals).all():
-        return np.array([s + int(np.argmax(np.abs(y[s: e + 1])))
+        return np.array([s + int(np.argmax(np.abs(y[s: e + 1]) if absolute else y[s: e + 1]))
                          for s, e in zip(starts.tolist(), ends.tolist(), strict=True)], dtype=np.int64)
     peak = np.maximum.reduceat(vals, offsets)
     at_max = np.flatnonzero(vals == np.repeat(peak, lengths))
@@ -461,6 +462,9 @@ def at_least_similar(sims: FloatArray, min_corr: float,
     (shape (m,)) wherever they are clear of ``min_corr`` by more than
     :data:`SIMILARITY_MARGIN`; ``exact(k)`` (:func:`shape_similarity` of pair k) decides the
     rest, so the answer never depends on rounding. Shape (m,), bool."""
+    if len(sims) <= 16:  # most candidates have a few: Python floats, same comparisons
+        return np.array([v >= min_corr if abs(v - min_corr) > SIMILARITY_MARGIN else exact(k) >= min_corr
+                         for k, v in enumerate(sims.tolist())], dtype=bool)
     out = sims >= min_corr
     for k in np.flatnonzero(np.abs(sims - min_corr) <= SIMILARITY_MARGIN).tolist():
         out[k] = exact(k) >= min_corr

@@ -28,8 +28,8 @@ def after_wave(gap_n: int, p2p_uv: float, prev_p2p_uv: float, doublet_n: int,
     return gap_n <= doublet_n and p2p_uv < cfg.doublet_min_ratio * prev_p2p_uv
 
 
-def tonic_train_members(chain_p2p_uv: FloatArray, cand_p2p_uv: FloatArray,
-                        cfg: DetectorConfig, chain_peaks: np.ndarray | None = None) -> np.ndarray:
+def tonic_train_members(chain_p2p_uv: FloatArray | list[float], cand_p2p_uv: FloatArray | list[float],
+                        cfg: DetectorConfig, chain_peaks: np.ndarray | list[int] | None = None) -> np.ndarray:
     """``tonic_train``: which candidates of a closed chain (``train_min_groups`` or more
     discharges, each within ``train_gap_ms`` of the last) are of the chain's size (within
     ``train_amplitude_ratio`` of its median) when that size's discharges fire regularly
@@ -37,11 +37,11 @@ def tonic_train_members(chain_p2p_uv: FloatArray, cand_p2p_uv: FloatArray,
     one unit firing on at 1.2-4 Hz, which escapes the 250 ms isolation rule. Twitches of a
     few units recurring irregularly in a storm also chain up, but their intervals are
     Poisson-like (CV ≈ 1). Shape (len(cand_p2p_uv),), bool."""
-    cand = np.asarray(cand_p2p_uv, dtype=float)
-    none = np.zeros(len(cand), dtype=bool)
-    chain_p2p_uv = np.asarray(chain_p2p_uv, dtype=float)
-    if len(chain_p2p_uv) < cfg.train_min_groups:
+    none = np.zeros(len(cand_p2p_uv), dtype=bool)
+    if len(chain_p2p_uv) < cfg.train_min_groups:  # most chains: one discharge, no array work
         return none
+    cand = np.asarray(cand_p2p_uv, dtype=float)
+    chain_p2p_uv = np.asarray(chain_p2p_uv, dtype=float)
     med = float(np.median(chain_p2p_uv))
     r = cfg.train_amplitude_ratio
     if chain_peaks is not None and np.isfinite(cfg.train_cv_max):

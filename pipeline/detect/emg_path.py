@@ -248,9 +248,13 @@ class EmgPath:
     def push(self, x_uv: FloatArray) -> None:
         x = np.asarray(x_uv, dtype=np.float64).ravel()
         if len(x):
-            self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x.copy()
+            # whole blocks are read straight from x (nothing keeps them); only what waits for
+            # the next push is copied, so that the caller may reuse its array
+            self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
             self.n_in += len(x)
         self._process(final=False)
+        if np.may_share_memory(self.pending, x):
+            self.pending = self.pending.copy()
 
     def finish(self) -> None:
         self._process(final=True)
@@ -651,12 +655,11 @@ class EmgPath:
         not)? For the live display, which looks back only."""
         names = self.cfg.candidate_rules
         if "fast_firing" in names and is_fast_firing(
-                np.array(self.unit_discharges(f, look_ahead), dtype=np.int64), f.peak, self.fs_hz, self.cfg):
+                self.unit_discharges(f, look_ahead), f.peak, self.fs_hz, self.cfg):
             return True
-        if "regular_firing" in names:
-            peaks = np.array([f.peak, *self.unit_discharges(f, look_ahead)])
-            if is_regular_firing(peaks, self.fs_hz, self.cfg):
-                return True
+        if "regular_firing" in names and is_regular_firing(
+                [f.peak, *self.unit_discharges(f, look_ahead)], self.fs_hz, self.cfg):
+            return True
         if "faint_repeating_unit" in names and f.snr < self.cfg.isolation_shape_min_snr and (
                 self.unit_repeats(f, look_ahead, self.cfg.faint_unit_correlation) >= self.cfg.unit_min_repeats):
             return True

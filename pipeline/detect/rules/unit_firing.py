@@ -22,7 +22,7 @@ from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.rules.base import Rule
 
 
-def is_regular_firing(peaks_n: np.ndarray, fs_hz: float, cfg: DetectorConfig) -> bool:
+def is_regular_firing(peaks_n: np.ndarray | list[int], fs_hz: float, cfg: DetectorConfig) -> bool:
     """Is a unit's firing (its discharge peaks, sample indices, any order, the discharge
     under test included) regular and fast enough to be tonic?
 
@@ -42,7 +42,7 @@ def is_regular_firing(peaks_n: np.ndarray, fs_hz: float, cfg: DetectorConfig) ->
     return float(isi.std(ddof=1)) / mean <= cfg.regular_cv_max
 
 
-def is_fast_firing(peaks_n: np.ndarray, at_n: int, fs_hz: float, cfg: DetectorConfig) -> bool:
+def is_fast_firing(peaks_n: np.ndarray | list[int], at_n: int, fs_hz: float, cfg: DetectorConfig) -> bool:
     """Does the unit fire at a sustained rate of ``fast_min_rate_hz`` or more around ``at_n``?
 
     ``peaks_n`` are its other discharges (sample indices). True when ``fast_min_rate_hz`` ×
@@ -65,13 +65,13 @@ REPEATING_UNIT = Rule(
 
 REGULAR_FIRING = Rule(
     "regular_firing", lambda path, f, frac: is_regular_firing(
-        np.array([f.peak, *path.unit_discharges(f)]), path.fs_hz, path.cfg),
+        [f.peak, *path.unit_discharges(f)], path.fs_hz, path.cfg),
     "the same unit fires regularly (ISI CV <= regular_cv_max) at >= regular_min_rate_hz "
     "within unit_window_s", looks_ahead=True)
 
 FAST_FIRING = Rule(
     "fast_firing", lambda path, f, frac: is_fast_firing(
-        np.array(path.unit_discharges(f), dtype=np.int64), f.peak, path.fs_hz, path.cfg),
+        path.unit_discharges(f), f.peak, path.fs_hz, path.cfg),
     "the same unit fires at >= fast_min_rate_hz (half its discharges matched) within "
     "fast_window_s", looks_ahead=True)
 

@@ -532,13 +532,14 @@ class EmgPath:
                 return same_shape_or_unsure_pairs(shapes, p2p, sigma, i, j, self.unit_lag_n, self.cfg)
         n_same, partner = same_unit_neighbours(
             peaks, p2p, self.iso_n, self.cfg.unit_amplitude_ratio, alike=alike)
-        used = np.zeros(len(burst), dtype=bool)
+        used = [False] * len(burst)
+        n_same, partner, at = n_same.tolist(), partner.tolist(), peaks.tolist()  # Python scalars
         for i in range(len(burst)):
             if used[i]:
                 continue
-            j = int(partner[i])
+            j = partner[i]  # -1 (none) reads the last, as the array did; doublet needs j > i
             doublet = (
-                n_same[i] == 1 and n_same[j] == 1 and j > i and peaks[j] - peaks[i] <= self.doublet_n
+                n_same[i] == 1 and n_same[j] == 1 and j > i and at[j] - at[i] <= self.doublet_n
             )
             if n_same[i] < self.cfg.isolation_min_neighbours or doublet:
                 group = [burst[i]] + ([burst[j]] if doublet else [])

@@ -98,24 +98,28 @@ def rolling_quantile(history: FloatArray, new: FloatArray, q: float, first_block
     anchors, which = np.unique((blocks // every) * every, return_inverse=True)
     allv = np.concatenate([history, new])
     starts = anchors - window - base  # row of allv where each anchor's window starts
-    windows = np.lib.stride_tricks.sliding_window_view(allv, window)[starts]
-    valid = np.isfinite(windows)
-    counts = valid.sum(axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(allv, window)[starts]  # a copy
+    # values per window from one running count (not a pass over every window's copy)
+    finite = np.concatenate([[0], np.cumsum(np.isfinite(allv), dtype=np.int64)])
+    counts = finite[starts + window] - finite[starts]
     levels = np.empty(len(anchors))
     full = counts == window
+    all_full = bool(full.all())
     if full.any():  # the common case: a partial partition of complete windows
         pos = q * (window - 1)
         lo = int(np.floor(pos))
         hi = min(lo + 1, window - 1)
+        rows = windows if all_full else windows[full]  # (partitioned in place: no other use)
         if hi > lo:
-            vlo, vhi = kth_and_next(windows[full], lo)
+            vlo, vhi = kth_and_next(rows, lo)
         else:  # a window of one block
-            vlo = vhi = windows[full][:, lo]
+            vlo = vhi = rows[:, lo]
         levels[full] = vlo + (vhi - vlo) * (pos - lo)
     some = ~full
-    if some.any():  # windows with gaps or at the start: sort the valid values
+    if not all_full:  # windows with gaps or at the start: sort the valid values
         c = counts[some]
-        srt = np.sort(np.where(valid[some], windows[some], np.inf), axis=1)
+        part = windows[some]
+        srt = np.sort(np.where(np.isfinite(part), part, np.inf), axis=1)
         pos = q * np.maximum(c - 1, 0)
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(c - 1, 0))

@@ -169,3 +169,25 @@ def test_unit_matches_of_many_candidates_at_once_equal_one_by_one():
             lo = bisect.bisect_left(small.tolist(), f.peak - path.busy_n)
             near = sum(1 for p in small.tolist()[lo:] if path.busy_gap_n < abs(p - f.peak) <= path.busy_n)
             assert path.discharges_around(f.peak) == over + near
+
+
+def test_rolling_quantile_equals_the_quantile_of_each_window():
+    """Windows counted from one running count: the level is still the quantile of the finite
+    values of the window before each anchor (the block's own value where there is none)."""
+    from toetwitch.pipeline.detect.potentials import rolling_quantile
+
+    rng = np.random.default_rng(8)
+    for _ in range(100):
+        window, every = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+        new = rng.lognormal(size=int(rng.integers(1, 300)))
+        new[rng.random(len(new)) < rng.choice([0.0, 0.05, 0.6])] = np.nan
+        history = np.full(window + every - 1, np.nan)
+        first = int(rng.integers(0, 50))
+        got = rolling_quantile(history, new, 0.25, first, window, every)
+        allv = np.concatenate([history, new])
+        for k in range(len(new)):
+            end = ((first + k) // every) * every - (first - len(history))  # row of the anchor
+            w = allv[end - window: end]
+            w = w[np.isfinite(w)]
+            want = np.quantile(w, 0.25) if len(w) else new[k]
+            np.testing.assert_allclose(got[k], want, rtol=1e-12, equal_nan=True)

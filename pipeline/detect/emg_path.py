@@ -285,9 +285,10 @@ class EmgPath:
     def _process_blocks(self, x: FloatArray) -> None:
         assert self._bp is not None and self._lf is not None
         bn = self.block_n
-        nan = np.isnan(x)
         flags = np.zeros(len(x) // bn, dtype=np.uint8)
-        if nan.any():
+        # one reduction finds out whether any sample is lost (NaN: the minimum is NaN)
+        nan = np.isnan(x) if len(x) and np.isnan(x.min()) else None
+        if nan is not None:
             flags |= np.where(nan.reshape(-1, bn).any(axis=1), FLAG_NAN, 0).astype(np.uint8)
             x = self._fill_gaps(x, nan)
         elif len(x):
@@ -295,7 +296,7 @@ class EmgPath:
         y = self._bp(x)
         lf = self._lf(x)
         sig, coarse = self._block_noise(x, y)
-        flat = flat_runs_mask(np.where(nan, np.nan, x) if flags.any() else x, bn, self.flat_n,
+        flat = flat_runs_mask(np.where(nan, np.nan, x) if nan is not None else x, bn, self.flat_n,
                               coarse, self.cfg.flat_clip_range_uv)
         flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         sig_usable = np.where(flags == 0, sig, np.nan)
@@ -305,9 +306,10 @@ class EmgPath:
         self.block_flags.append(flags)
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
-        cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
+        ay = np.abs(y)  # once, for the detections and the sub-threshold discharges
+        cand = np.flatnonzero(ay.reshape(-1, bn) > thr[:, None]) + self.n_done
         low = np.where(flags == 0, self.cfg.busy_k * thr_sigma, np.inf)  # none in gaps or clipping
-        small = small_discharges(y, thr, low, bn, self.merge_n)
+        small = small_discharges(y, thr, low, bn, self.merge_n, abs_y=ay)
         self.small = _append(self.small, small + self.n_done)
         self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
         # envelope and activity flags per sub-block

@@ -199,7 +199,7 @@ def carry_clusters(starts: IntArray, ends: IntArray, open_cluster: tuple[int, in
 
 
 def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: int,
-                     merge_n: int) -> IntArray:
+                     merge_n: int, abs_y: FloatArray | None = None) -> IntArray:
     """Sub-threshold discharges: clusters of samples with ``low < |y|`` whose peak stays at or
     under the detection threshold ``thr``.
 
@@ -207,8 +207,9 @@ def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: i
     ``merge_n``) are cut at block edges, which keeps the answer independent of the chunking
     (a discharge across an edge may count twice; the rule using this counts many).
     Returns the index of each cluster's largest |y|, shape (k,), relative to ``y[0]``.
+    ``abs_y``, when given, is ``np.abs(y)`` already computed by the caller.
     """
-    ay = np.abs(y).reshape(-1, block_n)
+    ay = (np.abs(y) if abs_y is None else abs_y).reshape(-1, block_n)
     idx = np.flatnonzero(ay > low[:, None])
     if len(idx) == 0:
         return np.empty(0, np.int64)

@@ -560,6 +560,8 @@ def flat_runs_mask(x: FloatArray, block_n: int, flat_n: int,
     n_blocks = len(x) // block_n
     same = x[1:] == x[:-1]
     same[block_n - 1:: block_n] = False  # never across a block edge
+    if not same.any():  # no two equal samples in a row (an unquantised signal): no run at all
+        return np.zeros(n_blocks, dtype=bool)
     starts, ends = runs(same)
     long_ = (ends - starts) >= flat_n - 1
     starts = starts[long_]

@@ -59,7 +59,7 @@ from toetwitch.pipeline.detect.rules.isolation import (
     same_shape_or_unsure_pairs,
     tonic_train_members,
 )
-from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near
+from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near, count_near_many
 from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
 
 #: The rules that ask :meth:`EmgPath.unit_discharges`.
@@ -205,6 +205,11 @@ class EmgPath:
         #: unit matches per (candidate, look-ahead), shared by the unit-firing rules; valid
         #: while the discharges above stay as they are (emptied by _process and _trim)
         self._unit_memo: dict[tuple[int, bool], tuple] = {}
+        #: unit_discharges answers per (candidate, look-ahead, correlation), the same lifetime
+        self._unit_found: dict[tuple[int, bool, float], list[int]] = {}
+        #: neighbour counts per peak (sub-threshold, over-threshold) for the busy-window
+        #: rules, computed for all the candidates decided at once; the same lifetime
+        self._near_memo: dict[int, tuple[int, int]] = {}
         #: recent sub-threshold discharges (peak sample index of each), for the low-level
         #: firing rule; those whose window is filtered also carry p2p and shape, so that a
         #: unit firing on under the threshold is recognised by the repeating-unit rule
@@ -216,6 +221,7 @@ class EmgPath:
         self.rules = candidate_rules(cfg.candidate_rules)
         #: does a rule compare a candidate with its unit's other discharges?
         self.uses_units = bool(UNIT_RULES & set(cfg.candidate_rules))
+        self.uses_busy = bool({"low_level_firing", "dense_firing"} & set(cfg.candidate_rules))
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
@@ -265,7 +271,7 @@ class EmgPath:
         return self.n_done / self.fs_hz
 
     def _process(self, final: bool) -> None:
-        self._unit_memo = {}  # discharges may change from here on
+        self._unit_memo, self._unit_found, self._near_memo = {}, {}, {}  # discharges may change
         if not self.filters_ready:
             if len(self.pending) < self.probe_n and not final:
                 return
@@ -677,10 +683,14 @@ class EmgPath:
             return []
         corr = self.cfg.unit_correlation if min_corr is None else min_corr
         ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
-        peaks, sims, exact = self._unit_candidates(f, ahead)
-        if not peaks:
-            return []
-        return [k for k, same in zip(peaks, at_least_similar(sims, corr, exact).tolist(), strict=True) if same]
+        found = self._unit_found.get((id(f), ahead, corr))
+        if found is not None:
+            return list(found)
+        peaks, sims, exact = self._unit_candidates(f, ahead)  # (keeps f alive: its id is its own)
+        found = [k for k, same in zip(peaks, at_least_similar(sims, corr, exact).tolist(), strict=True)
+                 if same] if peaks else []
+        self._unit_found[(id(f), ahead, corr)] = found
+        return list(found)
 
     def _unit_candidates(self, f: Fasciculation, ahead: bool
                          ) -> tuple[list[int], FloatArray, Callable[[int], float]]:
@@ -788,13 +798,28 @@ class EmgPath:
             out = (o_peaks[oa:ob] + s_peaks[sa:sb], np.concatenate([o_sims[oa:ob], s_sims[sa:sb]]), exact)
             self._unit_memo[(id(f), ahead)] = (f, out)
 
+    def _count_neighbours(self, peaks: np.ndarray) -> None:
+        """:meth:`small_around` and the over-threshold part of :meth:`discharges_around` for
+        many peaks at once (:func:`count_near_many`), into their memo."""
+        small = count_near_many(self.small[: self.small_featured], peaks, self.busy_n, self.busy_gap_n)
+        over = count_near_many(np.array(self.discharge_peaks, dtype=np.int64), peaks, self.busy_n,
+                               self.busy_gap_n)
+        self._near_memo.update(zip(peaks.tolist(), zip(small.tolist(), over.tolist(), strict=True),
+                                   strict=True))
+
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
+        hit = self._near_memo.get(peak)
+        if hit is not None:
+            return hit[0]
         return count_near(self.small[: self.small_featured], peak, self.busy_n, self.busy_gap_n)
 
     def discharges_around(self, peak: int) -> int:
         """Discharges of any unit, over the threshold or under it, within ``busy_window_s`` of
         ``peak`` (but over 100 ms away)."""
+        hit = self._near_memo.get(peak)
+        if hit is not None:
+            return hit[1] + hit[0]
         dp = self.discharge_peaks
         lo = bisect.bisect_left(dp, peak - self.busy_n)
         hi = bisect.bisect_right(dp, peak + self.busy_n)
@@ -831,6 +856,8 @@ class EmgPath:
         del self.ready[: len(due)]
         if self.uses_units and due:  # the unit-firing rules' shape comparisons, all at once
             self._match_units([f for f, _ in due], self.cfg.unit_look_ahead)
+        if self.uses_busy and due:  # and the busy-window rules' neighbour counts
+            self._count_neighbours(np.array([f.peak for f, _ in due], dtype=np.int64))
         out = []
         for f, frac in due:
             reason = first_rejection(self.rules, self, f, frac)
@@ -870,7 +897,7 @@ class EmgPath:
     # ------------------------------------------------------------------ bookkeeping
     def _trim(self) -> None:
         """Drop buffered samples no pending decision can need."""
-        self._unit_memo = {}  # discharges may change from here on
+        self._unit_memo, self._unit_found, self._near_memo = {}, {}, {}  # discharges may change
         keep_from = self.n_done - (self.iso_n + self.half_n + self.merge_n + self.block_n)
         for p in self.unfeatured[:1] + self.burst[:1]:
             keep_from = min(keep_from, p.start - self.half_n)

@@ -22,6 +22,16 @@ def count_near(peaks: IntArray, at: int, window_n: int, gap_n: int) -> int:
     return max(hi - lo - (near_hi - near_lo if g >= 0 else 0), 0)
 
 
+def count_near_many(peaks: IntArray, at: IntArray, window_n: int, gap_n: int) -> IntArray:
+    """:func:`count_near` for every index in ``at`` (shape (m,)) at once: one searchsorted
+    of the four bounds of each. Shape (m,), int64."""
+    g = min(gap_n, window_n)
+    at = np.asarray(at, dtype=np.int64)
+    lo, hi = np.searchsorted(peaks, at - window_n), np.searchsorted(peaks, at + window_n + 1)
+    near = (np.searchsorted(peaks, at + g + 1) - np.searchsorted(peaks, at - g)) if g >= 0 else 0
+    return np.maximum(hi - lo - near, 0).astype(np.int64)
+
+
 def busy_blocks(counts: np.ndarray, half: int, min_count: int) -> np.ndarray:
     """Per block: do the ``2·half + 1`` blocks centred on it hold ``min_count`` or more
     sub-threshold discharges? ``counts`` is discharges per block, shape (n,); returns bool,

@@ -22,7 +22,7 @@ from toetwitch.pipeline.detect.rules.isolation import (
     same_shape_or_unsure,
     same_shape_or_unsure_pairs,
 )
-from toetwitch.pipeline.detect.rules.low_level import count_near
+from toetwitch.pipeline.detect.rules.low_level import count_near, count_near_many
 
 CFG = DetectorConfig()
 
@@ -109,6 +109,9 @@ def test_count_near_equals_its_definition():
         at, window, gap = int(rng.integers(-50, 550)), int(rng.integers(-5, 200)), int(rng.integers(-5, 250))
         want = sum(1 for p in peaks.tolist() if abs(p - at) <= window and abs(p - at) > gap)
         assert count_near(peaks, at, window, gap) == want
+        many = rng.integers(-50, 550, 7)
+        assert count_near_many(peaks, many, window, gap).tolist() == [
+            count_near(peaks, int(a), window, gap) for a in many]
 
 
 def _unit_recording(seed: int) -> np.ndarray:
@@ -169,6 +172,10 @@ def test_unit_matches_of_many_candidates_at_once_equal_one_by_one():
             lo = bisect.bisect_left(small.tolist(), f.peak - path.busy_n)
             near = sum(1 for p in small.tolist()[lo:] if path.busy_gap_n < abs(p - f.peak) <= path.busy_n)
             assert path.discharges_around(f.peak) == over + near
+        path._count_neighbours(np.array([f.peak for f in fs], dtype=np.int64))  # batched counts
+        batched = [(path.small_around(f.peak), path.discharges_around(f.peak)) for f in fs]
+        path._near_memo = {}
+        assert batched == [(path.small_around(f.peak), path.discharges_around(f.peak)) for f in fs]
 
 
 def test_rolling_quantile_equals_the_quantile_of_each_window():

@@ -751,6 +751,7 @@ class EmgPath:
                 self._match_chunk(chunk, ahead, w)
 
     def _match_chunk(self, fs: list[Fasciculation], ahead: bool, w: int) -> None:
+        """One chunk of :meth:`_match_units` (``w``: the whole waveform's length)."""
         peak = np.array([f.peak for f in fs], dtype=np.int64)
         size = np.array([f.p2p_uv for f in fs])
         r, lag = self.cfg.unit_amplitude_ratio, self.unit_lag_n

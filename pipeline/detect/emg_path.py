@@ -9,6 +9,7 @@ events are the same whatever chunks the samples arrive in (tested with chunk siz
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,10 +28,12 @@ from toetwitch.pipeline.detect.potentials import (
     FloatArray,
     Growing,
     RollingLevel,
+    at_least_similar,
     block_rms,
     block_sigma,
     carry_clusters,
     cluster_indices,
+    first_argmax,
     flat_runs_mask,
     has_run,
     potential_features_many,
@@ -38,6 +41,8 @@ from toetwitch.pipeline.detect.potentials import (
     runs,
     same_unit_neighbours,
     shape_similarity,
+    shape_similarity_many,
+    shape_similarity_pairs,
     small_discharges,
     windows_around,
 )
@@ -51,18 +56,19 @@ from toetwitch.pipeline.detect.rules.artifacts import (
 )
 from toetwitch.pipeline.detect.rules.isolation import (
     after_wave,
-    same_shape_or_unsure,
+    same_shape_or_unsure_pairs,
     tonic_train_members,
 )
-from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near
+from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near, count_near_many
 from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
+
+#: The rules that ask :meth:`EmgPath.unit_discharges`.
+UNIT_RULES = frozenset({"fast_firing", "regular_firing", "faint_repeating_unit", "repeating_unit"})
+#: Candidates whose unit matches are computed in one array pass (bounds its memory).
+MATCH_CHUNK = 256
 
 #: 1-15 Hz: where pops and motion artifacts live and surface MUAPs do not.
 LF_BAND_HZ = (1.0, 15.0)
-
-
-def _peak(discharge: tuple[int, float, FloatArray]) -> int:
-    return discharge[0]
 
 
 def _append(buf: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -191,8 +197,19 @@ class EmgPath:
         # closed bursts whose gaps are <= train_gap: (last peak, max p2p, Fasciculation or None)
         self.chain: list[tuple[int, float, Fasciculation | None]] = []
         self.ready: list[Fasciculation] = []  # isolated, waiting for activity window
-        # recent discharges (peak, p2p, shape) for the repeating-unit check
-        self.discharges: list[tuple[int, float, FloatArray]] = []  # in peak order
+        # recent discharges for the unit-firing rules, in peak order: peak (sample index),
+        # p2p (µV) and shape of each (parallel lists: bisect on the peaks needs no key)
+        self.discharge_peaks: list[int] = []
+        self.discharge_p2p: list[float] = []
+        self.discharge_shapes: list[FloatArray] = []
+        #: unit matches per (candidate, look-ahead), shared by the unit-firing rules; valid
+        #: while the discharges above stay as they are (emptied by _process and _trim)
+        self._unit_memo: dict[tuple[int, bool], tuple] = {}
+        #: unit_discharges answers per (candidate, look-ahead, correlation), the same lifetime
+        self._unit_found: dict[tuple[int, bool, float], list[int]] = {}
+        #: neighbour counts per peak (sub-threshold, over-threshold) for the busy-window
+        #: rules, computed for all the candidates decided at once; the same lifetime
+        self._near_memo: dict[int, tuple[int, int]] = {}
         #: recent sub-threshold discharges (peak sample index of each), for the low-level
         #: firing rule; those whose window is filtered also carry p2p and shape, so that a
         #: unit firing on under the threshold is recognised by the repeating-unit rule
@@ -202,6 +219,9 @@ class EmgPath:
         self.small_shape = np.empty((0, 2 * self.shape_n + 1))
         #: the rules on isolated discharges, in the order ``cfg.candidate_rules`` names them
         self.rules = candidate_rules(cfg.candidate_rules)
+        #: does a rule compare a candidate with its unit's other discharges?
+        self.uses_units = bool(UNIT_RULES & set(cfg.candidate_rules))
+        self.uses_busy = bool({"low_level_firing", "dense_firing"} & set(cfg.candidate_rules))
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
@@ -234,9 +254,13 @@ class EmgPath:
     def push(self, x_uv: FloatArray) -> None:
         x = np.asarray(x_uv, dtype=np.float64).ravel()
         if len(x):
-            self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x.copy()
+            # whole blocks are read straight from x (nothing keeps them); only what waits for
+            # the next push is copied, so that the caller may reuse its array
+            self.pending = np.concatenate([self.pending, x]) if len(self.pending) else x
             self.n_in += len(x)
         self._process(final=False)
+        if np.may_share_memory(self.pending, x):
+            self.pending = self.pending.copy()
 
     def finish(self) -> None:
         self._process(final=True)
@@ -247,6 +271,7 @@ class EmgPath:
         return self.n_done / self.fs_hz
 
     def _process(self, final: bool) -> None:
+        self._unit_memo, self._unit_found, self._near_memo = {}, {}, {}  # discharges may change
         if not self.filters_ready:
             if len(self.pending) < self.probe_n and not final:
                 return
@@ -266,9 +291,10 @@ class EmgPath:
     def _process_blocks(self, x: FloatArray) -> None:
         assert self._bp is not None and self._lf is not None
         bn = self.block_n
-        nan = np.isnan(x)
         flags = np.zeros(len(x) // bn, dtype=np.uint8)
-        if nan.any():
+        # one reduction finds out whether any sample is lost (NaN: the minimum is NaN)
+        nan = np.isnan(x) if len(x) and np.isnan(x.min()) else None
+        if nan is not None:
             flags |= np.where(nan.reshape(-1, bn).any(axis=1), FLAG_NAN, 0).astype(np.uint8)
             x = self._fill_gaps(x, nan)
         elif len(x):
@@ -276,7 +302,7 @@ class EmgPath:
         y = self._bp(x)
         lf = self._lf(x)
         sig, coarse = self._block_noise(x, y)
-        flat = flat_runs_mask(np.where(nan, np.nan, x) if flags.any() else x, bn, self.flat_n,
+        flat = flat_runs_mask(np.where(nan, np.nan, x) if nan is not None else x, bn, self.flat_n,
                               coarse, self.cfg.flat_clip_range_uv)
         flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         sig_usable = np.where(flags == 0, sig, np.nan)
@@ -286,9 +312,10 @@ class EmgPath:
         self.block_flags.append(flags)
         thr = np.maximum(self.cfg.threshold_k * thr_sigma, self.cfg.min_peak_uv)
         thr = np.where(flags == 0, thr, np.inf)  # no detection inside gaps or clipping
-        cand = np.flatnonzero(np.abs(y).reshape(-1, bn) > thr[:, None]) + self.n_done
+        ay = np.abs(y)  # once, for the detections and the sub-threshold discharges
+        cand = np.flatnonzero(ay.reshape(-1, bn) > thr[:, None]) + self.n_done
         low = np.where(flags == 0, self.cfg.busy_k * thr_sigma, np.inf)  # none in gaps or clipping
-        small = small_discharges(y, thr, low, bn, self.merge_n)
+        small = small_discharges(y, thr, low, bn, self.merge_n, abs_y=ay)
         self.small = _append(self.small, small + self.n_done)
         self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
         # envelope and activity flags per sub-block
@@ -345,28 +372,33 @@ class EmgPath:
         starts, ends, self.open_cluster = carry_clusters(
             *cluster_indices(cand, self.merge_n), self.open_cluster, self.merge_n, self.n_done
         )
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            seg = self.y_buf[s - self.buf_start: e + 1 - self.buf_start]
-            self.unfeatured.append(Potential(s, e, s + int(np.argmax(np.abs(seg)))))
+        peaks = first_argmax(self.y_buf, starts - self.buf_start, ends - self.buf_start, absolute=True
+                             ) + self.buf_start
+        self.unfeatured.extend(Potential(s, e, p) for s, e, p in zip(
+            starts.tolist(), ends.tolist(), peaks.tolist(), strict=True))
 
     # ------------------------------------------------------------------ spans
     def _spans(self, above_off: np.ndarray, on: np.ndarray, env: FloatArray, sub0: int) -> None:
         """AASM-style activity spans: onset when 'on', end after ``offset_quiet_s`` below 'off'."""
         rs, re_ = runs(above_off)
-        for s, e in zip((rs + sub0).tolist(), (re_ + sub0).tolist(), strict=True):
+        # per run, in one pass each: its 'on' sub-blocks and its envelope peak (the first of
+        # equal ones, as np.argmax); the spans themselves are decided run by run
+        on_count = np.concatenate([[0], np.cumsum(on, dtype=np.int64)])
+        n_on = (on_count[re_] - on_count[rs]).tolist()
+        peak_at = first_argmax(env, rs, re_ - 1)
+        peak_val = env[peak_at].tolist()
+        for s, e, n, k, peak_env in zip((rs + sub0).tolist(), (re_ + sub0).tolist(), n_on,
+                                       (peak_at + sub0).tolist(), peak_val, strict=True):
             if self.span_open and s - self.span_last_end >= self.quiet_subs:
                 self._close_span()
-            seg_on = on[s - sub0: e - sub0]
-            k = int(np.argmax(env[s - sub0: e - sub0]))
-            peak_env = float(env[s - sub0 + k])
             if not self.span_open:
                 self.span_open, self.span_start = True, s
-                self.span_on_subs = int(seg_on.sum())
-                self.span_peak_env, self.span_peak_sub = peak_env, s + k
+                self.span_on_subs = n
+                self.span_peak_env, self.span_peak_sub = peak_env, k
             else:
-                self.span_on_subs += int(seg_on.sum())
+                self.span_on_subs += n
                 if peak_env > self.span_peak_env:
-                    self.span_peak_env, self.span_peak_sub = peak_env, s + k
+                    self.span_peak_env, self.span_peak_sub = peak_env, k
             self.span_last_end = e
         n_subs = sub0 + len(above_off)
         if self.span_open and n_subs - self.span_last_end >= self.quiet_subs:
@@ -435,15 +467,17 @@ class EmgPath:
             self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)
         blocks = peaks // self.block_n
         flags_all, thr_all = self.block_flags.view()[blocks], self.block_thr_sigma.view()[blocks]
-        cfg = self.cfg
-        for j, p in enumerate(batch):
-            i = int(idx[j])
-            p.p2p_uv, p.duration_n, p.phases = float(p2p[j]), float(dur[j]), int(phases[j])
-            p.lf_p2p_uv, p.core_fraction = float(lf_p2p[j]), float(core[j])
-            p.shape = self.y_buf[max(i - self.shape_n, 0): i + self.shape_n + 1].copy()
-            flags, thr_sigma = int(flags_all[j]), float(thr_all[j])
+        cfg, sn = self.cfg, self.shape_n
+        # the shapes of the potentials whose ±shape_n window is in the buffer, in one gather
+        inside = (idx >= sn) & (idx + sn < len(self.y_buf))
+        windows = windows_around(self.y_buf, idx, sn) if inside.all() else None
+        for j, (i, p, a, d, ph, lfa, c, flags, thr_sigma) in enumerate(zip(
+                idx.tolist(), batch, p2p.tolist(), dur.tolist(), phases.tolist(), lf_p2p.tolist(),
+                core.tolist(), flags_all.tolist(), thr_all.tolist(), strict=True)):
+            p.p2p_uv, p.duration_n, p.phases, p.lf_p2p_uv, p.core_fraction = a, d, ph, lfa, c
+            p.shape = windows[j] if windows is not None else self.y_buf[max(i - sn, 0): i + sn + 1].copy()
             p.sigma_uv = thr_sigma
-            p.artifact = artifact_reason(flags, p.p2p_uv, p.lf_p2p_uv, thr_sigma, cfg)
+            p.artifact = artifact_reason(flags, a, lfa, thr_sigma, cfg)
 
     def _feature_small(self, final: bool) -> None:
         """Size and shape of the sub-threshold discharges whose windows are filtered."""
@@ -473,7 +507,9 @@ class EmgPath:
             self._flush_chain()
         self.burst.append(p)
         if p.artifact is None and p.shape is not None:
-            self.discharges.append((p.peak, p.p2p_uv, p.shape))
+            self.discharge_peaks.append(p.peak)
+            self.discharge_p2p.append(p.p2p_uv)
+            self.discharge_shapes.append(p.shape)
 
     def _close_burst(self) -> None:
         """Decide a closed burst: potentials whose neighbours are all more than 250 ms away.
@@ -495,20 +531,23 @@ class EmgPath:
             self.chain.sort(key=lambda c: c[0])
             return
         peaks = np.array([p.peak for p in burst])
+        p2p = np.array([p.p2p_uv for p in burst])
         alike = None
         if self.cfg.isolation_same_shape:
-            def alike(i: int, j: int) -> bool:
-                return same_shape_or_unsure(burst[i], burst[j], self.unit_lag_n, self.cfg)
+            shapes, sigma = [p.shape for p in burst], np.array([p.sigma_uv for p in burst])
+
+            def alike(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+                return same_shape_or_unsure_pairs(shapes, p2p, sigma, i, j, self.unit_lag_n, self.cfg)
         n_same, partner = same_unit_neighbours(
-            peaks, np.array([p.p2p_uv for p in burst]), self.iso_n, self.cfg.unit_amplitude_ratio,
-            alike=alike)
-        used = np.zeros(len(burst), dtype=bool)
+            peaks, p2p, self.iso_n, self.cfg.unit_amplitude_ratio, alike=alike)
+        used = [False] * len(burst)
+        n_same, partner, at = n_same.tolist(), partner.tolist(), peaks.tolist()  # Python scalars
         for i in range(len(burst)):
             if used[i]:
                 continue
-            j = int(partner[i])
+            j = partner[i]  # -1 (none) reads the last, as the array did; doublet needs j > i
             doublet = (
-                n_same[i] == 1 and n_same[j] == 1 and j > i and peaks[j] - peaks[i] <= self.doublet_n
+                n_same[i] == 1 and n_same[j] == 1 and j > i and at[j] - at[i] <= self.doublet_n
             )
             if n_same[i] < self.cfg.isolation_min_neighbours or doublet:
                 group = [burst[i]] + ([burst[j]] if doublet else [])
@@ -541,9 +580,8 @@ class EmgPath:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
         chain, self.chain = self.chain, []
         cands = [f for _, _, f in chain if f is not None]
-        tonic = tonic_train_members(np.array([a for _, a, _ in chain]),
-                                    np.array([f.p2p_uv for f in cands]), self.cfg,
-                                    np.array([k for k, _, _ in chain]))
+        tonic = tonic_train_members([a for _, a, _ in chain], [f.p2p_uv for f in cands], self.cfg,
+                                    [k for k, _, _ in chain])
         for f, is_tonic in zip(cands, tonic.tolist(), strict=True):
             if is_tonic:
                 self.reject_candidate(f, "tonic_train")
@@ -573,7 +611,7 @@ class EmgPath:
             return None
         lo_i, hi_i = max(lo, self.env_start) - self.env_start, min(hi, n_subs) - self.env_start
         seg = self.on_buf[lo_i:hi_i]
-        return float(seg.mean()) if len(seg) else 0.0
+        return np.count_nonzero(seg) / len(seg) if len(seg) else 0.0  # = seg.mean(), bit for bit
 
     def _earliest_pending(self) -> int:
         """Sample index before which no undecided potential starts (n_done when none)."""
@@ -626,12 +664,11 @@ class EmgPath:
         not)? For the live display, which looks back only."""
         names = self.cfg.candidate_rules
         if "fast_firing" in names and is_fast_firing(
-                np.array(self.unit_discharges(f, look_ahead), dtype=np.int64), f.peak, self.fs_hz, self.cfg):
+                self.unit_discharges(f, look_ahead), f.peak, self.fs_hz, self.cfg):
             return True
-        if "regular_firing" in names:
-            peaks = np.array([f.peak, *self.unit_discharges(f, look_ahead)])
-            if is_regular_firing(peaks, self.fs_hz, self.cfg):
-                return True
+        if "regular_firing" in names and is_regular_firing(
+                [f.peak, *self.unit_discharges(f, look_ahead)], self.fs_hz, self.cfg):
+            return True
         if "faint_repeating_unit" in names and f.snr < self.cfg.isolation_shape_min_snr and (
                 self.unit_repeats(f, look_ahead, self.cfg.faint_unit_correlation) >= self.cfg.unit_min_repeats):
             return True
@@ -645,38 +682,153 @@ class EmgPath:
         if f.shape is None:
             return []
         corr = self.cfg.unit_correlation if min_corr is None else min_corr
-        r = self.cfg.unit_amplitude_ratio
         ahead = self.cfg.unit_look_ahead if look_ahead is None else look_ahead
+        found = self._unit_found.get((id(f), ahead, corr))
+        if found is not None:
+            return list(found)
+        peaks, sims, exact = self._unit_candidates(f, ahead)  # (keeps f alive: its id is its own)
+        found = [k for k, same in zip(peaks, at_least_similar(sims, corr, exact).tolist(), strict=True)
+                 if same] if peaks else []
+        self._unit_found[(id(f), ahead, corr)] = found
+        return list(found)
+
+    def _unit_candidates(self, f: Fasciculation, ahead: bool
+                         ) -> tuple[list[int], FloatArray, Callable[[int], float]]:
+        """The discharges that may be ``f``'s unit by time and size: within ``unit_window_s``
+        of it (before only, unless ``ahead``), not its doublet partner, p2p within
+        ``unit_amplitude_ratio`` of its own. Returns their peaks (those over the threshold
+        first, each part in peak order), their shape similarity to ``f`` (computed for all at
+        once, to ~1e-14) and the exact :func:`shape_similarity` of the k-th, for
+        :func:`at_least_similar`. Memoised: the unit-firing rules ask it of one candidate
+        up to three times."""
+        key = (id(f), ahead)
+        hit = self._unit_memo.get(key)
+        if hit is not None:
+            return hit[1]
+        assert f.shape is not None
+        r = self.cfg.unit_amplitude_ratio
         first, last = f.peak - self.unit_n, f.peak + (self.unit_n if ahead else 0)
-        out: list[int] = []
-        lo = bisect.bisect_left(self.discharges, first, key=_peak)
-        hi = bisect.bisect_right(self.discharges, last, key=_peak)
-        for peak, p2p, shape in self.discharges[lo:hi]:
-            if abs(peak - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= p2p <= f.p2p_uv * r):
+        dp, dsz = self.discharge_peaks, self.discharge_p2p
+        peaks: list[int] = []
+        rows: list[FloatArray] = []
+        for k in range(bisect.bisect_left(dp, first), bisect.bisect_right(dp, last)):
+            if abs(dp[k] - f.peak) <= self.doublet_n or not (f.p2p_uv / r <= dsz[k] <= f.p2p_uv * r):
                 continue
-            if shape_similarity(f.shape, shape, self.unit_lag_n) >= corr:
-                out.append(peak)
+            peaks.append(dp[k])
+            rows.append(self.discharge_shapes[k])
         # the same unit firing on under the detection threshold (sub-threshold discharges)
-        lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1])
+        lo, hi = np.searchsorted(self.small[: self.small_featured], [first, last + 1]).tolist()
         if hi > lo:
             d = np.abs(self.small[lo:hi] - f.peak)
             p2p = self.small_p2p[lo:hi]
-            ok = (d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r)
-            for j in np.flatnonzero(ok).tolist():
-                if shape_similarity(f.shape, self.small_shape[lo + j], self.unit_lag_n) >= corr:
-                    out.append(int(self.small[lo + j]))
+            ok = np.flatnonzero((d > self.doublet_n) & (p2p >= f.p2p_uv / r) & (p2p <= f.p2p_uv * r))
+            peaks += self.small[lo + ok].tolist()
+            rows.extend(self.small_shape[lo + ok])
+        a, lag = f.shape, self.unit_lag_n
+
+        def exact(k: int) -> float:
+            return shape_similarity(a, rows[k], lag)
+
+        if len(rows) > 2 and all(len(b) == len(a) for b in rows):
+            sims = shape_similarity_many(a, np.array(rows), lag)
+        else:  # none, one or two (most candidates: one by one is quicker), or a cut window
+            sims = np.array([exact(k) for k in range(len(rows))])
+        out = (peaks, sims, exact)
+        self._unit_memo[key] = (f, out)  # f kept alive: its id stays its own
         return out
+
+    def _match_units(self, fs: list[Fasciculation], ahead: bool) -> None:
+        """:meth:`_unit_candidates` of many candidates at once, into its memo: the same
+        peaks, similarities (to ~1e-14) and exact similarities, from one vectorised pass per
+        :data:`MATCH_CHUNK` candidates (pairs formed by searchsorted, as
+        :func:`same_unit_neighbours` does) instead of one small pass each. A waveform cut by
+        the buffer's edge sends its chunk through :meth:`_unit_candidates` one by one."""
+        w = 2 * self.shape_n + 1
+        for c0 in range(0, len(fs), MATCH_CHUNK):
+            chunk = [f for f in fs[c0: c0 + MATCH_CHUNK]
+                     if f.shape is not None and (id(f), ahead) not in self._unit_memo]
+            if chunk:
+                self._match_chunk(chunk, ahead, w)
+
+    def _match_chunk(self, fs: list[Fasciculation], ahead: bool, w: int) -> None:
+        """One chunk of :meth:`_match_units` (``w``: the whole waveform's length)."""
+        peak = np.array([f.peak for f in fs], dtype=np.int64)
+        size = np.array([f.p2p_uv for f in fs])
+        r, lag = self.cfg.unit_amplitude_ratio, self.unit_lag_n
+        first, last = peak - self.unit_n, peak + (self.unit_n if ahead else 0)
+        dp = np.array(self.discharge_peaks, dtype=np.int64)
+        lo, hi = np.searchsorted(dp, first), np.searchsorted(dp, last, side="right")
+        k0, k1 = (int(lo.min()), int(hi.max())) if len(dp) else (0, 0)
+        if (any(len(f.shape) != w for f in fs)  # type: ignore[arg-type]
+                or any(len(b) != w for b in self.discharge_shapes[k0:k1])):
+            for f in fs:
+                self._unit_candidates(f, ahead)
+            return
+        small = self.small[: self.small_featured]
+        s_lo, s_hi = np.searchsorted(small, first), np.searchsorted(small, last + 1)
+
+        def pairs(lo: np.ndarray, hi: np.ndarray, at: np.ndarray, sz: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+            """(candidate, item) of the items lo..hi-1 of each candidate that may be its unit
+            by time and size, candidate by candidate, items in order."""
+            n = np.maximum(hi - lo, 0)
+            c = np.repeat(np.arange(len(fs)), n)
+            k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n - lo, n)
+            keep = ((np.abs(at[k] - peak[c]) > self.doublet_n)
+                    & (sz[k] >= size[c] / r) & (sz[k] <= size[c] * r))
+            return c[keep], k[keep]
+
+        oc, ok = pairs(lo, hi, dp, np.array(self.discharge_p2p))
+        sc, sk = pairs(s_lo, s_hi, small, self.small_p2p)
+        shapes_f = np.array([f.shape for f in fs])
+        over = np.array(self.discharge_shapes[k0:k1]).reshape(k1 - k0, w)
+        o_sims = shape_similarity_pairs(shapes_f[oc], over[ok - k0], lag)
+        s_sims = shape_similarity_pairs(shapes_f[sc], self.small_shape[sk], lag)
+        o_at = np.searchsorted(oc, np.arange(len(fs) + 1)).tolist()  # pairs are by candidate
+        s_at = np.searchsorted(sc, np.arange(len(fs) + 1)).tolist()
+        o_peaks, s_peaks = dp[ok].tolist(), small[sk].tolist()
+        for i, f in enumerate(fs):
+            oa, ob, sa, sb = o_at[i], o_at[i + 1], s_at[i], s_at[i + 1]
+            rows_o, rows_s = ok[oa:ob] - k0, sk[sa:sb]
+
+            def exact(k: int, a: FloatArray = shapes_f[i], rows_o: np.ndarray = rows_o,
+                      rows_s: np.ndarray = rows_s) -> float:
+                b = over[rows_o[k]] if k < len(rows_o) else self.small_shape[rows_s[k - len(rows_o)]]
+                return shape_similarity(a, b, lag)
+
+            out = (o_peaks[oa:ob] + s_peaks[sa:sb], np.concatenate([o_sims[oa:ob], s_sims[sa:sb]]), exact)
+            self._unit_memo[(id(f), ahead)] = (f, out)
+
+    def _count_neighbours(self, peaks: np.ndarray) -> None:
+        """:meth:`small_around` and the over-threshold part of :meth:`discharges_around` for
+        many peaks at once (:func:`count_near_many`), into their memo."""
+        small = count_near_many(self.small[: self.small_featured], peaks, self.busy_n, self.busy_gap_n)
+        over = count_near_many(np.array(self.discharge_peaks, dtype=np.int64), peaks, self.busy_n,
+                               self.busy_gap_n)
+        self._near_memo.update(zip(peaks.tolist(), zip(small.tolist(), over.tolist(), strict=True),
+                                   strict=True))
 
     def small_around(self, peak: int) -> int:
         """Sub-threshold discharges within ``busy_window_s`` of ``peak`` (but over 100 ms away)."""
+        hit = self._near_memo.get(peak)
+        if hit is not None:
+            return hit[0]
         return count_near(self.small[: self.small_featured], peak, self.busy_n, self.busy_gap_n)
 
     def discharges_around(self, peak: int) -> int:
         """Discharges of any unit, over the threshold or under it, within ``busy_window_s`` of
         ``peak`` (but over 100 ms away)."""
-        lo = bisect.bisect_left(self.discharges, peak - self.busy_n, key=_peak)
-        hi = bisect.bisect_right(self.discharges, peak + self.busy_n, key=_peak)
-        over = sum(1 for d in self.discharges[lo:hi] if abs(d[0] - peak) > self.busy_gap_n)
+        hit = self._near_memo.get(peak)
+        if hit is not None:
+            return hit[1] + hit[0]
+        dp = self.discharge_peaks
+        lo = bisect.bisect_left(dp, peak - self.busy_n)
+        hi = bisect.bisect_right(dp, peak + self.busy_n)
+        over = 0
+        if hi > lo:  # those in the window less those within busy_gap_n (peaks are sorted)
+            g = min(self.busy_gap_n, self.busy_n)
+            near = bisect.bisect_right(dp, peak + g) - bisect.bisect_left(dp, peak - g) if g >= 0 else 0
+            over = hi - lo - near
         return over + self.small_around(peak)
 
     def sub_of(self, i: int) -> int:
@@ -695,12 +847,20 @@ class EmgPath:
 
     def take_ready(self, final: bool) -> list[tuple[Fasciculation, float]]:
         """Isolated potentials whose activity window is complete, with their activity fraction."""
-        out = []
-        while self.ready:
-            frac = self.activity_fraction(self.ready[0].peak, final)
-            if frac is None or not (final or self.known_until() > self.ready[0].peak + self.settle_n):
+        due: list[tuple[Fasciculation, float]] = []  # rejecting one changes none of these tests
+        known = self.known_until()
+        for f in self.ready:
+            frac = self.activity_fraction(f.peak, final)
+            if frac is None or not (final or known > f.peak + self.settle_n):
                 break
-            f = self.ready.pop(0)
+            due.append((f, frac))
+        del self.ready[: len(due)]
+        if self.uses_units and due:  # the unit-firing rules' shape comparisons, all at once
+            self._match_units([f for f, _ in due], self.cfg.unit_look_ahead)
+        if self.uses_busy and due:  # and the busy-window rules' neighbour counts
+            self._count_neighbours(np.array([f.peak for f, _ in due], dtype=np.int64))
+        out = []
+        for f, frac in due:
             reason = first_rejection(self.rules, self, f, frac)
             if reason is not None:
                 self.reject_candidate(f, reason)
@@ -738,6 +898,7 @@ class EmgPath:
     # ------------------------------------------------------------------ bookkeeping
     def _trim(self) -> None:
         """Drop buffered samples no pending decision can need."""
+        self._unit_memo, self._unit_found, self._near_memo = {}, {}, {}  # discharges may change
         keep_from = self.n_done - (self.iso_n + self.half_n + self.merge_n + self.block_n)
         for p in self.unfeatured[:1] + self.burst[:1]:
             keep_from = min(keep_from, p.start - self.half_n)
@@ -754,7 +915,9 @@ class EmgPath:
         # envelope: keep what activity windows of pending potentials need
         first_peak = self._earliest_pending()
         oldest = first_peak - self.unit_n - 1
-        del self.discharges[: bisect.bisect_left(self.discharges, oldest, key=_peak)]
+        gone = bisect.bisect_left(self.discharge_peaks, oldest)
+        if gone:
+            del self.discharge_peaks[:gone], self.discharge_p2p[:gone], self.discharge_shapes[:gone]
         k = min(int(np.searchsorted(self.small, first_peak - max(self.busy_n, self.unit_n) - 1)),
                 self.small_featured)
         if k > 1024:

@@ -3,6 +3,7 @@ waveform features. Arrays in, arrays out; no state (state lives in :mod:`toetwit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -97,24 +98,28 @@ def rolling_quantile(history: FloatArray, new: FloatArray, q: float, first_block
     anchors, which = np.unique((blocks // every) * every, return_inverse=True)
     allv = np.concatenate([history, new])
     starts = anchors - window - base  # row of allv where each anchor's window starts
-    windows = np.lib.stride_tricks.sliding_window_view(allv, window)[starts]
-    valid = np.isfinite(windows)
-    counts = valid.sum(axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(allv, window)[starts]  # a copy
+    # values per window from one running count (not a pass over every window's copy)
+    finite = np.concatenate([[0], np.cumsum(np.isfinite(allv), dtype=np.int64)])
+    counts = finite[starts + window] - finite[starts]
     levels = np.empty(len(anchors))
     full = counts == window
+    all_full = bool(full.all())
     if full.any():  # the common case: a partial partition of complete windows
         pos = q * (window - 1)
         lo = int(np.floor(pos))
         hi = min(lo + 1, window - 1)
+        rows = windows if all_full else windows[full]  # (partitioned in place: no other use)
         if hi > lo:
-            vlo, vhi = kth_and_next(windows[full], lo)
+            vlo, vhi = kth_and_next(rows, lo)
         else:  # a window of one block
-            vlo = vhi = windows[full][:, lo]
+            vlo = vhi = rows[:, lo]
         levels[full] = vlo + (vhi - vlo) * (pos - lo)
     some = ~full
-    if some.any():  # windows with gaps or at the start: sort the valid values
+    if not all_full:  # windows with gaps or at the start: sort the valid values
         c = counts[some]
-        srt = np.sort(np.where(valid[some], windows[some], np.inf), axis=1)
+        part = windows[some]
+        srt = np.sort(np.where(np.isfinite(part), part, np.inf), axis=1)
         pos = q * np.maximum(c - 1, 0)
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, np.maximum(c - 1, 0))
@@ -194,7 +199,7 @@ def carry_clusters(starts: IntArray, ends: IntArray, open_cluster: tuple[int, in
 
 
 def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: int,
-                     merge_n: int) -> IntArray:
+                     merge_n: int, abs_y: FloatArray | None = None) -> IntArray:
     """Sub-threshold discharges: clusters of samples with ``low < |y|`` whose peak stays at or
     under the detection threshold ``thr``.
 
@@ -202,8 +207,9 @@ def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: i
     ``merge_n``) are cut at block edges, which keeps the answer independent of the chunking
     (a discharge across an edge may count twice; the rule using this counts many).
     Returns the index of each cluster's largest |y|, shape (k,), relative to ``y[0]``.
+    ``abs_y``, when given, is ``np.abs(y)`` already computed by the caller.
     """
-    ay = np.abs(y).reshape(-1, block_n)
+    ay = (np.abs(y) if abs_y is None else abs_y).reshape(-1, block_n)
     idx = np.flatnonzero(ay > low[:, None])
     if len(idx) == 0:
         return np.empty(0, np.int64)
@@ -217,6 +223,29 @@ def small_discharges(y: FloatArray, thr: FloatArray, low: FloatArray, block_n: i
     _, first_max = np.unique(np.searchsorted(starts, at_max, side="right") - 1, return_index=True)
     peaks = idx[at_max[first_max]]
     return peaks[peak <= thr[peaks // block_n]].astype(np.int64)
+
+
+def first_argmax(y: FloatArray, starts: IntArray, ends: IntArray, absolute: bool = False) -> IntArray:
+    """Index of the largest value (of |y| if ``absolute``) in each segment
+    ``y[starts[k]: ends[k] + 1]``, the first of equal ones as np.argmax, for sorted,
+    non-overlapping, non-empty segments. Shape (len(starts),).
+
+    One gather of the segments' samples instead of an argmax call per segment; segments
+    holding a NaN are done with np.argmax itself (NaN is its maximum)."""
+    if len(starts) == 0:
+        return np.empty(0, np.int64)
+    lengths = ends - starts + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    idx = np.arange(int(lengths.sum())) - np.repeat(offsets - starts, lengths)
+    vals = np.abs(y[idx]) if absolute else y[idx]
+    if not np.isfinite(vals).all():
+        return np.array([s + int(np.argmax(np.abs(y[s: e + 1]) if absolute else y[s: e + 1]))
+                         for s, e in zip(starts.tolist(), ends.tolist(), strict=True)], dtype=np.int64)
+    peak = np.maximum.reduceat(vals, offsets)
+    at_max = np.flatnonzero(vals == np.repeat(peak, lengths))
+    seg = np.searchsorted(offsets, at_max, side="right") - 1
+    first = at_max[np.concatenate([[True], seg[1:] != seg[:-1]])]  # first maximum of each
+    return idx[first].astype(np.int64)
 
 
 def windows_around(y: FloatArray, idx: IntArray, half_n: int) -> FloatArray:
@@ -305,7 +334,8 @@ def potential_features_many(
 
 def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
                          ratio: float, dense_max: int = 64,
-                         alike: Callable[[int, int], bool] | None = None) -> tuple[IntArray, IntArray]:
+                         alike: Callable[[IntArray, IntArray], NDArray[np.bool_]] | None = None
+                         ) -> tuple[IntArray, IntArray]:
     """For each potential, how many others of a similar size lie within ``window_n`` samples.
 
     "Similar size" means peak-to-peak amplitudes within ``ratio`` of each other (one surface
@@ -317,7 +347,9 @@ def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
     ``count[i] == 1`` (otherwise -1). Up to ``dense_max`` potentials, all pairs are compared
     in one (n, n) array instead (fewer numpy calls: most bursts hold 2-10 potentials).
     ``alike(i, j)``, when given, must also hold for a pair of similar size (e.g. the same
-    waveform shape): two units of one size are not one unit.
+    waveform shape): two units of one size are not one unit. It is asked once, for every
+    pair of similar size at once: ``i`` and ``j`` are index arrays (``i < j``, shape (p,)),
+    and it returns a bool array of shape (p,).
     """
     n = len(peaks)
     if n <= dense_max:
@@ -326,9 +358,10 @@ def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
                 & (a[:, None] <= ratio * a[None, :]) & (a[None, :] <= ratio * a[:, None]))
         np.fill_diagonal(same, False)
         if alike is not None:
-            for i, j in zip(*np.nonzero(np.triu(same)), strict=True):
-                if not alike(int(i), int(j)):
-                    same[i, j] = same[j, i] = False
+            i, j = np.nonzero(np.triu(same))
+            if len(i):
+                differ = ~alike(i, j)
+                same[i[differ], j[differ]] = same[j[differ], i[differ]] = False
         count = same.sum(axis=1)
         partner = np.where(count == 1, same.argmax(axis=1), -1)
         return count.astype(np.int64), partner.astype(np.int64)
@@ -339,8 +372,9 @@ def same_unit_neighbours(peaks: IntArray, p2p_uv: FloatArray, window_n: int,
     a, b = p2p_uv[first], p2p_uv[second]
     same = (a <= ratio * b) & (b <= ratio * a)
     if alike is not None:
-        for k in np.flatnonzero(same).tolist():
-            same[k] = alike(int(first[k]), int(second[k]))
+        k = np.flatnonzero(same)
+        if len(k):
+            same[k] = alike(first[k], second[k])
     first, second = first[same], second[same]
     count = np.bincount(first, minlength=n) + np.bincount(second, minlength=n)
     partner = np.full(n, -1, dtype=np.int64)
@@ -369,6 +403,77 @@ def shape_similarity(a: FloatArray, b: FloatArray, max_lag: int) -> float:
         return -1.0
     lag = min(max_lag, n - 1)
     return float(np.correlate(a, b, mode="full")[n - 1 - lag: n + lag].max()) / den
+
+
+#: The vectorised similarities below agree with :func:`shape_similarity` to ~1e-14 (the
+#: same sums of a few dozen products, added in another order; by Cauchy-Schwarz each is off
+#: by at most a few dozen roundings of 1). One this close to a decision threshold is
+#: recomputed with :func:`shape_similarity` (:func:`at_least_similar`), so that no decision
+#: depends on the order of a sum: the vectorised rules decide exactly as the per-pair ones.
+SIMILARITY_MARGIN = 1e-9
+
+
+def lagged_copies(shapes: FloatArray, max_lag: int) -> FloatArray:
+    """Every shift of each row of ``shapes`` (m, n) by -L..L samples, zeros shifted in, with
+    L = min(max_lag, n - 1): shape (m, 2·L + 1, n).
+
+    Row ``k`` of ``lagged_copies(a[None], L)[0]`` dotted with ``b`` is
+    ``np.correlate(a, b, "full")[n - 1 - L + k]``: the correlation at lag k - L.
+    """
+    m, n = shapes.shape
+    lag = max(min(max_lag, n - 1), 0)
+    padded = np.zeros((m, n + 2 * lag))
+    padded[:, lag: lag + n] = shapes
+    return padded[:, _lag_index(n, lag)]
+
+
+@functools.lru_cache(maxsize=16)
+def _lag_index(n: int, lag: int) -> IntArray:
+    """Column indices into a row padded with ``lag`` zeros each side: (2·lag + 1, n), row k
+    starting at column k (one small gather beats sliding_window_view's per-call checks)."""
+    out = np.arange(2 * lag + 1)[:, None] + np.arange(n)
+    out.flags.writeable = False
+    return out
+
+
+def shape_similarity_many(a: FloatArray, shapes: FloatArray, max_lag: int) -> FloatArray:
+    """:func:`shape_similarity` of ``a`` (n,) with every row of ``shapes`` (m, n), to about
+    1e-14 (see :data:`SIMILARITY_MARGIN`): one (m, n) × (n, 2·lag+1) product instead of m
+    np.correlate calls. Shape (m,)."""
+    m, n = shapes.shape
+    if m == 0 or n == 0:
+        return np.full(m, -1.0)
+    corr = shapes @ lagged_copies(a[None, :], max_lag)[0].T  # (m, 2·lag + 1)
+    den = np.sqrt(float(np.dot(a, a)) * np.einsum("ij,ij->i", shapes, shapes))
+    zero = den <= 0  # as shape_similarity: -1 for a silent waveform (a NaN stays NaN)
+    return np.where(zero, -1.0, corr.max(axis=1) / np.where(zero, 1.0, den))
+
+
+def shape_similarity_pairs(a: FloatArray, b: FloatArray, max_lag: int) -> FloatArray:
+    """:func:`shape_similarity` of each row of ``a`` with the same row of ``b`` (both (p, n)),
+    to about 1e-14 (see :data:`SIMILARITY_MARGIN`). Shape (p,)."""
+    p, n = a.shape
+    if p == 0 or n == 0:
+        return np.full(p, -1.0)
+    corr = np.matmul(lagged_copies(a, max_lag), b[:, :, None])[:, :, 0]  # (p, 2·lag + 1)
+    den = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    zero = den <= 0  # as shape_similarity: -1 for a silent waveform (a NaN stays NaN)
+    return np.where(zero, -1.0, corr.max(axis=1) / np.where(zero, 1.0, den))
+
+
+def at_least_similar(sims: FloatArray, min_corr: float,
+                     exact: Callable[[int], float]) -> NDArray[np.bool_]:
+    """``exact(k) >= min_corr`` for every k, decided from the vectorised similarities ``sims``
+    (shape (m,)) wherever they are clear of ``min_corr`` by more than
+    :data:`SIMILARITY_MARGIN`; ``exact(k)`` (:func:`shape_similarity` of pair k) decides the
+    rest, so the answer never depends on rounding. Shape (m,), bool."""
+    if len(sims) <= 16:  # most candidates have a few: Python floats, same comparisons
+        return np.array([v >= min_corr if abs(v - min_corr) > SIMILARITY_MARGIN else exact(k) >= min_corr
+                         for k, v in enumerate(sims.tolist())], dtype=bool)
+    out = sims >= min_corr
+    for k in np.flatnonzero(np.abs(sims - min_corr) <= SIMILARITY_MARGIN).tolist():
+        out[k] = exact(k) >= min_corr
+    return out
 
 
 def runs(mask: NDArray[np.bool_]) -> tuple[IntArray, IntArray]:
@@ -455,6 +560,8 @@ def flat_runs_mask(x: FloatArray, block_n: int, flat_n: int,
     n_blocks = len(x) // block_n
     same = x[1:] == x[:-1]
     same[block_n - 1:: block_n] = False  # never across a block edge
+    if not same.any():  # no two equal samples in a row (an unquantised signal): no run at all
+        return np.zeros(n_blocks, dtype=bool)
     starts, ends = runs(same)
     long_ = (ends - starts) >= flat_n - 1
     starts = starts[long_]

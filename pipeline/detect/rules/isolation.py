@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from toetwitch.pipeline.detect.config import DetectorConfig
-from toetwitch.pipeline.detect.potentials import FloatArray, shape_similarity
+from toetwitch.pipeline.detect.potentials import (
+    FloatArray,
+    IntArray,
+    at_least_similar,
+    shape_similarity,
+    shape_similarity_pairs,
+)
 
 
 def after_wave(gap_n: int, p2p_uv: float, prev_p2p_uv: float, doublet_n: int,
@@ -22,8 +28,8 @@ def after_wave(gap_n: int, p2p_uv: float, prev_p2p_uv: float, doublet_n: int,
     return gap_n <= doublet_n and p2p_uv < cfg.doublet_min_ratio * prev_p2p_uv
 
 
-def tonic_train_members(chain_p2p_uv: FloatArray, cand_p2p_uv: FloatArray,
-                        cfg: DetectorConfig, chain_peaks: np.ndarray | None = None) -> np.ndarray:
+def tonic_train_members(chain_p2p_uv: FloatArray | list[float], cand_p2p_uv: FloatArray | list[float],
+                        cfg: DetectorConfig, chain_peaks: np.ndarray | list[int] | None = None) -> np.ndarray:
     """``tonic_train``: which candidates of a closed chain (``train_min_groups`` or more
     discharges, each within ``train_gap_ms`` of the last) are of the chain's size (within
     ``train_amplitude_ratio`` of its median) when that size's discharges fire regularly
@@ -31,11 +37,11 @@ def tonic_train_members(chain_p2p_uv: FloatArray, cand_p2p_uv: FloatArray,
     one unit firing on at 1.2-4 Hz, which escapes the 250 ms isolation rule. Twitches of a
     few units recurring irregularly in a storm also chain up, but their intervals are
     Poisson-like (CV ≈ 1). Shape (len(cand_p2p_uv),), bool."""
-    cand = np.asarray(cand_p2p_uv, dtype=float)
-    none = np.zeros(len(cand), dtype=bool)
-    chain_p2p_uv = np.asarray(chain_p2p_uv, dtype=float)
-    if len(chain_p2p_uv) < cfg.train_min_groups:
+    none = np.zeros(len(cand_p2p_uv), dtype=bool)
+    if len(chain_p2p_uv) < cfg.train_min_groups:  # most chains: one discharge, no array work
         return none
+    cand = np.asarray(cand_p2p_uv, dtype=float)
+    chain_p2p_uv = np.asarray(chain_p2p_uv, dtype=float)
     med = float(np.median(chain_p2p_uv))
     r = cfg.train_amplitude_ratio
     if chain_peaks is not None and np.isfinite(cfg.train_cv_max):
@@ -63,3 +69,39 @@ def same_shape_or_unsure(a: Any, b: Any, lag_n: int, cfg: DetectorConfig) -> boo
            b.p2p_uv / b.sigma_uv if b.sigma_uv > 0 else np.inf) < clear:
         return True
     return shape_similarity(a.shape, b.shape, lag_n) >= cfg.unit_correlation
+
+
+def same_shape_or_unsure_pairs(shapes: list[FloatArray | None], p2p_uv: FloatArray,
+                               sigma_uv: FloatArray, i: IntArray, j: IntArray, lag_n: int,
+                               cfg: DetectorConfig) -> np.ndarray:
+    """:func:`same_shape_or_unsure` for the pairs (``i[k]``, ``j[k]``) of a burst's potentials
+    at once (exactly the same answers): ``shapes`` holds each potential's waveform,
+    ``p2p_uv`` and ``sigma_uv`` its size and noise σ (shape (n,) each). The shapes of the
+    pairs that stand out of the noise are compared in one array computation. Shape (len(i),),
+    bool."""
+    n = len(shapes)
+    p2p, sigma = np.asarray(p2p_uv, dtype=float), np.asarray(sigma_uv, dtype=float)
+    pos = sigma > 0
+    snr = np.where(pos, p2p / np.where(pos, sigma, 1.0), np.inf)
+    # min(a, b) as Python takes it: b only when b < a (NaN never replaces, never is replaced)
+    least = np.where(snr[j] < snr[i], snr[j], snr[i])
+    width = np.array([-1 if s is None else len(s) for s in shapes], dtype=np.int64)
+    out = (width[i] < 0) | (width[j] < 0) | (least < 2.0 * cfg.isolation_shape_min_snr)
+    ask = np.flatnonzero(~out)
+    if len(ask) == 0:
+        return out
+    w = int(width.max())
+    full = (width[i[ask]] == w) & (width[j[ask]] == w)  # the common case: whole windows
+    if (width == w).all():
+        stack = np.array(shapes)
+    else:
+        stack = np.zeros((n, w))
+        for k in np.flatnonzero(width == w).tolist():
+            stack[k] = shapes[k]
+    a, b = i[ask[full]], j[ask[full]]
+    out[ask[full]] = at_least_similar(
+        shape_similarity_pairs(stack[a], stack[b], lag_n), cfg.unit_correlation,
+        lambda k: shape_similarity(stack[a[k]], stack[b[k]], lag_n))
+    for k in ask[~full].tolist():  # a window cut by the buffer's edge: one by one
+        out[k] = shape_similarity(shapes[i[k]], shapes[j[k]], lag_n) >= cfg.unit_correlation
+    return out

@@ -14,13 +14,15 @@ kept for comparison and can be chosen in ``DetectorConfig.candidate_rules``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.rules.base import Rule
 
 
-def is_regular_firing(peaks_n: np.ndarray, fs_hz: float, cfg: DetectorConfig) -> bool:
+def is_regular_firing(peaks_n: np.ndarray | list[int], fs_hz: float, cfg: DetectorConfig) -> bool:
     """Is a unit's firing (its discharge peaks, sample indices, any order, the discharge
     under test included) regular and fast enough to be tonic?
 
@@ -30,17 +32,17 @@ def is_regular_firing(peaks_n: np.ndarray, fs_hz: float, cfg: DetectorConfig) ->
     eight, hence the rate condition as well (a motor unit cannot fire steadily below ~5 Hz;
     2 Hz leaves room for the slow tonic trains of real resting recordings).
     """
+    if len(peaks_n) - 1 < cfg.regular_min_intervals:  # most candidates: no array work
+        return False
     t = np.sort(np.asarray(peaks_n, dtype=np.int64))
     isi = np.diff(t) / fs_hz
-    if len(isi) < cfg.regular_min_intervals:
-        return False
     mean = float(isi.mean())
     if mean <= 0 or 1.0 / mean < cfg.regular_min_rate_hz:
         return False
     return float(isi.std(ddof=1)) / mean <= cfg.regular_cv_max
 
 
-def is_fast_firing(peaks_n: np.ndarray, at_n: int, fs_hz: float, cfg: DetectorConfig) -> bool:
+def is_fast_firing(peaks_n: np.ndarray | list[int], at_n: int, fs_hz: float, cfg: DetectorConfig) -> bool:
     """Does the unit fire at a sustained rate of ``fast_min_rate_hz`` or more around ``at_n``?
 
     ``peaks_n`` are its other discharges (sample indices). True when ``fast_min_rate_hz`` ×
@@ -50,7 +52,9 @@ def is_fast_firing(peaks_n: np.ndarray, at_n: int, fs_hz: float, cfg: DetectorCo
     ±1 s, which a tonic unit at 6 Hz reaches with half its discharges matched and a lone
     fasciculating unit at 60 per minute one time in 60 (Poisson, mean 2).
     """
-    need = int(np.ceil(0.5 * cfg.fast_min_rate_hz * 2 * cfg.fast_window_s))
+    need = math.ceil(0.5 * cfg.fast_min_rate_hz * 2 * cfg.fast_window_s)
+    if len(peaks_n) < need:  # most candidates: too few discharges to count
+        return False
     d = np.abs(np.asarray(peaks_n, dtype=np.int64) - at_n)
     return int(np.count_nonzero(d <= round(cfg.fast_window_s * fs_hz))) >= need
 
@@ -61,13 +65,13 @@ REPEATING_UNIT = Rule(
 
 REGULAR_FIRING = Rule(
     "regular_firing", lambda path, f, frac: is_regular_firing(
-        np.array([f.peak, *path.unit_discharges(f)]), path.fs_hz, path.cfg),
+        [f.peak, *path.unit_discharges(f)], path.fs_hz, path.cfg),
     "the same unit fires regularly (ISI CV <= regular_cv_max) at >= regular_min_rate_hz "
     "within unit_window_s", looks_ahead=True)
 
 FAST_FIRING = Rule(
     "fast_firing", lambda path, f, frac: is_fast_firing(
-        np.array(path.unit_discharges(f), dtype=np.int64), f.peak, path.fs_hz, path.cfg),
+        path.unit_discharges(f), f.peak, path.fs_hz, path.cfg),
     "the same unit fires at >= fast_min_rate_hz (half its discharges matched) within "
     "fast_window_s", looks_ahead=True)
 

@@ -106,6 +106,14 @@ class DetectorConfig:
         σ peak to peak, a similar shape too. One neighbour 150 ms away is irregular recurrence
         (a storm), not a train: with 1 the recurring-unit storms of bench/detection.py lost
         60 % of their twitches to this rule.
+    train_min_potentials : a burst (potentials each within ``isolation_ms`` of the last) of
+        fewer potentials than this is not a train: tonic and voluntary firing go on for
+        seconds, while in a storm a few units' twitches cluster by chance (at 90-120 per
+        minute, bursts of 3-4 within half a second). Its potentials are candidates, each
+        its own twitch unless it is a doublet's second discharge
+        (``rules/grouping.short_burst_doublets``); the rules on isolated discharges
+        (``fast_firing``, ``dense_firing`` ...) still judge them. 0: every burst is judged
+        by ``isolation_min_neighbours`` (before issue #11).
     dense_min_discharges : ``dense_firing``: this many discharges of any unit, over or under the
         threshold, within ``busy_window_s`` on either side (more than 100 ms away) mean the
         muscle is firing at ~5 per second: not at rest. A storm of 120/min averages 2 per second.
@@ -219,6 +227,7 @@ class DetectorConfig:
     regular_min_rate_hz: float = 0.5
     isolation_same_shape: bool = True
     isolation_min_neighbours: int = 2
+    train_min_potentials: int = 5
     isolation_shape_min_snr: float = 8.0
     candidate_rules: tuple[str, ...] = (
         "voluntary_activity", "after_activity", "before_activity", "fast_firing",

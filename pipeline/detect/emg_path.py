@@ -49,7 +49,11 @@ from toetwitch.pipeline.detect.rules.artifacts import (
     artifact_reason,
     noise_like,
 )
-from toetwitch.pipeline.detect.rules.grouping import doublet_partner, is_after_wave
+from toetwitch.pipeline.detect.rules.grouping import (
+    doublet_partner,
+    is_after_wave,
+    short_burst_doublets,
+)
 from toetwitch.pipeline.detect.rules.isolation import (
     same_shape_or_unsure,
     tonic_train_members,
@@ -496,6 +500,9 @@ class EmgPath:
             self.chain.append((p.peak, p.p2p_uv, self._fasciculation(p, p, doublet=False)))
             self.chain.sort(key=lambda c: c[0])
             return
+        if len(burst) < self.cfg.train_min_potentials:
+            self._close_short_burst(burst)
+            return
         peaks = np.array([p.peak for p in burst])
         alike = None
         if self.cfg.isolation_same_shape:
@@ -528,6 +535,22 @@ class EmgPath:
         if rest:
             self.reject("train", len(rest), at=[p.peak for p in rest])
             self.chain.append((rest[-1].peak, max(p.p2p_uv for p in rest), None))
+        self.chain.sort(key=lambda c: c[0])
+
+    def _close_short_burst(self, burst: list[Potential]) -> None:
+        """A burst of fewer than ``train_min_potentials`` potentials is not a train: each
+        potential is a candidate twitch, doublets paired (:func:`short_burst_doublets`)."""
+        partner = short_burst_doublets(burst, self.doublet_n, self.unit_lag_n, self.cfg)
+        second = set(partner[partner >= 0].tolist())
+        for i, p in enumerate(burst):
+            if i in second:
+                if self.keep_rejections:  # one twitch with the first: logged for inspection
+                    self.rejection_log.append((p.peak / self.fs_hz, "doublet_partner"))
+                continue
+            j = int(partner[i])
+            group = [p] + ([burst[j]] if j >= 0 else [])
+            big = max(group, key=lambda q: q.p2p_uv)
+            self.chain.append((group[-1].peak, big.p2p_uv, self._fasciculation(p, big, j >= 0)))
         self.chain.sort(key=lambda c: c[0])
 
     @staticmethod

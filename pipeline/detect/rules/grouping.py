@@ -75,3 +75,28 @@ def doublet_partner(first: Any, second: Any, gap_n: int, doublet_n: int, lag_n: 
     be the second discharge of ``first``'s doublet? Within ``doublet_n`` and of the same
     shape (:func:`same_unit_shape`); otherwise it is another unit's twitch."""
     return gap_n <= doublet_n and same_unit_shape(first, second, lag_n, cfg)
+
+
+def short_burst_doublets(bursts: list[Any], doublet_n: int, lag_n: int, cfg: DetectorConfig) -> np.ndarray:
+    """Doublets of a short burst (fewer than ``train_min_potentials`` potentials, sorted by
+    peak), paired greedily: each potential with the next one when that is within
+    ``doublet_n``, of a size within ``unit_amplitude_ratio`` and :func:`doublet_partner`.
+
+    A short burst is not a train (a unit firing tonically or voluntarily fires on for seconds);
+    its potentials are sporadic discharges of a few units, each its own twitch unless it is
+    the second discharge of a doublet. Returns ``partner``, shape (len(bursts),): the index
+    of each first discharge's second one, else -1 (second discharges are -1 too)."""
+    n = len(bursts)
+    partner = np.full(n, -1, dtype=np.int64)
+    r = cfg.unit_amplitude_ratio
+    i = 0
+    while i < n - 1:
+        a, b = bursts[i], bursts[i + 1]
+        gap = int(b.peak - a.peak)
+        if (a.p2p_uv <= r * b.p2p_uv and b.p2p_uv <= r * a.p2p_uv
+                and doublet_partner(a, b, gap, doublet_n, lag_n, cfg)):
+            partner[i] = i + 1
+            i += 2
+        else:
+            i += 1
+    return partner

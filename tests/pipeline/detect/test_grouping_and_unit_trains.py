@@ -9,7 +9,12 @@ import numpy as np
 from toetwitch.drivers import Recording
 from toetwitch.drivers.simulate import inject_twitches, muap_template
 from toetwitch.pipeline import DetectorConfig, analyse
-from toetwitch.pipeline.detect.rules.grouping import doublet_partner, is_after_wave, same_unit_shape
+from toetwitch.pipeline.detect.rules.grouping import (
+    doublet_partner,
+    is_after_wave,
+    same_unit_shape,
+    short_burst_doublets,
+)
 from toetwitch.pipeline.detect.rules.unit_trains import regular_intervals, unit_train_members
 
 CFG = DetectorConfig()
@@ -125,3 +130,42 @@ def test_another_units_twitch_80_ms_after_a_potential_is_its_own_twitch():
     doublets = inject_twitches(doublets, FS, firsts + 0.08, 110.0, rng=rng, template=bi)
     result = analyse(Recording(emg_uv=doublets, fs_emg_hz=FS)).twitches
     assert len(result) == len(firsts) and result["doublet"].all()
+
+
+def test_short_burst_doublets_pairs_only_same_unit_neighbours_in_order():
+    a = _pot(BI, 60.0, peak=0)
+    a2 = _pot(BI, 55.0, peak=70)  # a's second discharge
+    b = _pot(TRI, 58.0, peak=190)  # another unit, 120 ms later
+    b2 = _pot(TRI, 50.0, peak=260)
+    got = short_burst_doublets([a, a2, b, b2], 110, LAG, CFG)
+    assert got.tolist() == [1, -1, 3, -1]
+    # no pairing across units, across doublet_ms, or with a much smaller neighbour
+    assert short_burst_doublets([a, b], 110, LAG, CFG).tolist() == [-1, -1]
+    assert short_burst_doublets([a, _pot(BI, 55.0, peak=150)], 110, LAG, CFG).tolist() == [-1, -1]
+    assert short_burst_doublets([a, _pot(BI, 30.0, peak=70)], 110, LAG, CFG).tolist() == [-1, -1]
+
+
+def test_a_short_cluster_of_units_is_not_a_train_but_a_long_train_is():
+    """Three twitches of one size and shape within 250 ms of each other, now and then: a
+    storm's chance cluster (one channel cannot tell its units apart), counted; a unit firing
+    on at 8 Hz for 2 s is not."""
+    rng = np.random.default_rng(12)
+    noise = rng.normal(0, 1.5, int(40 * FS))
+    starts = np.arange(2.0, 38.0, 3.7)
+    shapes = [muap_template(FS, 12.0, 2)]
+    x = noise
+    times = []
+    for k, t0 in enumerate(starts):
+        for j, dt in enumerate((0.0, 0.13, 0.31)):
+            t = t0 + dt + 0.01 * (k % 3)
+            x = inject_twitches(x, FS, [t], 60.0 * (1.1 if j == 1 else 1.0), rng=rng, template=shapes[0])
+            times.append(t)
+    found = analyse(Recording(emg_uv=x, fs_emg_hz=FS)).twitches["time_s"].to_numpy()
+    want = np.array(times)
+    hits = sum(bool(np.any(np.abs(found - t) <= 0.02)) for t in want)
+    assert hits == len(want) and len(found) == len(want)
+    # before issue #11 the middle one of each cluster, with two neighbours, made it a train
+    old = analyse(Recording(emg_uv=x, fs_emg_hz=FS), CFG.with_(train_min_potentials=0)).twitches
+    assert len(old) == len(want) - len(starts)
+    tonic = inject_twitches(noise, FS, np.arange(10.0, 12.0, 0.125), 60.0, rng=rng, template=shapes[0])
+    assert len(analyse(Recording(emg_uv=tonic, fs_emg_hz=FS)).twitches) == 0

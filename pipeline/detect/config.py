@@ -123,6 +123,12 @@ class DetectorConfig:
         noise, same shape, within ``unit_window_s``) for that regularity
         (``rules/unit_trains.py``, issue #11); False: the chain's discharges of its size, as
         before issue #11.
+    train_min_rate_hz, train_unit_correlation : by unit, the regular intervals must also be
+        fast (mean rate at least ``train_min_rate_hz``: a short stretch of a storm's chain
+        reads regular by chance, a tonic unit escaping the 250 ms isolation rule fires at
+        3-4 Hz; slower regular units are ``regular_firing``'s), and "the same shape" is a
+        loose ``train_unit_correlation`` (a real unit firing among others changes shape as
+        their potentials overlap it).
     busy_k, busy_window_s, busy_min_discharges : a fasciculation is a discharge on a silent
         baseline (a relaxed muscle, Sleutjes 2016; Mills 2010). Low-level tonic firing is a
         stream of small discharges, most of them under the detection threshold: a potential
@@ -242,6 +248,7 @@ class DetectorConfig:
     train_cv_max: float = 0.4
     train_by_unit: bool = True
     train_min_rate_hz: float = 3.0
+    train_unit_correlation: float = 0.5
     max_noise_uv: float = 30.0
     max_peak_to_peak_uv: float = 3000.0
     pop_lf_ratio: float = 0.5

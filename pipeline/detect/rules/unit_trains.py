@@ -7,8 +7,10 @@ intervals, all under ``train_gap_ms`` by construction, reads regular by chance (
 exponential has a CV near 0.6; with three or four intervals one in four or five reads under
 0.4). The rule before issue #11 took the chain's discharges of the candidate's *size* and their
 interval CV; this one takes the discharges of the candidate's *unit* — similar size and, when
-both stand out of the noise, the same shape (correlation ``unit_correlation`` over ±``unit_lag_ms``)
-— within ``unit_window_s`` of it, and asks their intervals for regularity: tonic and low-level
+both stand out of the noise, a similar shape (correlation ``train_unit_correlation`` over
+±``unit_lag_ms``: loose, because a real unit firing on among others changes shape as their
+potentials overlap it; at 0.8 the voluntary firing of a real recording split into 'units' too
+small to be regular) — within ``unit_window_s`` of it, and asks their intervals for regularity: tonic and low-level
 firing is regular (ISI CV ≈ 0.1-0.3), a fasciculating unit is Poisson-like (CV ≈ 1) at any rate.
 Chosen by ``DetectorConfig.train_by_unit``.
 """
@@ -42,7 +44,7 @@ def unit_train_members(peaks_n: IntArray, p2p_uv: FloatArray, shapes: list[Float
     without a shape (rejected trains) match by size. ``cand_rows`` are the rows of the
     candidates. A candidate's unit is the entries within ``window_n`` samples of it of a size
     within ``train_amplitude_ratio`` and, where both are clear, a shape correlating at
-    ``unit_correlation`` or more; it is tonic when those entries (itself included) make at
+    ``train_unit_correlation`` or more; it is tonic when those entries (itself included) make at
     least ``train_min_groups - 1`` intervals with CV at most ``train_cv_max``.
     Returns bool, shape (len(cand_rows),).
     """
@@ -64,7 +66,7 @@ def unit_train_members(peaks_n: IntArray, p2p_uv: FloatArray, shapes: list[Float
         s = shapes[row]
         if s is not None and clear[row]:
             keep = [j for j in near.tolist() if j == row or shapes[j] is None or not clear[j]
-                    or shape_similarity(s, shapes[j], lag_n) >= cfg.unit_correlation]
+                    or shape_similarity(s, shapes[j], lag_n) >= cfg.train_unit_correlation]
             near = np.array(keep, dtype=np.int64)
         out[k] = regular_intervals(peaks_n[near], need, cfg.train_cv_max, max_mean_n)
     return out

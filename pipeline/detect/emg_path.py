@@ -487,7 +487,8 @@ class EmgPath:
         The isolation rule is about one motor unit's inter-discharge intervals (Sleutjes 2016).
         A single surface channel cannot sort units, so "the same unit" is approximated by size:
         a neighbour within ``unit_amplitude_ratio`` of a potential's peak-to-peak may be the same
-        unit; a much smaller or larger one is another unit and does not break isolation.
+        unit; a much smaller or larger one is another unit and does not break isolation. A
+        burst of fewer than ``train_min_potentials`` is not a train (:meth:`_close_short_burst`).
         """
         burst, self.burst = self.burst, []
         bad = next((p.artifact for p in burst if p.artifact), None)

@@ -66,6 +66,12 @@ class DetectorConfig:
     doublet_ms : Kleine 2012: the same unit firing twice within 10-110 ms (F-wave-like pairs)
         counts as one fasciculation marked ``doublet``. A second potential in that window smaller
         than ``doublet_min_ratio`` of the first is the first one's after-wave, not a discharge.
+    after_wave_ms, doublet_correlation : shape-aware grouping (``rules/grouping.py``, issue
+        #11): past ``after_wave_ms`` (the filter's ringing and a potential's late phases) a
+        smaller wave is an after-wave only when it has the first potential's shape, and a
+        same-size neighbour within ``doublet_ms`` is a doublet partner only when the shapes
+        correlate at ``doublet_correlation`` or more (faint pairs: size alone). Another
+        unit's twitch 40-110 ms after a potential is then its own twitch.
     unit_shape_ms, unit_lag_ms : a discharge's waveform is kept over ±``unit_shape_ms`` and
         compared at lags up to ±``unit_lag_ms``: a biphasic unit with phases of equal size is
         centred now on one phase, now on the other (3-6 ms apart), which a ±2 ms lag over
@@ -100,11 +106,29 @@ class DetectorConfig:
         σ peak to peak, a similar shape too. One neighbour 150 ms away is irregular recurrence
         (a storm), not a train: with 1 the recurring-unit storms of bench/detection.py lost
         60 % of their twitches to this rule.
+    train_min_potentials : a burst (potentials each within ``isolation_ms`` of the last) of
+        fewer potentials than this is not a train: tonic and voluntary firing go on for
+        seconds, while in a storm a few units' twitches cluster by chance (at 90-120 per
+        minute, bursts of 3-4 within half a second). Its potentials are candidates, each
+        its own twitch unless it is a doublet's second discharge
+        (``rules/grouping.short_burst_doublets``); the rules on isolated discharges
+        (``fast_firing``, ``dense_firing`` ...) still judge them. 0: every burst is judged
+        by ``isolation_min_neighbours`` (before issue #11).
     dense_min_discharges : ``dense_firing``: this many discharges of any unit, over or under the
         threshold, within ``busy_window_s`` on either side (more than 100 ms away) mean the
         muscle is firing at ~5 per second: not at rest. A storm of 120/min averages 2 per second.
     train_cv_max : the tonic-train rule needs its chain's same-size intervals to be regular
         (CV at most this); an irregular chain is a storm of a few units (``inf``: any chain).
+    train_by_unit : ``tonic_train`` asks the candidate's own unit (same size and, above the
+        noise, same shape, within ``unit_window_s``) for that regularity
+        (``rules/unit_trains.py``, issue #11); False: the chain's discharges of its size, as
+        before issue #11.
+    train_min_rate_hz, train_unit_correlation : by unit, the regular intervals must also be
+        fast (mean rate at least ``train_min_rate_hz``: a short stretch of a storm's chain
+        reads regular by chance, a tonic unit escaping the 250 ms isolation rule fires at
+        3-4 Hz; slower regular units are ``regular_firing``'s), and "the same shape" is a
+        loose ``train_unit_correlation`` (a real unit firing among others changes shape as
+        their potentials overlap it).
     busy_k, busy_window_s, busy_min_discharges : a fasciculation is a discharge on a silent
         baseline (a relaxed muscle, Sleutjes 2016; Mills 2010). Low-level tonic firing is a
         stream of small discharges, most of them under the detection threshold: a potential
@@ -192,6 +216,8 @@ class DetectorConfig:
     isolation_ms: float = 250.0
     doublet_ms: float = 110.0
     doublet_min_ratio: float = 0.5
+    after_wave_ms: float = 50.0
+    doublet_correlation: float = 0.9
     unit_amplitude_ratio: float = 1.5
     unit_window_s: float = 2.0
     unit_min_repeats: int = 2
@@ -207,6 +233,7 @@ class DetectorConfig:
     regular_min_rate_hz: float = 0.5
     isolation_same_shape: bool = True
     isolation_min_neighbours: int = 2
+    train_min_potentials: int = 5
     isolation_shape_min_snr: float = 8.0
     candidate_rules: tuple[str, ...] = (
         "voluntary_activity", "after_activity", "before_activity", "fast_firing",
@@ -219,6 +246,9 @@ class DetectorConfig:
     train_min_groups: int = 4
     train_amplitude_ratio: float = 1.5
     train_cv_max: float = 0.4
+    train_by_unit: bool = True
+    train_min_rate_hz: float = 3.0
+    train_unit_correlation: float = 0.5
     max_noise_uv: float = 30.0
     max_peak_to_peak_uv: float = 3000.0
     pop_lf_ratio: float = 0.5

@@ -54,13 +54,18 @@ from toetwitch.pipeline.detect.rules.artifacts import (
     artifact_reason,
     noise_like,
 )
+from toetwitch.pipeline.detect.rules.grouping import (
+    doublet_partner,
+    is_after_wave,
+    short_burst_doublets,
+)
 from toetwitch.pipeline.detect.rules.isolation import (
-    after_wave,
     same_shape_or_unsure_pairs,
     tonic_train_members,
 )
 from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near, count_near_many
 from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
+from toetwitch.pipeline.detect.rules.unit_trains import unit_train_members
 
 #: The rules that ask :meth:`EmgPath.unit_discharges`.
 UNIT_RULES = frozenset({"fast_firing", "regular_firing", "faint_repeating_unit", "repeating_unit"})
@@ -141,6 +146,7 @@ class EmgPath:
         self.half_n = max(2, round(cfg.feature_half_window_ms * ms))
         self.iso_n = round(cfg.isolation_ms * ms)
         self.doublet_n = round(cfg.doublet_ms * ms)
+        self.after_wave_n = round(cfg.after_wave_ms * ms)
         self.chain_n = round(cfg.train_gap_ms * ms)
         self.unit_n = round(cfg.unit_window_s * fs)
         self.unit_lag_n = max(1, round(cfg.unit_lag_ms * ms))
@@ -496,8 +502,8 @@ class EmgPath:
             prev = self.burst[-1]
             if p.peak - prev.peak > self.iso_n:
                 self._close_burst()
-            elif p.artifact is None and after_wave(p.peak - prev.peak, p.p2p_uv, prev.p2p_uv,
-                                                   self.doublet_n, self.cfg):
+            elif p.artifact is None and is_after_wave(p, prev, p.peak - prev.peak, self.after_wave_n,
+                                                      self.doublet_n, self.unit_lag_n, self.cfg):
                 # the previous potential's after-wave (filter ringing), not a discharge: not a
                 # rejection of anything (not counted), but logged for inspection
                 if self.keep_rejections:
@@ -517,7 +523,8 @@ class EmgPath:
         The isolation rule is about one motor unit's inter-discharge intervals (Sleutjes 2016).
         A single surface channel cannot sort units, so "the same unit" is approximated by size:
         a neighbour within ``unit_amplitude_ratio`` of a potential's peak-to-peak may be the same
-        unit; a much smaller or larger one is another unit and does not break isolation.
+        unit; a much smaller or larger one is another unit and does not break isolation. A
+        burst of fewer than ``train_min_potentials`` is not a train (:meth:`_close_short_burst`).
         """
         burst, self.burst = self.burst, []
         bad = next((p.artifact for p in burst if p.artifact), None)
@@ -529,6 +536,9 @@ class EmgPath:
             p = burst[0]
             self.chain.append((p.peak, p.p2p_uv, self._fasciculation(p, p, doublet=False)))
             self.chain.sort(key=lambda c: c[0])
+            return
+        if len(burst) < self.cfg.train_min_potentials:
+            self._close_short_burst(burst)
             return
         peaks = np.array([p.peak for p in burst])
         p2p = np.array([p.p2p_uv for p in burst])
@@ -547,13 +557,17 @@ class EmgPath:
                 continue
             j = partner[i]  # -1 (none) reads the last, as the array did; doublet needs j > i
             doublet = (
-                n_same[i] == 1 and n_same[j] == 1 and j > i and at[j] - at[i] <= self.doublet_n
+                n_same[i] == 1 and n_same[j] == 1 and j > i
+                and doublet_partner(burst[i], burst[j], at[j] - at[i], self.doublet_n,
+                                    self.unit_lag_n, self.cfg)
             )
             if n_same[i] < self.cfg.isolation_min_neighbours or doublet:
                 group = [burst[i]] + ([burst[j]] if doublet else [])
                 used[i] = True
                 if doublet:
                     used[j] = True
+                    if self.keep_rejections:  # one twitch with the first: logged for inspection
+                        self.rejection_log.append((burst[j].peak / self.fs_hz, "doublet_partner"))
                 big = max(group, key=lambda p: p.p2p_uv)
                 self.chain.append((group[-1].peak, big.p2p_uv,
                                    self._fasciculation(burst[i], big, doublet)))
@@ -561,6 +575,22 @@ class EmgPath:
         if rest:
             self.reject("train", len(rest), at=[p.peak for p in rest])
             self.chain.append((rest[-1].peak, max(p.p2p_uv for p in rest), None))
+        self.chain.sort(key=lambda c: c[0])
+
+    def _close_short_burst(self, burst: list[Potential]) -> None:
+        """A burst of fewer than ``train_min_potentials`` potentials is not a train: each
+        potential is a candidate twitch, doublets paired (:func:`short_burst_doublets`)."""
+        partner = short_burst_doublets(burst, self.doublet_n, self.unit_lag_n, self.cfg)
+        second = set(partner[partner >= 0].tolist())
+        for i, p in enumerate(burst):
+            if i in second:
+                if self.keep_rejections:  # one twitch with the first: logged for inspection
+                    self.rejection_log.append((p.peak / self.fs_hz, "doublet_partner"))
+                continue
+            j = int(partner[i])
+            group = [p] + ([burst[j]] if j >= 0 else [])
+            big = max(group, key=lambda q: q.p2p_uv)
+            self.chain.append((group[-1].peak, big.p2p_uv, self._fasciculation(p, big, j >= 0)))
         self.chain.sort(key=lambda c: c[0])
 
     @staticmethod
@@ -580,13 +610,34 @@ class EmgPath:
         """Decide the isolated discharges of a closed chain: tonic train or fasciculations."""
         chain, self.chain = self.chain, []
         cands = [f for _, _, f in chain if f is not None]
-        tonic = tonic_train_members([a for _, a, _ in chain], [f.p2p_uv for f in cands], self.cfg,
-                                    [k for k, _, _ in chain])
+        if self.cfg.train_by_unit:
+            tonic = self._unit_trains(chain)
+        else:
+            tonic = tonic_train_members([a for _, a, _ in chain], [f.p2p_uv for f in cands],
+                                        self.cfg, [k for k, _, _ in chain])
         for f, is_tonic in zip(cands, tonic.tolist(), strict=True):
             if is_tonic:
                 self.reject_candidate(f, "tonic_train")
             else:
                 self.ready.append(f)
+
+    def _unit_trains(self, chain: list[tuple[int, float, Fasciculation | None]]) -> np.ndarray:
+        """``tonic_train`` by unit (:func:`unit_train_members`) for the candidates of a closed
+        chain, in chain order. A candidate is timed at its (first) discharge, a rejected train
+        at its last."""
+        peaks = np.array([c[0] if c[2] is None else c[2].peak for c in chain], dtype=np.int64)
+        order = np.argsort(peaks, kind="stable")
+        fs = [chain[k][2] for k in order.tolist()]
+        clear = np.array([f is not None and 2.0 * f.snr >= 2.0 * self.cfg.isolation_shape_min_snr
+                          for f in fs])
+        rows = np.array([k for k, f in enumerate(fs) if f is not None], dtype=np.int64)
+        tonic_sorted = unit_train_members(
+            peaks[order], np.array([chain[k][1] for k in order.tolist()]),
+            [None if f is None else f.shape for f in fs], clear, rows, self.unit_n,
+            self.unit_lag_n, self.fs_hz, self.cfg)
+        # back to chain order of the candidates
+        tonic_of = {int(order[r]): bool(t) for r, t in zip(rows.tolist(), tonic_sorted.tolist(), strict=True)}
+        return np.array([tonic_of[k] for k, c in enumerate(chain) if c[2] is not None], dtype=bool)
 
     def reject_candidate(self, f: Fasciculation, reason: str) -> None:
         """Reject an isolated discharge; note it as withdrawn if it was shown provisionally."""

@@ -4,8 +4,10 @@ Every name below is a reason counted in the summary's ``rejected``. The order:
 
 1. per potential (:mod:`.artifacts`): ``signal_loss``, ``saturation_or_flatline``,
    ``artifact_amplitude``, ``artifact_pop_or_motion``, ``noisy``, then ``noise_like``;
-2. between neighbours (:mod:`.isolation`): after-waves (dropped, not counted), ``train``
-   (a same-unit neighbour within ``isolation_ms``; doublets kept as one), ``tonic_train``;
+2. between neighbours (:mod:`.grouping`, :mod:`.isolation`, :mod:`.unit_trains`):
+   after-waves and doublets, by shape (dropped or joined, not counted), ``train`` (two
+   same-unit neighbours within ``isolation_ms`` in a burst of ``train_min_potentials`` or
+   more), ``tonic_train`` (the candidate's own unit firing regularly in its chain);
 3. per isolated discharge, ``DetectorConfig.candidate_rules`` in order (the first that holds
    names the rejection; :data:`RULES` holds them all): ``voluntary_activity``,
    ``after_activity``, ``before_activity``, ``fast_firing``, ``regular_firing``, ``faint_repeating_unit`` (or the older

@@ -1,7 +1,8 @@
 """Shared pieces of the benchmarks: real-data loaders, real motor-unit templates, scoring.
 
-Everything here is plain numpy/scipy on arrays (no toetwitch detector code), so the benches
-measure the detector against an independent truth.
+Everything here is plain numpy/scipy on arrays (no toetwitch detector code; the limb-movement
+PLM index borrows only the AASM series counting rule, ``plm_series``, for truth and detections
+alike), so the benches measure the detector against an independent truth.
 
 * Real backgrounds come from ``../shared/data`` (see its README for provenance, licences and
   unit conversions). None of those recordings contains a fasciculation, so they serve as real
@@ -9,7 +10,8 @@ measure the detector against an independent truth.
 * Real motor-unit shapes: spike-triggered averages (STA) of the openhdemg HD-sEMG file
   (GPL-3.0 package data, used from ``../shared`` and never copied into the project).
 * Scoring: one-to-one matching of detection times to truth times within a tolerance
-  (±20 ms for EMG peaks).
+  (±20 ms for EMG peaks); limb movements: within each movement's span ± 1 s
+  (:func:`score_lm_case`, shared by bench/acc_limb_movements.py and bench/limb_movements.py).
 
 When ``../shared/data`` is absent, :func:`shared_data_dir` returns None and the benches skip the
 real-data cases with a clear line.

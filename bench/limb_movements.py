@@ -4,11 +4,13 @@ Run from the repository root::
 
     .venv/bin/python bench/limb_movements.py [--seed N] [--minutes M] [--no-acc] [--markdown] [--json PATH]
 
-Recordings (seeded, deterministic): the real EMG backgrounds bench/detection.py uses, at their
-1 kHz, lengthened with time-reversed copies to ``--minutes`` (30): BioSPPy ``emg.txt`` (rest
-with two stretches of real tonic firing, noise σ ~1.2 µV), PLUX ``emg_1000_hz_16_bits_solo``
-(rest and real voluntary contractions over most of it) and BioSPPy ``emg_1.txt`` (rest and real
-activations, σ ~4.3 µV), each "dense" and "sparse" as in bench/acc_limb_movements.py.
+Recordings (seeded, deterministic): the real EMG backgrounds bench/detection.py uses,
+lengthened with time-reversed copies to ``--minutes`` (30), each "dense" and "sparse" as in
+bench/acc_limb_movements.py (:func:`backgrounds`): the longest quiet stretches of BioSPPy
+``emg.txt`` (noise σ ~1.2 µV; at 1 and 2 kHz) and ``emg_1.txt`` (σ ~4.3 µV, real 50 Hz mains),
+as the accelerometer bench's still stretches, and the three whole files with their real
+activity (``emg.txt``'s tonic stretches, ``emg_1``'s activations, PLUX
+``emg_1000_hz_16_bits_solo``'s voluntary contractions over most of it, where no movement fits).
 
 Injected limb movements (the truth): EMG bursts made by bench/detection.py's voluntary-burst
 generator (:func:`bench.detection.add_voluntary`: 6-15 real openhdemg motor units firing at

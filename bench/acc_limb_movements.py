@@ -35,8 +35,9 @@ recording (``StreamingAnalyser``, what ``analyse``, replay and ``monitor`` run: 
 agree exactly); and, for comparison, the accelerometer path the analyser used before
 (:func:`detect_old`: ``AccPath`` transients of 0.5-10 s over a 2-30 Hz band).
 
-There are no EMG limb-movement figures in bench/detection.py to sit beside these (it scores
-twitches only); when an EMG limb-movement bench exists, its cases can reuse :func:`inject`.
+The series placement and the scoring live in ``bench/common.py`` (:func:`place_movements`,
+:func:`score_lm_case`), shared with ``bench/limb_movements.py``, which scores EMG limb movements
+the same way (and reuses :func:`inject` for its simultaneous accelerometer).
 """
 
 from __future__ import annotations
@@ -54,39 +55,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
+    LM_MATCH_PAD_S,
     FloatArray,
-    Rates,
+    LmScore,
+    Movement,
     Span,
     acc_activity_spans,
     bandpass,
-    in_spans,
+    lm_plm_index,
     load_ax6_acc,
     load_plux_acc,
     merge_spans,
     mirror_extend,
+    place_movements,
     render_table,
     resample_uv,
+    score_lm_case,
     shared_data_dir,
+    truth_plm_index,
 )
 from toetwitch.pipeline.detect.acc_limb_movements import LimbMovementConfig, detect_limb_movements  # noqa: E402
-from toetwitch.pipeline.detect.episodes import plm_series  # noqa: E402
 
 DEFAULT_SEED = 20261201
 #: a detection matches a truth when its time lies within the truth's span ± this (s)
-MATCH_PAD_S = 1.0
+MATCH_PAD_S = LM_MATCH_PAD_S
 DURATION_BINS_S = ((0.5, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 10.0))
 SIZE_BINS_DEG = ((1.0, 3.0), (3.0, 10.0), (10.0, 30.0))
-
-
-@dataclass
-class Movement:
-    onset_s: float
-    duration_s: float
-    deg: float
-
-    @property
-    def span(self) -> Span:
-        return (self.onset_s, self.onset_s + self.duration_s)
 
 
 @dataclass
@@ -158,60 +152,6 @@ def knock(acc_g: FloatArray, fs_hz: float, t_s: float, rng: np.random.Generator)
     return (t_s, t_s + d)
 
 
-def _place(total_s: float, rng: np.random.Generator, dense: bool,
-           avoid: list[Span]) -> tuple[list[Movement], list[tuple[str, float, float]]]:
-    """Movements (series and isolated) and confounder (kind, start, length) tuples. Each keeps
-    2 s from ``avoid`` (real background movement); a series or isolated movement keeps 95 s from
-    other placements (so isolated ones stay isolated), a confounder 12 s."""
-    taken: list[Span] = []
-
-    def clear(s: float, e: float, spans: list[Span], pad: float) -> bool:
-        return all(e + pad < a or s - pad > b for a, b in spans)
-
-    def ok(s: float, e: float) -> bool:
-        return s > 2.0 and e < total_s - 15.0 and clear(s, e, avoid, 2.0)
-
-    def draw(t: float) -> Movement:
-        d = float(np.exp(rng.uniform(np.log(0.5), np.log(10.0))))
-        deg = float(np.exp(rng.uniform(np.log(1.0), np.log(30.0))))
-        return Movement(t, d, deg)
-
-    moves: list[Movement] = []
-    n_series = max(1, round(total_s / 60 / (4 if dense else 15)))
-    for _ in range(n_series):
-        for _try in range(500):
-            k = int(rng.integers(4, 11))
-            step = rng.uniform(8, 60)
-            times = np.cumsum(np.r_[rng.uniform(0, total_s), step * rng.uniform(0.8, 1.2, k - 1)])
-            iv = np.diff(times)
-            cand = [draw(t) for t in times]
-            if (np.all((iv >= 5.5) & (iv <= 85)) and times[-1] + 10 < total_s - 15
-                    and clear(times[0], times[-1] + 10, taken, 95)
-                    and all(ok(m.onset_s, m.onset_s + m.duration_s) for m in cand)
-                    and all(a.onset_s + a.duration_s + 2 < b.onset_s for a, b in zip(cand, cand[1:], strict=False))):
-                moves += cand
-                taken.append((times[0], times[-1] + 10))
-                break
-    for _ in range(max(1, round(total_s / 60 / (6 if dense else 10)))):
-        for _try in range(500):
-            m = draw(rng.uniform(0, total_s))
-            if ok(m.onset_s, m.onset_s + m.duration_s) and clear(m.onset_s, m.onset_s + 10, taken, 95):
-                moves.append(m)
-                taken.append((m.onset_s, m.onset_s + 10))
-                break
-    conf: list[tuple[str, float, float]] = []
-    kinds = ["knock"] * 6 + ["long"] * 2 + ["turn"] * 1
-    for kind in kinds * max(1, round(total_s / 1800)):
-        length = {"knock": 0.3, "long": rng.uniform(12, 30), "turn": 3.0}[kind]
-        for _try in range(500):
-            t = rng.uniform(0, total_s)
-            if ok(t, t + length) and clear(t, t + length, taken, 12):
-                conf.append((kind, t, length))
-                taken.append((t, t + length))
-                break
-    return sorted(moves, key=lambda m: m.onset_s), conf
-
-
 def own_movement_spans(acc_g: FloatArray, fs_hz: float, shift_mg: float = 20.0) -> list[Span]:
     """The background's own movement, labelled before injection and independently of the
     detectors: ``acc_activity_spans`` (2-30 Hz RMS) plus orientation shifts (the 0.5-s mean
@@ -231,12 +171,12 @@ def build_case(name: str, bg_g: FloatArray, fs_hz: float, minutes: float, dense:
     acc = mirror_extend(bg_g, n).copy()
     total = n / fs_hz
     active = own_movement_spans(acc, fs_hz)
-    truth, conf = _place(total, rng, dense, [(a - 1, b + 1) for a, b in active])
+    truth, conf = place_movements(total, rng, dense, [(a - 1, b + 1) for a, b in active])
     for mv in truth:
-        inject(acc, fs_hz, mv.onset_s, mv.duration_s, mv.deg, rng, tremor_mg=rng.uniform(0, 5))
+        inject(acc, fs_hz, mv.onset_s, mv.duration_s, mv.size, rng, tremor_mg=rng.uniform(0, 5))
     spans: list[tuple[str, Span]] = []
     for kind, t, length in conf:
-        if kind == "knock":
+        if kind == "brief":  # a knock
             spans.append((kind, knock(acc, fs_hz, t, rng)))
         elif kind == "long":
             inject(acc, fs_hz, t, length, rng.uniform(5, 30), rng, tremor_mg=rng.uniform(5, 20))
@@ -269,19 +209,11 @@ def backgrounds(data: Path) -> list[tuple[str, FloatArray, float]]:
 # --------------------------------------------------------------------------------------------
 # detectors and scoring
 # --------------------------------------------------------------------------------------------
-def plm_index(case: LmCase, onsets_s: FloatArray, times_s: FloatArray) -> float:
-    """PLMs per hour among detections outside the background's own movement (a real movement
-    repeated by the time-reversed copies would otherwise form a perfect periodic series)."""
-    keep = ~in_spans(times_s, case.background_active)
-    on = np.sort(np.asarray(onsets_s, float)[keep])
-    return sum(b - a + 1 for a, b in plm_series(on, (5.0, 90.0), 4)) / case.hours
-
-
 def detect_new(case: LmCase, cfg: LimbMovementConfig) -> tuple[FloatArray, FloatArray, float]:
     """(match times, onsets, PLM index /h) of toetwitch.pipeline.detect.acc_limb_movements."""
     r = detect_limb_movements(case.acc_g, case.fs_hz, cfg)
     mid = (r.start + r.end) / 2 / case.fs_hz
-    return mid, r.onsets_s, plm_index(case, r.onsets_s, mid)
+    return mid, r.onsets_s, lm_plm_index(case, r.onsets_s, mid)
 
 
 def detect_pipeline(case: LmCase) -> tuple[FloatArray, FloatArray, float]:
@@ -297,7 +229,7 @@ def detect_pipeline(case: LmCase) -> tuple[FloatArray, FloatArray, float]:
     lm = ev[ev["type"] == "limb_movement"]
     on = lm["time_s"].to_numpy(float)
     mid = on + lm["duration_ms"].to_numpy(float) / 2000.0
-    return mid, on, plm_index(case, on, mid)
+    return mid, on, lm_plm_index(case, on, mid)
 
 
 def detect_old(case: LmCase) -> tuple[FloatArray, float]:
@@ -314,64 +246,7 @@ def detect_old(case: LmCase) -> tuple[FloatArray, float]:
     t = np.sort(np.array([tr.peak / case.fs_hz for tr in path.transients
                           if cfg.min_activity_s <= (tr.end - tr.start + 1) / case.fs_hz
                           <= cfg.limb_movement_max_s], float))
-    return t, plm_index(case, t, t)
-
-
-def truth_plm_index(case: LmCase) -> float:
-    on = np.array([m.onset_s for m in case.truth])
-    plms = sum(b - a + 1 for a, b in plm_series(on, (5.0, 90.0), 4))
-    return plms / case.hours
-
-
-def match_spans(truth: list[Movement], times_s: FloatArray) -> NDArrayInt:
-    """Index of the detection matched to each truth (-1 if none): the earliest free detection
-    whose time lies in the truth's span ± MATCH_PAD_S (truths are ≥ 5 s apart: greedy is exact)."""
-    d = np.sort(np.asarray(times_s, float))
-    used = np.zeros(len(d), bool)
-    out = np.full(len(truth), -1, np.intp)
-    for i, m in enumerate(truth):
-        a, b = m.onset_s - MATCH_PAD_S, m.onset_s + m.duration_s + MATCH_PAD_S
-        cand = np.flatnonzero((d >= a) & (d <= b) & ~used)
-        if len(cand):
-            out[i] = cand[0]
-            used[cand[0]] = True
-    return out
-
-
-NDArrayInt = np.ndarray
-
-
-@dataclass
-class LmScore(Rates):
-    tp: int = 0
-    fn: int = 0
-    fp: int = 0
-    fp_confounder: int = 0
-    background: int = 0
-    hours: float = 0.0
-
-    def __add__(self, o: LmScore) -> LmScore:
-        return LmScore(self.tp + o.tp, self.fn + o.fn, self.fp + o.fp,
-                       self.fp_confounder + o.fp_confounder, self.background + o.background,
-                       self.hours + o.hours)
-
-
-    @property
-    def fp_per_h(self) -> float:
-        return self.fp / self.hours if self.hours else float("nan")
-
-
-def score_case(case: LmCase, times_s: FloatArray) -> tuple[LmScore, NDArrayInt]:
-    d = np.sort(np.asarray(times_s, float))
-    m = match_spans(case.truth, d)
-    used = np.zeros(len(d), bool)
-    used[m[m >= 0]] = True
-    rest = d[~used]
-    bg = in_spans(rest, case.background_active)
-    rest = rest[~bg]
-    conf = in_spans(rest, [(a - MATCH_PAD_S, b + MATCH_PAD_S) for _, (a, b) in case.confounders])
-    tp = int((m >= 0).sum())
-    return LmScore(tp, len(m) - tp, int(len(rest)), int(conf.sum()), int(bg.sum()), case.hours), m
+    return t, lm_plm_index(case, t, t)
 
 
 def _pct(x: float) -> str:
@@ -411,14 +286,14 @@ def run(seed: int, minutes: float, markdown: bool) -> dict | None:
             secs["old"] += time.perf_counter() - t
             same = len(on_p) == len(onsets) and np.array_equal(np.sort(on_p), np.sort(onsets))
             differ += 0 if same else max(1, abs(len(on_p) - len(onsets)))
-            sc = {"new": score_case(case, mid), "pipeline": score_case(case, mid_p),
-                  "old": score_case(case, old_t)}
+            sc = {"new": score_lm_case(case, mid), "pipeline": score_lm_case(case, mid_p),
+                  "old": score_lm_case(case, old_t)}
             for k in kinds:
                 tot[k] = tot[k] + sc[k][0]
             order = np.argsort(mid)
             for i, mv in enumerate(case.truth):
                 for bins, val, tab in ((DURATION_BINS_S, mv.duration_s, by_dur),
-                                       (SIZE_BINS_DEG, mv.deg, by_size)):
+                                       (SIZE_BINS_DEG, mv.size, by_size)):
                     b = next(b for b in bins if b[0] <= val <= b[1])
                     tab[b][0] += 1
                     for j, k in enumerate(kinds, start=1):

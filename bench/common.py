@@ -1,7 +1,8 @@
 """Shared pieces of the benchmarks: real-data loaders, real motor-unit templates, scoring.
 
-Everything here is plain numpy/scipy on arrays (no toetwitch detector code), so the benches
-measure the detector against an independent truth.
+Everything here is plain numpy/scipy on arrays (no toetwitch detector code; the limb-movement
+PLM index borrows only the AASM series counting rule, ``plm_series``, for truth and detections
+alike), so the benches measure the detector against an independent truth.
 
 * Real backgrounds come from ``../shared/data`` (see its README for provenance, licences and
   unit conversions). None of those recordings contains a fasciculation, so they serve as real
@@ -9,7 +10,8 @@ measure the detector against an independent truth.
 * Real motor-unit shapes: spike-triggered averages (STA) of the openhdemg HD-sEMG file
   (GPL-3.0 package data, used from ``../shared`` and never copied into the project).
 * Scoring: one-to-one matching of detection times to truth times within a tolerance
-  (±20 ms for EMG peaks).
+  (±20 ms for EMG peaks); limb movements: within each movement's span ± 1 s
+  (:func:`score_lm_case`, shared by bench/acc_limb_movements.py and bench/limb_movements.py).
 
 When ``../shared/data`` is absent, :func:`shared_data_dir` returns None and the benches skip the
 real-data cases with a clear line.
@@ -21,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -444,3 +446,173 @@ def score(case_truth_s: FloatArray, detected_s: FloatArray, tolerance_s: float,
         active_minutes=spans_minutes(active_s, duration_s),
         lone_spikes=int(np.count_nonzero(lone)),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# limb movements: series placement and scoring (bench/acc_limb_movements.py, limb_movements.py)
+# --------------------------------------------------------------------------------------------
+#: a limb-movement detection matches a truth when its time lies within the truth's span ± this (s)
+LM_MATCH_PAD_S = 1.0
+
+
+@dataclass
+class Movement:
+    """An injected limb movement: onset (s), length (s) and size (the accelerometer bench:
+    degrees turned; the EMG bench: the burst's RMS in µV)."""
+
+    onset_s: float
+    duration_s: float
+    size: float
+
+    @property
+    def span(self) -> Span:
+        return (self.onset_s, self.onset_s + self.duration_s)
+
+
+def place_movements(total_s: float, rng: np.random.Generator, dense: bool, avoid: list[Span],
+                    size_range: tuple[float, float] = (1.0, 30.0),
+                    kinds: tuple[str, ...] = ("brief",) * 6 + ("long",) * 2 + ("turn",),
+                    ) -> tuple[list[Movement], list[tuple[str, float, float]]]:
+    """Limb movements in AASM-like series and alone, and confounder (kind, start, length) tuples.
+
+    Series: runs of 4-10 movements, intervals 8-60 s ±20 % (kept within 5.5-85 s), about one
+    series per 4 min (``dense``) or per 15 min; isolated movements, one per 6 or 10 min. Each
+    movement lasts 0.5-10 s and has a size in ``size_range``, both log-uniform. Confounders,
+    ``kinds`` per 30 min: ``brief`` (0.3 s slot), ``long`` (12-30 s), ``turn`` (3 s). Each
+    placement keeps 2 s from ``avoid`` (real background activity); a series or isolated movement
+    keeps 95 s from other placements (so isolated ones stay isolated), a confounder 12 s.
+    """
+    taken: list[Span] = []
+
+    def clear(s: float, e: float, spans: list[Span], pad: float) -> bool:
+        return all(e + pad < a or s - pad > b for a, b in spans)
+
+    def ok(s: float, e: float) -> bool:
+        return s > 2.0 and e < total_s - 15.0 and clear(s, e, avoid, 2.0)
+
+    def draw(t: float) -> Movement:
+        d = float(np.exp(rng.uniform(np.log(0.5), np.log(10.0))))
+        size = float(np.exp(rng.uniform(np.log(size_range[0]), np.log(size_range[1]))))
+        return Movement(t, d, size)
+
+    moves: list[Movement] = []
+    n_series = max(1, round(total_s / 60 / (4 if dense else 15)))
+    for _ in range(n_series):
+        for _try in range(500):
+            k = int(rng.integers(4, 11))
+            step = rng.uniform(8, 60)
+            times = np.cumsum(np.r_[rng.uniform(0, total_s), step * rng.uniform(0.8, 1.2, k - 1)])
+            iv = np.diff(times)
+            cand = [draw(t) for t in times]
+            if (np.all((iv >= 5.5) & (iv <= 85)) and times[-1] + 10 < total_s - 15
+                    and clear(times[0], times[-1] + 10, taken, 95)
+                    and all(ok(m.onset_s, m.onset_s + m.duration_s) for m in cand)
+                    and all(a.onset_s + a.duration_s + 2 < b.onset_s for a, b in zip(cand, cand[1:], strict=False))):
+                moves += cand
+                taken.append((times[0], times[-1] + 10))
+                break
+    for _ in range(max(1, round(total_s / 60 / (6 if dense else 10)))):
+        for _try in range(500):
+            m = draw(rng.uniform(0, total_s))
+            if ok(m.onset_s, m.onset_s + m.duration_s) and clear(m.onset_s, m.onset_s + 10, taken, 95):
+                moves.append(m)
+                taken.append((m.onset_s, m.onset_s + 10))
+                break
+    conf: list[tuple[str, float, float]] = []
+    for kind in list(kinds) * max(1, round(total_s / 1800)):
+        length = {"brief": 0.3, "long": rng.uniform(12, 30), "turn": 3.0}[kind]
+        for _try in range(500):
+            t = rng.uniform(0, total_s)
+            if ok(t, t + length) and clear(t, t + length, taken, 12):
+                conf.append((kind, t, length))
+                taken.append((t, t + length))
+                break
+    return sorted(moves, key=lambda m: m.onset_s), conf
+
+
+class LmTruthCase(Protocol):
+    """What limb-movement scoring reads of a case: the injected movements, the confounders
+    ((kind, span) pairs), the background's own activity (spans) and the length in hours."""
+
+    truth: list[Movement]
+    confounders: list[tuple[str, Span]]
+    background_active: list[Span]
+
+    @property
+    def hours(self) -> float: ...
+
+
+def lm_plm_index(case: LmTruthCase, onsets_s: FloatArray, times_s: FloatArray) -> float:
+    """PLMs per hour (AASM series: ≥ 4 movements 5-90 s apart onset to onset, the detector
+    package's ``plm_series`` counting rule) among detections outside the background's own
+    activity (a real movement repeated by the time-reversed copies would otherwise form a
+    perfect periodic series). ``times_s`` (the match times) decide what is inside."""
+    from toetwitch.pipeline.detect.episodes import plm_series
+
+    keep = ~in_spans(times_s, case.background_active)
+    on = np.sort(np.asarray(onsets_s, float)[keep])
+    return sum(b - a + 1 for a, b in plm_series(on, (5.0, 90.0), 4)) / case.hours
+
+
+def truth_plm_index(case: LmTruthCase) -> float:
+    """PLMs per hour of the injected movements (same rule as :func:`lm_plm_index`)."""
+    from toetwitch.pipeline.detect.episodes import plm_series
+
+    on = np.array([m.onset_s for m in case.truth])
+    return sum(b - a + 1 for a, b in plm_series(on, (5.0, 90.0), 4)) / case.hours
+
+
+def match_spans(truth: list[Movement], times_s: FloatArray) -> NDArray[np.intp]:
+    """Index (into the sorted detections) of the detection matched to each truth (-1 if none):
+    the earliest free detection whose time lies in the truth's span ± ``LM_MATCH_PAD_S``
+    (truths are ≥ 5 s apart: greedy is exact)."""
+    d = np.sort(np.asarray(times_s, float))
+    used = np.zeros(len(d), bool)
+    out = np.full(len(truth), -1, np.intp)
+    for i, m in enumerate(truth):
+        a, b = m.onset_s - LM_MATCH_PAD_S, m.onset_s + m.duration_s + LM_MATCH_PAD_S
+        cand = np.flatnonzero((d >= a) & (d <= b) & ~used)
+        if len(cand):
+            out[i] = cand[0]
+            used[cand[0]] = True
+    return out
+
+
+@dataclass
+class LmScore(Rates):
+    """Limb-movement counts (add them with ``+``): false positives exclude detections on the
+    background's own activity (``background``); ``fp_confounder`` is the part of ``fp`` lying
+    on an injected confounder."""
+
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    fp_confounder: int = 0
+    background: int = 0
+    hours: float = 0.0
+
+    def __add__(self, o: LmScore) -> LmScore:
+        return LmScore(self.tp + o.tp, self.fn + o.fn, self.fp + o.fp,
+                       self.fp_confounder + o.fp_confounder, self.background + o.background,
+                       self.hours + o.hours)
+
+    @property
+    def fp_per_h(self) -> float:
+        return self.fp / self.hours if self.hours else float("nan")
+
+
+def score_lm_case(case: LmTruthCase, times_s: FloatArray) -> tuple[LmScore, NDArray[np.intp]]:
+    """Score detection (match) times against the case's movements: one to one within each
+    truth's span ± ``LM_MATCH_PAD_S``; unmatched detections inside the background's own activity
+    are neither TP nor FP; those within ``LM_MATCH_PAD_S`` of a confounder are FP counted apart
+    too. Returns the score and :func:`match_spans`' indices (into the sorted times)."""
+    d = np.sort(np.asarray(times_s, float))
+    m = match_spans(case.truth, d)
+    used = np.zeros(len(d), bool)
+    used[m[m >= 0]] = True
+    rest = d[~used]
+    bg = in_spans(rest, case.background_active)
+    rest = rest[~bg]
+    conf = in_spans(rest, [(a - LM_MATCH_PAD_S, b + LM_MATCH_PAD_S) for _, (a, b) in case.confounders])
+    tp = int((m >= 0).sum())
+    return LmScore(tp, len(m) - tp, int(len(rest)), int(conf.sum()), int(bg.sum()), case.hours), m

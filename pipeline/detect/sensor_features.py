@@ -75,7 +75,8 @@ def from_result(result: Any) -> dict[str, float]:
         defaults = DetectorConfig()
         interval = tuple(cfg.get("plm_interval_s", defaults.plm_interval_s))
         min_mov = int(cfg.get("plm_min_movements", defaults.plm_min_movements))
-        times = events.loc[events["type"] == "limb_movement", "time_s"].to_numpy(dtype=float)
+        onset = "start_s" if "start_s" in events else "time_s"  # AASM: onset to onset
+        times = events.loc[events["type"] == "limb_movement", onset].to_numpy(dtype=float)
         in_series = sum(last - first + 1 for first, last in plm_series(times, interval, min_mov))
         out["plm_per_hour"] = round(in_series / hours, 3)
     return out

@@ -43,6 +43,7 @@ EVENT_COLUMNS = [
     "acc_peak_mg",
     "doublet",
     "envelope_peak_uv",
+    "start_s",
 ]
 
 
@@ -75,6 +76,7 @@ def _empty_events() -> pd.DataFrame:
             "acc_peak_mg": pd.Series(dtype=float),
             "doublet": pd.Series(dtype=bool),
             "envelope_peak_uv": pd.Series(dtype=float),
+            "start_s": pd.Series(dtype=float),
         }
     )
 
@@ -82,7 +84,8 @@ def _empty_events() -> pd.DataFrame:
 _EMPTY = _empty_events()
 
 
-_FLOAT_COLUMNS = ("time_s", "duration_ms", "peak_to_peak_uv", "snr", "acc_peak_mg", "envelope_peak_uv")
+_FLOAT_COLUMNS = ("time_s", "duration_ms", "peak_to_peak_uv", "snr", "acc_peak_mg", "envelope_peak_uv",
+                  "start_s")
 #: blocks per slice of the end-of-recording time accounting (bounds its temporaries)
 _ACCOUNT_SLICE = 65_536
 
@@ -363,7 +366,8 @@ class StreamingAnalyser:
         return {"time_s": f.peak / fs, "source": source, "type": "fasciculation",
                 "duration_ms": f.duration_n / fs * 1000, "peak_to_peak_uv": f.p2p_uv,
                 "phases": f.phases, "snr": f.snr, "acc_peak_mg": acc_peak_mg,
-                "doublet": f.doublet, "envelope_peak_uv": np.nan}
+                "doublet": f.doublet, "envelope_peak_uv": np.nan,
+                "start_s": f.peak / fs}  # a twitch lasts milliseconds: its onset is its peak
 
     def _resolve_spans(self, final: bool) -> list[dict[str, Any]]:
         assert self.emg is not None
@@ -397,6 +401,7 @@ class StreamingAnalyser:
                     "acc_peak_mg": acc_peak,
                     "doublet": False,
                     "envelope_peak_uv": span.peak_env_uv,
+                    "start_s": t0,
                 }
             )
         return out
@@ -452,6 +457,7 @@ class StreamingAnalyser:
                     "acc_peak_mg": tr.peak_mg,
                     "doublet": False,
                     "envelope_peak_uv": np.nan,
+                    "start_s": t,
                 }
             )
         return out
@@ -469,7 +475,7 @@ class StreamingAnalyser:
             out.append({"time_s": start / fs, "source": "acc", "type": "limb_movement",
                         "duration_ms": (end - start) / fs * 1000, "peak_to_peak_uv": np.nan,
                         "phases": None, "snr": np.nan, "acc_peak_mg": peak_mg,
-                        "doublet": False, "envelope_peak_uv": np.nan})
+                        "doublet": False, "envelope_peak_uv": np.nan, "start_s": start / fs})
         self._lm_found = []
         return out
 
@@ -495,7 +501,8 @@ class StreamingAnalyser:
         if self.emg is not None:
             for k, v in self.emg.rejected.items():
                 rejected[k] = rejected.get(k, 0) + v
-        series = plm_series(lms["time_s"].to_numpy(dtype=float), cfg.plm_interval_s, cfg.plm_min_movements)
+        # AASM: periodic series are measured onset to onset
+        series = plm_series(lms["start_s"].to_numpy(dtype=float), cfg.plm_interval_s, cfg.plm_min_movements)
         emg_noise = noise.get("emg")
         acc_noise = noise.get("acc")
         grade = "good"

@@ -488,7 +488,7 @@ def night_view(result: Any) -> NightView | None:
         return None
     s = dict(getattr(result, "summary", {}) or {})
     cfg = s.get("config") or {}
-    t = lms["time_s"].to_numpy(float)
+    t = lms["start_s" if "start_s" in lms else "time_s"].to_numpy(float)  # onsets (AASM)
     d = lms["duration_ms"].to_numpy(float) / 1000.0 if "duration_ms" in lms else np.zeros(len(t))
     interval = tuple(cfg.get("plm_interval_s", (5.0, 90.0)))
     series = plm_series(t, (float(interval[0]), float(interval[1])), int(cfg.get("plm_min_movements", 4)))

@@ -6,11 +6,10 @@ JSON sidecar (BIDS specification, "Task events"). MNE reads them with ``pandas.r
 sep="\\t")`` and builds ``mne.Annotations(onset, duration, trial_type)``; so do EEGLAB's and
 FieldTrip's BIDS importers.
 
-* ``onset`` is the event's ``time_s`` (docs/contracts.md §2): the peak of a twitch's EMG potential (or of
-  the accelerometer transient without EMG), the peak of a movement's or cramp's envelope.
-  Events are instants in this detector, so onset is that instant, not a start; except a limb
-  movement found by the accelerometer alone (``source`` ``acc``), whose ``time_s`` is its
-  onset (the sidecar then says so).
+* ``onset`` is the event's ``start_s`` (docs/contracts.md §9): where a limb movement or cramp
+  begins (the start of its EMG activity span, or the accelerometer movement's onset); a twitch
+  lasts milliseconds, so its onset is its peak (``time_s``). Events files written before
+  ``start_s`` existed fall back to ``time_s``.
 * ``duration`` is ``duration_ms`` / 1000: the potential's length for a twitch (10 % of its peak),
   the movement's length for a limb movement or cramp. ``n/a`` when unknown.
 * ``trial_type`` is the event ``type`` (``fasciculation``, ``limb_movement``, ``cramp``, ``other``).
@@ -34,10 +33,11 @@ BIDS_COLUMNS = ("onset", "duration", "trial_type")
 
 #: Descriptions and units of the columns (BIDS sidecar "LongName"/"Description"/"Units").
 _COLUMN_DOCS: dict[str, dict[str, Any]] = {
-    "onset": {"LongName": "Event time",
-              "Description": "Seconds from the start of the recording to the event: the peak of "
-                             "the twitch's EMG potential (of the accelerometer transient when there "
-                             "is no EMG) or of the movement's envelope (same as time_s).",
+    "onset": {"LongName": "Event onset",
+              "Description": "Seconds from the start of the recording to the event's onset: "
+                             "where a limb movement or cramp begins (same as start_s); for a "
+                             "twitch, which lasts milliseconds, the peak of its EMG potential (of "
+                             "the accelerometer transient when there is no EMG).",
               "Units": "s"},
     "duration": {"LongName": "Event duration",
                  "Description": "Length of the potential (above 10 % of its peak) for a twitch; "
@@ -50,8 +50,13 @@ _COLUMN_DOCS: dict[str, dict[str, Any]] = {
                                                "movement in sleep (AASM rules)",
                               "cramp": "a sustained involuntary contraction",
                               "other": "an event of no other type"}},
-    "time_s": {"Description": "The event's time as in events.csv (seconds from the start).",
+    "time_s": {"Description": "The event's time as in events.csv (seconds from the start): a "
+                              "twitch's peak; a limb movement's or cramp's envelope peak (EMG) or "
+                              "onset (accelerometer alone).",
                "Units": "s"},
+    "start_s": {"Description": "Where the event begins, as in events.csv (seconds from the "
+                               "start): the onset of a limb movement or cramp; a twitch's peak.",
+                "Units": "s"},
     "source": {"Description": "Which stream found the event.",
                "Levels": {"emg": "EMG only", "acc": "accelerometer only (no EMG)",
                           "emg+acc": "EMG, corroborated by the accelerometer"}},
@@ -88,7 +93,7 @@ def events_bids(events: pd.DataFrame, start_time: str | None = None) -> pd.DataF
     ``events``: an events frame as in docs/contracts.md §2 (one row per event, ``time_s`` in s,
     ``duration_ms`` in ms). Returns a new frame with as many rows.
     """
-    onset = events["time_s"].to_numpy(dtype=float)
+    onset = events["start_s" if "start_s" in events else "time_s"].to_numpy(dtype=float)
     duration = (events["duration_ms"].to_numpy(dtype=float) / 1000.0
                 if "duration_ms" in events else np.full(len(events), np.nan))
     out = pd.DataFrame({"onset": onset, "duration": duration,
@@ -118,9 +123,9 @@ def events_sidecar(columns: list[str] | tuple[str, ...], start_time: str | None 
     side: dict[str, Any] = {}
     for c in columns:
         side[c] = dict(_COLUMN_DOCS.get(c, {"Description": f"toetwitch column {c!r} (see docs)."}))
-    if acc_limb_movements and "onset" in side:
-        side["onset"]["Description"] += (" A limb movement found by the accelerometer alone "
-                                         "(source acc) is at its start (onset).")
+    if acc_limb_movements and "time_s" in side:
+        side["time_s"]["Description"] += (" Here limb movements were found by the accelerometer "
+                                          "alone (source acc): their time_s is their onset.")
     if "onset_datetime" in side and start_time:
         side["onset_datetime"]["Description"] += f" Recording start: {start_time}."
     return side

@@ -130,7 +130,8 @@ def _write(source_path: str | Path, events: pd.DataFrame, tmp: Path, chunk_s: fl
             # edflib keeps at most one annotation per record and annotation signal
             w.set_number_of_annotation_signals(min(64, 2 + math.ceil(n_events / n_records)))
             _write_samples(w, src, streams, spr, n_records, chunk_s, lost)
-            for t, d, kind in zip(events["time_s"].to_numpy(dtype=float),
+            onset = events["start_s" if "start_s" in events else "time_s"]  # where it begins
+            for t, d, kind in zip(onset.to_numpy(dtype=float),
                                   events["duration_ms"].to_numpy(dtype=float) / 1000.0,
                                   events["type"].astype(str), strict=True):
                 w.writeAnnotation(float(t), float(d) if d == d else -1, str(kind))

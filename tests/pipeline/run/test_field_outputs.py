@@ -49,7 +49,11 @@ def test_events_tsv_is_bids_ordered_and_matches_events_csv(edf_study):
     tsv = _read_tsv(folder / "events.tsv")
     assert list(tsv.columns[:3]) == ["onset", "duration", "trial_type"]
     assert len(tsv) == len(csv) > 5
-    np.testing.assert_allclose(tsv["onset"], csv["time_s"])
+    np.testing.assert_allclose(tsv["onset"], csv["start_s"])
+    # onsets: a twitch's is its peak; a limb movement begins before its envelope peaks
+    twitch, lm = csv["type"] == "fasciculation", csv["type"] == "limb_movement"
+    np.testing.assert_array_equal(csv.loc[twitch, "start_s"], csv.loc[twitch, "time_s"])
+    assert lm.any() and (csv.loc[lm, "start_s"] < csv.loc[lm, "time_s"]).all()
     np.testing.assert_allclose(tsv["duration"], csv["duration_ms"] / 1000)
     assert tsv["trial_type"].tolist() == csv["type"].tolist()
     for c in csv.columns:  # every events.csv column is kept, values unchanged
@@ -57,7 +61,7 @@ def test_events_tsv_is_bids_ordered_and_matches_events_csv(edf_study):
     # absolute times: the EDF header's start plus onset
     t0 = datetime.fromisoformat(START)
     got = [datetime.fromisoformat(s) for s in tsv["onset_datetime"]]
-    want = [t0 + timedelta(seconds=float(t)) for t in csv["time_s"]]
+    want = [t0 + timedelta(seconds=float(t)) for t in csv["start_s"]]
     assert all(abs((g - w).total_seconds()) < 1e-3 for g, w in zip(got, want, strict=True))
 
 
@@ -97,7 +101,7 @@ def test_mne_types_the_edf_copy_and_reads_its_annotations(edf_study):
     assert raw.info["meas_date"].replace(tzinfo=None) == datetime.fromisoformat(START)
     csv = pd.read_csv(folder / "events.csv")
     ann = raw.annotations
-    np.testing.assert_allclose(ann.onset, csv["time_s"], atol=1e-4)  # EDF+ stores 100 µs
+    np.testing.assert_allclose(ann.onset, csv["start_s"], atol=1e-4)  # EDF+ stores 100 µs
     np.testing.assert_allclose(ann.duration, csv["duration_ms"] / 1000, atol=1e-4)
     assert list(ann.description) == csv["type"].tolist()
     # MNE's own annotation reader agrees

@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
-from bumble import hci
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise, power_down
-from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
+from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
 from toetwitch.drivers.ble.profiles import bitalino as bit
 from toetwitch.drivers.recording import Recording
 
@@ -127,7 +126,7 @@ def board_adc(rec: Recording, wiring: dict[str, str], fs_hz: float = 1000.0) -> 
     return np.stack(cols, axis=1)
 
 
-class EmulatedBitalino:
+class EmulatedBitalino(EmulatedPeripheral):
     """A BITalino (r)evolution BLE on ``air`` whose analog ports carry ``recording``.
 
     ``await board.start()`` powers it on and advertises; :attr:`finished` is set when the
@@ -176,11 +175,6 @@ class EmulatedBitalino:
         advertise(self.device, self.cfg.name, bit.SERVICE_UUID)
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
-    def _on_connection(self, conn: Connection) -> None:
-        self.stats.connections += 1
-        self._conn = conn
-        conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
-
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
@@ -228,24 +222,8 @@ class EmulatedBitalino:
         # c & 0x03 == 0: battery threshold; 0xFF when idle: ignored
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        await self.device.power_on()
-        await self.device.start_advertising(auto_restart=True,
-                                            advertising_interval_min=ADVERTISING_INTERVAL_MS,
-                                            advertising_interval_max=ADVERTISING_INTERVAL_MS)
-
-    async def stop(self) -> None:
+    def _halt(self) -> None:
         self._stop_acquisition()
-        await power_down(self.device, self._conn, self.air, self._controller)
-
-    async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
-        """Drop the link as a lost radio would; the bridge then stops acquisition (0xFF)."""
-        conn = self._conn
-        if conn is None:
-            return
-        self.stats.disconnects += 1
-        self._on_disconnection(conn)
-        await conn.disconnect(reason=reason)
 
     def _start_acquisition(self, mask: int) -> None:
         wired = bit.channel_mask(self.ports)

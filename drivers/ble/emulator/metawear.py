@@ -33,7 +33,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble import hci
 from bumble.device import Connection, Device
 from bumble.gatt import (
     GATT_DEVICE_INFORMATION_SERVICE,
@@ -42,9 +41,9 @@ from bumble.gatt import (
     Service,
 )
 
-from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
+from toetwitch.drivers.ble.emulator.backend import VirtualAir
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
 from toetwitch.drivers.ble.emulator.wearable import SeededLoss, advertisement, recording_acc_g
-from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
 from toetwitch.drivers.ble.profiles import metawear as mw
 from toetwitch.drivers.errors import RecordingError
 from toetwitch.drivers.recording import Recording
@@ -108,7 +107,7 @@ class MetaWearStats:
     commands: list[bytes] = field(default_factory=list)
 
 
-class EmulatedMetaWear:
+class EmulatedMetaWear(EmulatedPeripheral):
     """A MetaWear board on ``air`` whose accelerometer measures ``recording``.
 
     ``await board.start()`` powers it on and advertises; :attr:`finished` is set when the
@@ -164,11 +163,6 @@ class EmulatedMetaWear:
         self.device.advertising_data, self.device.scan_response_data = advertisement(
             cfg.name, uuid128=(mw.SERVICE_UUID,))
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
-
-    def _on_connection(self, conn: Connection) -> None:
-        self.stats.connections += 1
-        self._conn = conn
-        conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
 
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
@@ -256,24 +250,8 @@ class EmulatedMetaWear:
         assert self._raw is not None
         return self._raw
 
-    async def start(self) -> None:
-        await self.device.power_on()
-        await self.device.start_advertising(auto_restart=True,
-                                            advertising_interval_min=ADVERTISING_INTERVAL_MS,
-                                            advertising_interval_max=ADVERTISING_INTERVAL_MS)
-
-    async def stop(self) -> None:
+    def _halt(self) -> None:
         self._set_started(False)
-        await power_down(self.device, self._conn, self.air, self._controller)
-
-    async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
-        """Drop the link as a lost radio would."""
-        conn = self._conn
-        if conn is None:
-            return
-        self.stats.disconnects += 1
-        self._on_disconnection(conn)
-        await conn.disconnect(reason=reason)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

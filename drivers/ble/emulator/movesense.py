@@ -30,13 +30,12 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble import hci
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
+from toetwitch.drivers.ble.emulator.backend import VirtualAir
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
 from toetwitch.drivers.ble.emulator.wearable import SeededLoss, advertisement, recording_acc_g
-from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
 from toetwitch.drivers.ble.profiles import movesense_gsp as gsp
 from toetwitch.drivers.ble.profiles.wearable import STANDARD_GRAVITY_MS2
 from toetwitch.drivers.errors import RecordingError
@@ -104,7 +103,7 @@ class MovesenseStats:
         return mask
 
 
-class EmulatedMovesense:
+class EmulatedMovesense(EmulatedPeripheral):
     """A Movesense on ``air`` whose accelerometer measures ``recording``.
 
     ``await sensor.start()`` powers it on and advertises; :attr:`finished` is set when the
@@ -147,11 +146,6 @@ class EmulatedMovesense:
         self.device.advertising_data, self.device.scan_response_data = advertisement(
             self.cfg.name, uuid16=(0xFDF3,))
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
-
-    def _on_connection(self, conn: Connection) -> None:
-        self.stats.connections += 1
-        self._conn = conn
-        conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
 
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
@@ -237,24 +231,8 @@ class EmulatedMovesense:
         self._cursor = end
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        await self.device.power_on()
-        await self.device.start_advertising(auto_restart=True,
-                                            advertising_interval_min=ADVERTISING_INTERVAL_MS,
-                                            advertising_interval_max=ADVERTISING_INTERVAL_MS)
-
-    async def stop(self) -> None:
+    def _halt(self) -> None:
         self._unsubscribe()
-        await power_down(self.device, self._conn, self.air, self._controller)
-
-    async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
-        """Drop the link as a lost radio would (the sensor then unsubscribes all)."""
-        conn = self._conn
-        if conn is None:
-            return
-        self.stats.disconnects += 1
-        self._on_disconnection(conn)
-        await conn.disconnect(reason=reason)
 
     # -- streaming ------------------------------------------------------------------------
     def _stamp_ms(self, i: int) -> int:

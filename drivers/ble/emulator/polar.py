@@ -28,14 +28,14 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from bumble import core, hci
+from bumble import core
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
+from toetwitch.drivers.ble.emulator.backend import VirtualAir
 from toetwitch.drivers.ble.emulator.bitalino import resample
-from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
 from toetwitch.drivers.ble.profiles import polar_pmd as pmd
 from toetwitch.drivers.errors import RecordingError
 from toetwitch.drivers.recording import Recording
@@ -155,7 +155,7 @@ def device_units(acc_g: np.ndarray, fs_hz: float, to_hz: float, range_g: int,
     return np.clip(np.round(y), -32768, 32767).astype(np.int64)
 
 
-class EmulatedPolar:
+class EmulatedPolar(EmulatedPeripheral):
     """A Polar H10 or Verity Sense on ``air`` whose accelerometer carries ``recording``.
 
     ``await dev.start()`` powers it on and advertises; :attr:`finished` is set when the
@@ -221,10 +221,8 @@ class EmulatedPolar:
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
     def _on_connection(self, conn: Connection) -> None:
-        self.stats.connections += 1
-        self._conn = conn
         self._cp_lock = asyncio.Lock()  # replies of an earlier link are not waited for
-        conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
+        super()._on_connection(conn)
 
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
@@ -336,24 +334,8 @@ class EmulatedPolar:
         self._reply(cmd.op, cmd.measurement, status)
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        await self.device.power_on()
-        await self.device.start_advertising(auto_restart=True,
-                                            advertising_interval_min=ADVERTISING_INTERVAL_MS,
-                                            advertising_interval_max=ADVERTISING_INTERVAL_MS)
-
-    async def stop(self) -> None:
+    def _halt(self) -> None:
         self._stop_measurement()
-        await power_down(self.device, self._conn, self.air, self._controller)
-
-    async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
-        """Drop the link as a lost radio would; the measurement stops with it."""
-        conn = self._conn
-        if conn is None:
-            return
-        self.stats.disconnects += 1
-        self._on_disconnection(conn)
-        await conn.disconnect(reason=reason)
 
     def _factor(self, range_g: int) -> float:
         """FACTOR of the START reply: mG per unit of compressed samples (1 for raw frames)."""

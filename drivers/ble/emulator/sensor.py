@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from bumble import att, hci
+from bumble import att
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
@@ -29,6 +29,7 @@ from toetwitch.drivers.ble.codec import (
     status_end_payloads,
 )
 from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise, power_down
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
 from toetwitch.drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
@@ -126,7 +127,7 @@ def choose_format(values: np.ndarray, kind: str, channels: int) -> tuple[str, fl
     return "f64", 1.0
 
 
-class EmulatedSensor:
+class EmulatedSensor(EmulatedPeripheral):
     """A profile-v1 peripheral on ``air`` streaming ``recording``.
 
     Use ``await sensor.start()`` (power on, advertise), then connect to it with bleak and
@@ -215,11 +216,6 @@ class EmulatedSensor:
         advertise(self.device, self.cfg.name, pv1.SERVICE_UUID)
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
 
-    def _on_connection(self, conn: Connection) -> None:
-        self.stats.connections += 1
-        self._conn = conn
-        conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
-
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
@@ -247,15 +243,6 @@ class EmulatedSensor:
         # SET_RATE: the emulator serves the recording at its own rates; accepted, ignored.
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Power on and advertise (restarting advertising after every disconnect)."""
-        await self.device.power_on()
-        await self.device.start_advertising(
-            auto_restart=True,
-            advertising_interval_min=pv1.ADVERTISING_INTERVAL_MS,
-            advertising_interval_max=pv1.ADVERTISING_INTERVAL_MS,
-        )
-
     async def stop(self) -> None:
         """Stop streaming, drop any link and power off."""
         if self._task is not None:
@@ -266,15 +253,8 @@ class EmulatedSensor:
                 pass
         await power_down(self.device, self._conn, self.air, self._controller)
 
-    async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
-        """Drop the current connection as a lost radio link would (central sees ``reason``)."""
-        conn = self._conn
-        if conn is None:
-            return
-        self.stats.disconnects += 1
-        self._on_disconnection(conn)
+    def _link_dropped(self) -> None:
         self._pending_skip += self.cfg.lost_on_disconnect
-        await conn.disconnect(reason=reason)
 
     # -- streaming ------------------------------------------------------------------------
     def _lose(self) -> bool:

@@ -1,0 +1,68 @@
+"""What every emulated sensor shares: one bumble device on a :class:`VirtualAir`, at most one
+connection at a time, and the same lifecycle (power on and advertise; drop the link as a lost
+radio would; power down).
+
+A sensor class sets ``air``, ``device``, ``_controller``, ``_conn`` and ``stats`` (with
+``connections`` and ``disconnects`` counters) and implements :meth:`_on_disconnection` (what
+the device does when its link goes) and :meth:`_halt` (stop producing before power-down).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bumble import hci
+from bumble.controller import Controller
+from bumble.device import Connection, Device
+
+from toetwitch.drivers.ble.emulator.backend import VirtualAir, power_down
+from toetwitch.drivers.ble.profile_v1 import ADVERTISING_INTERVAL_MS
+
+
+class EmulatedPeripheral:
+    """Lifecycle of an emulated sensor (see the module doc)."""
+
+    air: VirtualAir
+    device: Device
+    _controller: Controller
+    _conn: Connection | None
+    stats: Any
+    #: advertising interval (ms); every emulated sensor advertises as the open profile asks
+    advertising_interval_ms: float = ADVERTISING_INTERVAL_MS
+
+    def _on_connection(self, conn: Connection) -> None:
+        self.stats.connections += 1
+        self._conn = conn
+        conn.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(conn))
+
+    def _on_disconnection(self, conn: Connection) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _halt(self) -> None:
+        """Stop producing data (the sensor is being powered down)."""
+
+    async def start(self) -> None:
+        """Power on and advertise (advertising restarts after every disconnect)."""
+        await self.device.power_on()
+        await self.device.start_advertising(auto_restart=True,
+                                            advertising_interval_min=self.advertising_interval_ms,
+                                            advertising_interval_max=self.advertising_interval_ms)
+
+    async def stop(self) -> None:
+        """Stop producing, drop any link and power off."""
+        self._halt()
+        await power_down(self.device, self._conn, self.air, self._controller)
+
+    async def drop_link(self, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> None:
+        """Drop the link as a lost radio would (the central sees ``reason``); the device
+        reacts as its :meth:`_on_disconnection` says."""
+        conn = self._conn
+        if conn is None:
+            return
+        self.stats.disconnects += 1
+        self._on_disconnection(conn)
+        self._link_dropped()
+        await conn.disconnect(reason=reason)
+
+    def _link_dropped(self) -> None:
+        """Hook: bookkeeping of a forced drop (after :meth:`_on_disconnection`)."""

@@ -33,7 +33,7 @@ from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise
-from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral, SeededLoss
 from toetwitch.drivers.ble.profiles import bitalino as bit
 from toetwitch.drivers.recording import Recording
 
@@ -147,8 +147,7 @@ class EmulatedBitalino(EmulatedPeripheral):
         self.finished = asyncio.Event()
         self.address = cfg.address or air.new_address(0xD2)
         self.device, self._controller = air.new_device(cfg.name, self.address)
-        self._rng = np.random.default_rng(cfg.seed)
-        self._loss_debt = 0.0
+        self._loss = SeededLoss(self.cfg.loss, self.cfg.seed)
         self._conn: Connection | None = None
         self._live = False
         self._mask = 0
@@ -258,13 +257,6 @@ class EmulatedBitalino(EmulatedPeripheral):
             self._task.cancel()
         self._task = None
 
-    def _lose(self) -> bool:
-        """Seeded loss whose realised share stays within about one notification of ``loss``."""
-        self._loss_debt += self.cfg.loss
-        if self._rng.random() < self._loss_debt:
-            self._loss_debt -= 1.0
-            return True
-        return False
 
     # -- streaming ------------------------------------------------------------------------
     def _chunks(self, start: int):
@@ -314,7 +306,7 @@ class EmulatedBitalino(EmulatedPeripheral):
                 self.stats.frames_produced += len(newly)
                 for j in newly:
                     sent_whole[j] = 0
-                if self.cfg.loss and self._lose():
+                if self._loss.lose():
                     self.stats.dropped_random += 1
                     for j in set(owners):
                         sent_whole[j] = -(1 << 30)  # a byte of it never arrives

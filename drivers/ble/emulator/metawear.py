@@ -42,8 +42,8 @@ from bumble.gatt import (
 )
 
 from toetwitch.drivers.ble.emulator.backend import VirtualAir
-from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
-from toetwitch.drivers.ble.emulator.wearable import SeededLoss, advertisement, recording_acc_g
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral, SeededLoss
+from toetwitch.drivers.ble.emulator.wearable import advertisement, recording_acc_g
 from toetwitch.drivers.ble.profiles import metawear as mw
 from toetwitch.drivers.errors import RecordingError
 from toetwitch.drivers.recording import Recording

@@ -34,8 +34,8 @@ from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from toetwitch.drivers.ble.emulator.backend import VirtualAir
-from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
-from toetwitch.drivers.ble.emulator.wearable import SeededLoss, advertisement, recording_acc_g
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral, SeededLoss
+from toetwitch.drivers.ble.emulator.wearable import advertisement, recording_acc_g
 from toetwitch.drivers.ble.profiles import movesense_gsp as gsp
 from toetwitch.drivers.ble.profiles.wearable import STANDARD_GRAVITY_MS2
 from toetwitch.drivers.errors import RecordingError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from bumble import hci
 from bumble.controller import Controller
 from bumble.device import Connection, Device
@@ -66,3 +67,25 @@ class EmulatedPeripheral:
 
     def _link_dropped(self) -> None:
         """Hook: bookkeeping of a forced drop (after :meth:`_on_disconnection`)."""
+
+
+class SeededLoss:
+    """Seeded notification loss whose realised share stays within about one notification of
+    ``share``: each notification adds ``share`` to a debt, and is lost when a uniform draw falls
+    under the debt (which then drops by one)."""
+
+    def __init__(self, share: float, seed: int) -> None:
+        if not 0.0 <= share < 1.0:
+            raise ValueError(f"loss must be in [0, 1), got {share}")
+        self.share = share
+        self._rng = np.random.default_rng(seed)
+        self._debt = 0.0
+
+    def lose(self) -> bool:
+        if not self.share:
+            return False
+        self._debt += self.share
+        if self._rng.random() < self._debt:
+            self._debt -= 1.0
+            return True
+        return False

@@ -35,7 +35,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from toetwitch.drivers.ble.emulator.backend import VirtualAir
 from toetwitch.drivers.ble.emulator.bitalino import resample
-from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral, SeededLoss
 from toetwitch.drivers.ble.profiles import polar_pmd as pmd
 from toetwitch.drivers.errors import RecordingError
 from toetwitch.drivers.recording import Recording
@@ -179,8 +179,7 @@ class EmulatedPolar(EmulatedPeripheral):
         self.finished = asyncio.Event()
         self.address = cfg.address or air.new_address(0xA0)
         self.device, self._controller = air.new_device(self.name, self.address)
-        self._rng = np.random.default_rng(cfg.seed)
-        self._loss_debt = 0.0
+        self._loss = SeededLoss(self.cfg.loss, self.cfg.seed)
         self._conn: Connection | None = None
         self._sdk_mode = False
         self._live = False
@@ -387,13 +386,6 @@ class EmulatedPolar(EmulatedPeripheral):
             self._task.cancel()
         self._task = None
 
-    def _lose(self) -> bool:
-        """Seeded loss whose realised share stays within about one notification of ``loss``."""
-        self._loss_debt += self.cfg.loss
-        if self._rng.random() < self._loss_debt:
-            self._loss_debt -= 1.0
-            return True
-        return False
 
     # -- streaming ------------------------------------------------------------------------
     def _frames(self, start: int, value_len: int):
@@ -433,7 +425,7 @@ class EmulatedPolar(EmulatedPeripheral):
             st = self.stats
             st.frames_produced += 1
             st.samples_produced += n
-            if self.cfg.loss and self._lose():
+            if self._loss.lose():
                 st.dropped_random += 1
                 st.frames_lost += 1
                 st.samples_lost += n

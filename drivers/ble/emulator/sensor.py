@@ -29,7 +29,7 @@ from toetwitch.drivers.ble.codec import (
     status_end_payloads,
 )
 from toetwitch.drivers.ble.emulator.backend import VirtualAir, advertise, power_down
-from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral
+from toetwitch.drivers.ble.emulator.peripheral import EmulatedPeripheral, SeededLoss
 from toetwitch.drivers.recording import Recording
 
 logger = logging.getLogger("toetwitch")
@@ -165,13 +165,12 @@ class EmulatedSensor(EmulatedPeripheral):
         self.info_bytes = pv1.encode_info(self.info)
         self.address = self.cfg.address or air.new_address(0xD0)
         self.device, self._controller = air.new_device(self.cfg.name, self.address)
-        self._rng = np.random.default_rng(self.cfg.seed)
+        self._loss = SeededLoss(self.cfg.loss, self.cfg.seed)
         self._conn: Connection | None = None
         self._streaming = False  # START received and not stopped
         self._link_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pending_skip = 0
-        self._loss_debt = 0.0
         self.error: Exception | None = None
         self._reset_session()
         self._build_gatt()
@@ -257,17 +256,6 @@ class EmulatedSensor(EmulatedPeripheral):
         self._pending_skip += self.cfg.lost_on_disconnect
 
     # -- streaming ------------------------------------------------------------------------
-    def _lose(self) -> bool:
-        """Random loss whose realised share stays within about one packet of ``loss``.
-
-        Each packet adds ``loss`` to a debt and is lost with probability ``min(1, debt)``;
-        a loss pays 1 back. Which packets go is random (seeded); how many is not left to
-        chance, so a short session at 5 % loses 5 %, not anything from 3 to 7 %."""
-        self._loss_debt += self.cfg.loss
-        if self._rng.random() < self._loss_debt:
-            self._loss_debt -= 1.0
-            return True
-        return False
 
     def _ticks(self, index: int, fs: float) -> int:
         return round(index / fs * self.cfg.clock_hz * (1.0 + self.cfg.clock_ppm * 1e-6))
@@ -318,7 +306,7 @@ class EmulatedSensor(EmulatedPeripheral):
             if conn is None or not self._streaming:
                 self.stats.dropped_link_down += 1
                 continue
-            if self.cfg.loss and self._lose():
+            if self._loss.lose():
                 self.stats.dropped_random += 1
             else:
                 await self.device.notify_subscriber(conn, self._data_char, packet)

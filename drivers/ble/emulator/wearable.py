@@ -31,27 +31,6 @@ def recording_acc_g(rec: Recording, fs_hz: float) -> NDArray[np.float64]:
     return resample(acc, float(rec.fs_acc_hz), float(fs_hz)).reshape(-1, 3)
 
 
-class SeededLoss:
-    """Seeded notification loss whose realised share stays within about one notification of
-    ``share`` (the same rule as the emulated BITalino)."""
-
-    def __init__(self, share: float, seed: int) -> None:
-        if not 0.0 <= share < 1.0:
-            raise ValueError(f"loss must be in [0, 1), got {share}")
-        self.share = share
-        self._rng = np.random.default_rng(seed)
-        self._debt = 0.0
-
-    def lose(self) -> bool:
-        if not self.share:
-            return False
-        self._debt += self.share
-        if self._rng.random() < self._debt:
-            self._debt -= 1.0
-            return True
-        return False
-
-
 def advertisement(name: str, uuid16: tuple[int, ...] = (), uuid128: tuple[str, ...] = ()
                   ) -> tuple[bytes, bytes]:
     """``(advertising data, scan response)``: flags, the service UUIDs and as much of the name

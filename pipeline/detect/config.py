@@ -167,6 +167,12 @@ class DetectorConfig:
         duration); longer involuntary spans without foot movement are cramps.
     min_span_on_fraction : a span counts as activity only when the envelope is 'on' for at
         least this share of it: two twitches 0.4 s apart are not a movement.
+    span_ringing_free : measure activity spans (limb movements, cramps, active time) on the
+        smaller of the notched and the un-notched envelope, sub-block by sub-block
+        (:func:`toetwitch.pipeline.detect.envelope.ringing_free_envelope`): the mains notches
+        ring for ~0.2 s after a burst, which stretched 0.2-0.3 s bursts into 0.55-0.75 s
+        "limb movements" (bench/limb_movements.py: all 7 of its false positives; docs/bench.md
+        §4). The twitch rules keep the notched envelope. No effect without notches.
 
     Accelerometer
     -------------
@@ -264,6 +270,7 @@ class DetectorConfig:
     offset_quiet_s: float = 0.5
     min_activity_s: float = 0.5
     min_span_on_fraction: float = 0.5
+    span_ringing_free: bool = True
     limb_movement_max_s: float = 10.0
     acc_band_hz: tuple[float, float] = (2.0, 30.0)
     acc_threshold_k: float = 4.0

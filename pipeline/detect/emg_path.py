@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toetwitch.pipeline.detect.config import DetectorConfig
+from toetwitch.pipeline.detect.envelope import activity_flags, ringing_free_envelope
 from toetwitch.pipeline.detect.filters import (
     StreamingSOS,
     cascade,
@@ -173,6 +174,8 @@ class EmgPath:
             [] if self.mains_hz is None else mains_harmonics(self.mains_hz, fs, cfg.emg_band_hz[1]))
         self.filters_ready = cfg.mains != "auto"
         self._bp: StreamingSOS | None = None
+        #: the mains notches, after the band-pass (None: no notch)
+        self._notch: StreamingSOS | None = None
         self._lf: StreamingSOS | None = None
         self.noise_gain = 1.0  # white-noise gain of the EMG filter, set with the filter
         if self.filters_ready:
@@ -247,11 +250,13 @@ class EmgPath:
     # ------------------------------------------------------------------ set-up
     def _design(self) -> None:
         cfg = self.cfg
-        sos = cascade(
-            design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order),
-            design_notches(self.notches_hz, self.fs_hz, cfg.notch_q),
-        )
-        self._bp = StreamingSOS(sos)
+        band = design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order)
+        notches = design_notches(self.notches_hz, self.fs_hz, cfg.notch_q)
+        sos = cascade(band, notches)
+        # two filters, not one cascade: the activity envelope also reads the band-passed EMG
+        # before the notches (ringing_free_envelope)
+        self._bp = StreamingSOS(band)
+        self._notch = StreamingSOS(notches) if len(notches) else None
         self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
         self.noise_gain = white_noise_gain(sos, self.fs_hz)
         self.filters_ready = True
@@ -305,7 +310,8 @@ class EmgPath:
             x = self._fill_gaps(x, nan)
         elif len(x):
             self.last_valid, self.have_valid = float(x[-1]), True
-        y = self._bp(x)
+        y_band = self._bp(x)
+        y = self._notch(y_band) if self._notch is not None else y_band
         lf = self._lf(x)
         sig, coarse = self._block_noise(x, y)
         flat = flat_runs_mask(np.where(nan, np.nan, x) if nan is not None else x, bn, self.flat_n,
@@ -327,10 +333,15 @@ class EmgPath:
         # envelope and activity flags per sub-block
         env = block_rms(y, self.sub_n, self.subs_per_block, bn)
         rest = np.repeat(thr_sigma, self.subs_per_block)
-        on = env > rest + np.maximum(self.cfg.activity_on_uv, self.cfg.activity_on_k * rest)
-        above_off = env > rest + np.maximum(self.cfg.activity_off_uv, 0.5 * rest)
+        on, above_off = activity_flags(env, rest, self.cfg)
         sub0 = (self.n_done // bn) * self.subs_per_block
-        self._spans(above_off, on, env, sub0)
+        if self._notch is not None and self.cfg.span_ringing_free:
+            # a span lasts as long as the burst itself, not the notches' ringing after it; the
+            # twitch rules keep the notched envelope (on_buf): what they were measured with
+            env_span = ringing_free_envelope(env, block_rms(y_band, self.sub_n, self.subs_per_block, bn))
+            self._spans(*activity_flags(env_span, rest, self.cfg)[::-1], env_span, sub0)
+        else:
+            self._spans(above_off, on, env, sub0)
         self.env_buf = _append(self.env_buf, env)
         self.on_buf = _append(self.on_buf, on)
         self.y_buf = _append(self.y_buf, y)

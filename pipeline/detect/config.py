@@ -262,7 +262,7 @@ class DetectorConfig:
     quantised_flat_steps: float = 2.0
     flat_clip_range_uv: float = 50.0
     activity_on_uv: float = 8.0
-    activity_on_k: float = 3.0
+    activity_on_k: float = 1.0
     activity_off_uv: float = 2.0
     envelope_ms: float = 50.0
     activity_window_ms: float = 500.0

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toetwitch.pipeline.detect.config import DetectorConfig
-from toetwitch.pipeline.detect.envelope import activity_flags, ringing_free_envelope
+from toetwitch.pipeline.detect.envelope import (
+    activity_flags,
+    block_hum_power,
+    ringing_free_envelope,
+)
 from toetwitch.pipeline.detect.filters import (
     StreamingSOS,
     cascade,
@@ -186,6 +190,8 @@ class EmgPath:
         self.last_valid = 0.0
         self.have_valid = False
         self.noise_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
+        #: the mains hum's power at rest (µV²), for the activity spans (ringing_free_envelope)
+        self.hum_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
         # whole-recording block records (compact: 3 numbers per block)
         self.block_sigma = Growing()
         self.block_thr_sigma = Growing()
@@ -338,7 +344,10 @@ class EmgPath:
         if self._notch is not None and self.cfg.span_ringing_free:
             # a span lasts as long as the burst itself, not the notches' ringing after it; the
             # twitch rules keep the notched envelope (on_buf): what they were measured with
-            env_span = ringing_free_envelope(env, block_rms(y_band, self.sub_n, self.subs_per_block, bn))
+            env_band = block_rms(y_band, self.sub_n, self.subs_per_block, bn)
+            hum = block_hum_power(env, env_band, self.subs_per_block)
+            hum = self.hum_level(np.where(flags == 0, hum, np.nan))
+            env_span = ringing_free_envelope(env, env_band, np.repeat(hum, self.subs_per_block))
             self._spans(*activity_flags(env_span, rest, self.cfg)[::-1], env_span, sub0)
         else:
             self._spans(above_off, on, env, sub0)

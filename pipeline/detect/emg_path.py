@@ -316,8 +316,13 @@ class EmgPath:
             x = self._fill_gaps(x, nan)
         elif len(x):
             self.last_valid, self.have_valid = float(x[-1]), True
-        y_band = self._bp(x)
-        y = self._notch(y_band) if self._notch is not None else y_band
+        y = self._bp(x)
+        env_band = None  # the envelope before the notches, for the activity spans
+        if self._notch is not None:
+            if self.cfg.span_ringing_free:
+                env_band = block_rms(y, self.sub_n, self.subs_per_block, bn)
+            y = self._notch(y)
+        env = block_rms(y, self.sub_n, self.subs_per_block, bn)  # 50 ms RMS per sub-block
         lf = self._lf(x)
         sig, coarse = self._block_noise(x, y)
         flat = flat_runs_mask(np.where(nan, np.nan, x) if nan is not None else x, bn, self.flat_n,
@@ -325,6 +330,10 @@ class EmgPath:
         flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         sig_usable = np.where(flags == 0, sig, np.nan)
         thr_sigma = self.noise_level(sig_usable)
+        hum = None  # the resting hum's power, for the activity spans
+        if env_band is not None:  # here, while few whole-chunk arrays are held
+            hum = self.hum_level(np.where(flags == 0, block_hum_power(env, env_band, self.subs_per_block),
+                                          np.nan))
         self.block_sigma.append(sig)
         self.block_thr_sigma.append(thr_sigma)
         self.block_flags.append(flags)
@@ -336,19 +345,16 @@ class EmgPath:
         small = small_discharges(y, thr, low, bn, self.merge_n, abs_y=ay)
         self.small = _append(self.small, small + self.n_done)
         self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
-        # envelope and activity flags per sub-block
-        env = block_rms(y, self.sub_n, self.subs_per_block, bn)
+        # activity flags per sub-block
         rest = np.repeat(thr_sigma, self.subs_per_block)
         on, above_off = activity_flags(env, rest, self.cfg)
         sub0 = (self.n_done // bn) * self.subs_per_block
-        if self._notch is not None and self.cfg.span_ringing_free:
+        if env_band is not None and hum is not None:
             # a span lasts as long as the burst itself, not the notches' ringing after it; the
             # twitch rules keep the notched envelope (on_buf): what they were measured with
-            env_band = block_rms(y_band, self.sub_n, self.subs_per_block, bn)
-            hum = block_hum_power(env, env_band, self.subs_per_block)
-            hum = self.hum_level(np.where(flags == 0, hum, np.nan))
             env_span = ringing_free_envelope(env, env_band, np.repeat(hum, self.subs_per_block))
-            self._spans(*activity_flags(env_span, rest, self.cfg)[::-1], env_span, sub0)
+            span_on, span_above_off = activity_flags(env_span, rest, self.cfg)
+            self._spans(span_above_off, span_on, env_span, sub0)
         else:
             self._spans(above_off, on, env, sub0)
         self.env_buf = _append(self.env_buf, env)

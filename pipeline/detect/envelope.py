@@ -17,6 +17,7 @@ import numpy as np
 from toetwitch.pipeline.detect.config import DetectorConfig
 from toetwitch.pipeline.detect.potentials import FloatArray
 
+
 def block_hum_power(env_notched_uv: FloatArray, env_band_uv: FloatArray, subs_per_block: int
                     ) -> FloatArray:
     """Per block: the power the notches removed (µV²), shape (n_subs // subs_per_block,).

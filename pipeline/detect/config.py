@@ -161,6 +161,12 @@ class DetectorConfig:
         noise, step/√12 (docs/detection.md, "Quantised signals").
     activity_on_uv, activity_on_k, activity_off_uv : AASM/WASM leg-movement rules: onset 8 µV
         above resting EMG, offset when within 2 µV of rest for 0.5 s (envelope = 50 ms RMS).
+        Over a resting level above ``activity_on_uv / activity_on_k`` the onset asks
+        ``activity_on_k`` × rest instead (a poor contact's noise swings further). It was 3
+        (an onset ≈ 13.5 µV on BioSPPy ``emg_1``'s ~3.4 µV of rest), which missed faint bursts
+        the AASM rule keeps;
+        1, 2 and 0 gave the same figures on bench/limb_movements.py and bench/detection.py
+        (docs/bench.md §4), and 1 keeps the AASM 8 µV up to 8 µV of rest.
     activity_window_ms, activity_fraction : a potential sits inside voluntary activity when the
         envelope is "on" for this fraction of the window around it.
     min_activity_s, limb_movement_max_s : spans of 0.5-10 s are limb movements (AASM LM
@@ -168,7 +174,8 @@ class DetectorConfig:
     min_span_on_fraction : a span counts as activity only when the envelope is 'on' for at
         least this share of it: two twitches 0.4 s apart are not a movement.
     span_ringing_free : measure activity spans (limb movements, cramps, active time) on the
-        smaller of the notched and the un-notched envelope, sub-block by sub-block
+        smaller of the notched envelope and the un-notched one less the resting hum's power,
+        sub-block by sub-block
         (:func:`toetwitch.pipeline.detect.envelope.ringing_free_envelope`): the mains notches
         ring for ~0.2 s after a burst, which stretched 0.2-0.3 s bursts into 0.55-0.75 s
         "limb movements" (bench/limb_movements.py: all 7 of its false positives; docs/bench.md

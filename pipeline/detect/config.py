@@ -161,12 +161,25 @@ class DetectorConfig:
         noise, step/√12 (docs/detection.md, "Quantised signals").
     activity_on_uv, activity_on_k, activity_off_uv : AASM/WASM leg-movement rules: onset 8 µV
         above resting EMG, offset when within 2 µV of rest for 0.5 s (envelope = 50 ms RMS).
+        Over a resting level above ``activity_on_uv / activity_on_k`` the onset asks
+        ``activity_on_k`` × rest instead (a poor contact's noise swings further). It was 3
+        (an onset ≈ 13.5 µV on BioSPPy ``emg_1``'s ~3.4 µV of rest), which missed faint bursts
+        the AASM rule keeps;
+        1, 2 and 0 gave the same figures on bench/limb_movements.py and bench/detection.py
+        (docs/bench.md §4), and 1 keeps the AASM 8 µV up to 8 µV of rest.
     activity_window_ms, activity_fraction : a potential sits inside voluntary activity when the
         envelope is "on" for this fraction of the window around it.
     min_activity_s, limb_movement_max_s : spans of 0.5-10 s are limb movements (AASM LM
         duration); longer involuntary spans without foot movement are cramps.
     min_span_on_fraction : a span counts as activity only when the envelope is 'on' for at
         least this share of it: two twitches 0.4 s apart are not a movement.
+    span_ringing_free : measure activity spans (limb movements, cramps, active time) on the
+        smaller of the notched envelope and the un-notched one less the resting hum's power,
+        sub-block by sub-block
+        (:func:`toetwitch.pipeline.detect.envelope.ringing_free_envelope`): the mains notches
+        ring for ~0.2 s after a burst, which stretched 0.2-0.3 s bursts into 0.55-0.75 s
+        "limb movements" (bench/limb_movements.py: all 7 of its false positives; docs/bench.md
+        §4). The twitch rules keep the notched envelope. No effect without notches.
 
     Accelerometer
     -------------
@@ -256,7 +269,7 @@ class DetectorConfig:
     quantised_flat_steps: float = 2.0
     flat_clip_range_uv: float = 50.0
     activity_on_uv: float = 8.0
-    activity_on_k: float = 3.0
+    activity_on_k: float = 1.0
     activity_off_uv: float = 2.0
     envelope_ms: float = 50.0
     activity_window_ms: float = 500.0
@@ -264,6 +277,7 @@ class DetectorConfig:
     offset_quiet_s: float = 0.5
     min_activity_s: float = 0.5
     min_span_on_fraction: float = 0.5
+    span_ringing_free: bool = True
     limb_movement_max_s: float = 10.0
     acc_band_hz: tuple[float, float] = (2.0, 30.0)
     acc_threshold_k: float = 4.0

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from toetwitch.pipeline.detect.config import DetectorConfig
+from toetwitch.pipeline.detect.envelope import (
+    activity_flags,
+    block_hum_power,
+    ringing_free_envelope,
+)
 from toetwitch.pipeline.detect.filters import (
     StreamingSOS,
     cascade,
@@ -173,6 +178,8 @@ class EmgPath:
             [] if self.mains_hz is None else mains_harmonics(self.mains_hz, fs, cfg.emg_band_hz[1]))
         self.filters_ready = cfg.mains != "auto"
         self._bp: StreamingSOS | None = None
+        #: the mains notches, after the band-pass (None: no notch)
+        self._notch: StreamingSOS | None = None
         self._lf: StreamingSOS | None = None
         self.noise_gain = 1.0  # white-noise gain of the EMG filter, set with the filter
         if self.filters_ready:
@@ -183,6 +190,8 @@ class EmgPath:
         self.last_valid = 0.0
         self.have_valid = False
         self.noise_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
+        #: the mains hum's power at rest (µV²), for the activity spans (ringing_free_envelope)
+        self.hum_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
         # whole-recording block records (compact: 3 numbers per block)
         self.block_sigma = Growing()
         self.block_thr_sigma = Growing()
@@ -247,11 +256,13 @@ class EmgPath:
     # ------------------------------------------------------------------ set-up
     def _design(self) -> None:
         cfg = self.cfg
-        sos = cascade(
-            design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order),
-            design_notches(self.notches_hz, self.fs_hz, cfg.notch_q),
-        )
-        self._bp = StreamingSOS(sos)
+        band = design_bandpass(cfg.emg_band_hz, self.fs_hz, cfg.emg_band_order)
+        notches = design_notches(self.notches_hz, self.fs_hz, cfg.notch_q)
+        sos = cascade(band, notches)
+        # two filters, not one cascade: the activity envelope also reads the band-passed EMG
+        # before the notches (ringing_free_envelope)
+        self._bp = StreamingSOS(band)
+        self._notch = StreamingSOS(notches) if len(notches) else None
         self._lf = StreamingSOS(design_bandpass(LF_BAND_HZ, self.fs_hz, 2))
         self.noise_gain = white_noise_gain(sos, self.fs_hz)
         self.filters_ready = True
@@ -306,6 +317,12 @@ class EmgPath:
         elif len(x):
             self.last_valid, self.have_valid = float(x[-1]), True
         y = self._bp(x)
+        env_band = None  # the envelope before the notches, for the activity spans
+        if self._notch is not None:
+            if self.cfg.span_ringing_free:
+                env_band = block_rms(y, self.sub_n, self.subs_per_block, bn)
+            y = self._notch(y)
+        env = block_rms(y, self.sub_n, self.subs_per_block, bn)  # 50 ms RMS per sub-block
         lf = self._lf(x)
         sig, coarse = self._block_noise(x, y)
         flat = flat_runs_mask(np.where(nan, np.nan, x) if nan is not None else x, bn, self.flat_n,
@@ -313,6 +330,10 @@ class EmgPath:
         flags |= np.where(flat, FLAG_FLAT, 0).astype(np.uint8)
         sig_usable = np.where(flags == 0, sig, np.nan)
         thr_sigma = self.noise_level(sig_usable)
+        hum = None  # the resting hum's power, for the activity spans
+        if env_band is not None:  # here, while few whole-chunk arrays are held
+            hum = self.hum_level(np.where(flags == 0, block_hum_power(env, env_band, self.subs_per_block),
+                                          np.nan))
         self.block_sigma.append(sig)
         self.block_thr_sigma.append(thr_sigma)
         self.block_flags.append(flags)
@@ -324,13 +345,18 @@ class EmgPath:
         small = small_discharges(y, thr, low, bn, self.merge_n, abs_y=ay)
         self.small = _append(self.small, small + self.n_done)
         self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
-        # envelope and activity flags per sub-block
-        env = block_rms(y, self.sub_n, self.subs_per_block, bn)
+        # activity flags per sub-block
         rest = np.repeat(thr_sigma, self.subs_per_block)
-        on = env > rest + np.maximum(self.cfg.activity_on_uv, self.cfg.activity_on_k * rest)
-        above_off = env > rest + np.maximum(self.cfg.activity_off_uv, 0.5 * rest)
+        on, above_off = activity_flags(env, rest, self.cfg)
         sub0 = (self.n_done // bn) * self.subs_per_block
-        self._spans(above_off, on, env, sub0)
+        if env_band is not None and hum is not None:
+            # a span lasts as long as the burst itself, not the notches' ringing after it; the
+            # twitch rules keep the notched envelope (on_buf): what they were measured with
+            env_span = ringing_free_envelope(env, env_band, np.repeat(hum, self.subs_per_block))
+            span_on, span_above_off = activity_flags(env_span, rest, self.cfg)
+            self._spans(span_above_off, span_on, env_span, sub0)
+        else:
+            self._spans(above_off, on, env, sub0)
         self.env_buf = _append(self.env_buf, env)
         self.on_buf = _append(self.on_buf, on)
         self.y_buf = _append(self.y_buf, y)

@@ -253,6 +253,7 @@ class DetectorConfig:
     bank_max_units: int = 16
     bank_stale_s: float = 600.0
     bank_after_s: float = 3.0
+    bank_known_unit_correlation: float = 0.5
     candidate_rules: tuple[str, ...] = (
         "voluntary_activity", "after_activity", "before_activity", "fast_firing",
         "regular_firing", "faint_repeating_unit", "low_level_firing", "dense_firing")

@@ -551,20 +551,30 @@ class EmgPath:
             k = min(k, self.open_cluster[0])
         return min([k, *[f.peak for f in self.ready[:1]], *[c[0] - self.doublet_n for c in self.chain[:1]]])
 
-    def _ask_bank(self, final: bool) -> None:
-        """Ask the bank about the waiting sub-threshold discharges whose past is settled.
+    def _teach_bank(self, before: int) -> None:
+        """Teach the bank the accepted twitches peaking before sample ``before``, in peak order."""
+        assert self.bank is not None
+        learn = self.bank_learn
+        k = 0
+        while k < len(learn) and learn[k][0] < before:
+            self.bank.learn(*learn[k])
+            k += 1
+        del learn[:k]
 
-        A discharge at peak ``c`` is asked once every over-threshold candidate peaking before
-        ``c - bank_after_s`` is decided; the bank has then learnt exactly the accepted twitches
-        before that horizon, in peak order, whatever the chunking. Found ones wait in
+    def _ask_bank(self, until: int | None) -> None:
+        """Ask the bank about the waiting sub-threshold discharges peaking before ``until``
+        (all when None), which every over-threshold candidate before them has been decided.
+
+        A discharge at peak ``c`` meets the bank as taught the accepted twitches peaking before
+        ``c - bank_after_s`` (:meth:`_teach_bank`), whatever the chunking: the regular
+        candidates and these discharges meet the bank in one peak order. Found ones wait in
         :attr:`bank_ready` for the rules."""
         assert self.bank is not None
         peaks, p2p, shapes, sigma, dur, phases = self.bank_asks
         if not len(peaks):
             return
         after = self.bank_after_n
-        settled = self._earliest_regular() + after  # asks before this may be answered
-        n = len(peaks) if final else int(np.searchsorted(peaks, settled))
+        n = len(peaks) if until is None else int(np.searchsorted(peaks, until))
         if n == 0:
             return
         learn = self.bank_learn
@@ -572,10 +582,7 @@ class EmgPath:
         found = np.zeros(n, dtype=bool)
         while done < n:
             # teach the twitches before the next ask's horizon, then ask all up to the next one
-            horizon = int(peaks[done]) - after
-            while learn and learn[0][0] < horizon:
-                q = learn.pop(0)
-                self.bank.learn(q[0], q[1], q[2])
+            self._teach_bank(int(peaks[done]) - after)
             upto = n if not learn else min(n, int(np.searchsorted(peaks, learn[0][0] + after, side="right")))
             upto = max(upto, done + 1)
             found[done:upto] = self.bank.match(peaks[done:upto], shapes[done:upto], p2p[done:upto])
@@ -835,6 +842,15 @@ class EmgPath:
         ``unit_window_s`` of this one."""
         return len(self.unit_discharges(f, look_ahead, min_corr))
 
+    def faint_unit_corr(self, f: Fasciculation) -> float:
+        """The correlation at which ``faint_repeating_unit`` matches ``f``'s unit: the loose
+        ``faint_unit_correlation``, or ``bank_known_unit_correlation`` when the template bank
+        knows ``f``'s unit (its shape is then known better than its own noisy waveform)."""
+        if self.bank is not None and f.shape is not None and len(self.bank) and self.bank.match(
+                np.array([f.peak]), f.shape[None, :], np.array([f.p2p_uv]))[0]:
+            return self.cfg.bank_known_unit_correlation
+        return self.cfg.faint_unit_correlation
+
     def unit_firing_rejects(self, f: Fasciculation, look_ahead: bool | None = None) -> bool:
         """Does the unit-firing rule in ``cfg.candidate_rules`` reject ``f`` (looking ahead or
         not)? For the live display, which looks back only."""
@@ -1037,11 +1053,16 @@ class EmgPath:
             self._count_neighbours(np.array([f.peak for f, _ in due], dtype=np.int64))
         out = []
         for f, frac in due:
+            if self.bank is not None:  # the bank as it stood at f: asked and taught in peak order
+                self._ask_bank(f.peak)
+                self._teach_bank(f.peak - self.bank_after_n)
             reason = first_rejection(self.rules, self, f, frac)
             if reason is not None:
                 self.reject_candidate(f, reason)
             else:
                 out.append((f, frac))
+                if self.bank is not None and f.shape is not None and len(f.shape) == 2 * self.shape_n + 1:
+                    self.bank_learn.append((f.peak, f.shape, f.p2p_uv))
         if self.bank is not None:
             out = self._with_bank(out, final)
         self._trim()
@@ -1051,10 +1072,7 @@ class EmgPath:
                    ) -> list[tuple[Fasciculation, float]]:
         """Teach the bank the accepted twitches, ask it, decide what it found, and release
         the twitches of both kinds in peak order (those no waiting discharge can precede)."""
-        for f, _ in out:
-            if f.shape is not None and len(f.shape) == 2 * self.shape_n + 1:
-                bisect.insort(self.bank_learn, (f.peak, f.shape, f.p2p_uv), key=lambda q: q[0])
-        self._ask_bank(final)
+        self._ask_bank(None if final else self._earliest_regular())
         found = self._decide_bank(final)
         hold = sorted(self.bank_hold + out + found, key=lambda q: q[0].peak)
         first = self._bank_waiting()

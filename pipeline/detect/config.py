@@ -245,15 +245,15 @@ class DetectorConfig:
     isolation_min_neighbours: int = 2
     train_min_potentials: int = 5
     isolation_shape_min_snr: float = 8.0
-    template_bank: bool = False
+    template_bank: bool = True
     bank_k: float = 4.0
-    bank_match_corr: float = 0.9
+    bank_match_corr: float = 0.8
     bank_merge_corr: float = 0.9
     bank_amplitude_ratio: float = 1.5
     bank_max_units: int = 16
     bank_stale_s: float = 600.0
     bank_after_s: float = 3.0
-    bank_known_unit_correlation: float = 0.5
+    bank_known_unit_correlation: float = 0.9
     candidate_rules: tuple[str, ...] = (
         "voluntary_activity", "after_activity", "before_activity", "fast_firing",
         "regular_firing", "faint_repeating_unit", "low_level_firing", "dense_firing")

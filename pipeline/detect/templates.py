@@ -26,15 +26,18 @@ def normalised(shapes: FloatArray) -> FloatArray:
     return s / np.where(norm > 0, norm, 1.0)[:, None]
 
 
-def bank_similarity(templates: FloatArray, shapes: FloatArray, max_lag: int) -> FloatArray:
+def bank_similarity(templates: FloatArray, shapes: FloatArray, max_lag: int,
+                    lagged: FloatArray | None = None) -> FloatArray:
     """Normalised cross-correlation of every unit-norm template (u, n) with every waveform
-    (m, n), the best over lags up to ±``max_lag`` samples. Shape (u, m), in [-1, 1]."""
+    (m, n), the best over lags up to ±``max_lag`` samples. Shape (u, m), in [-1, 1].
+    ``lagged``: ``lagged_copies(templates, max_lag)`` when the caller keeps it."""
     u, n = templates.shape
     m = len(shapes)
     if u == 0 or m == 0:
         return np.full((u, m), -1.0)
-    lagged = lagged_copies(templates, max_lag)  # (u, 2·lag+1, n)
-    corr = np.einsum("uln,mn->uml", lagged, shapes).max(axis=2)
+    if lagged is None:
+        lagged = lagged_copies(templates, max_lag)  # (u, 2·lag+1, n)
+    corr = (lagged.reshape(-1, n) @ shapes.T).reshape(u, -1, m).max(axis=1)
     norm = np.sqrt(np.einsum("ij,ij->i", shapes, shapes))
     return corr / np.where(norm > 0, norm, np.inf)[None, :]
 
@@ -46,9 +49,9 @@ class TemplateBank:
 
     ``merge_corr``: a confident discharge this similar to a unit joins it (else it starts a new
     unit, the stalest one dropped when the bank is full); ``match_corr`` and
-    ``amplitude_ratio``: a sub-threshold discharge is the unit's when at least this similar
-    and its size within this factor of the unit's range; ``stale_n``: a unit not seen for this
-    many samples is dropped; ``min_count``: discharges a unit needs before it is asked.
+    ``amplitude_ratio``: a discharge is the unit's when at least this similar and its size
+    within this factor of the unit's range; ``stale_n``: a unit not seen for this many
+    samples is dropped.
     """
 
     width: int
@@ -58,15 +61,19 @@ class TemplateBank:
     match_corr: float = 0.9
     amplitude_ratio: float = 1.5
     stale_n: int = 600_000
-    min_count: int = 1
     sums: FloatArray = field(init=False)
+    templates: FloatArray = field(init=False)
+    lagged: FloatArray = field(init=False)
     lo_uv: FloatArray = field(init=False)
     hi_uv: FloatArray = field(init=False)
     count: IntArray = field(init=False)
     last: IntArray = field(init=False)
 
     def __post_init__(self) -> None:
+        self.lag = max(min(self.max_lag, self.width - 1), 0)
         self.sums = np.empty((0, self.width))
+        self.templates = np.empty((0, self.width))  # unit-norm mean waveform of each unit
+        self.lagged = np.empty((0, 2 * self.lag + 1, self.width))  # their lagged copies
         self.lo_uv, self.hi_uv = np.empty(0), np.empty(0)
         self.count = np.empty(0, np.int64)
         self.last = np.empty(0, np.int64)
@@ -74,41 +81,42 @@ class TemplateBank:
     def __len__(self) -> int:
         return len(self.count)
 
-    @property
-    def templates(self) -> FloatArray:
-        """Unit-norm mean waveform of each unit, shape (units, width)."""
-        return normalised(self.sums) if len(self) else self.sums
-
-    def _drop(self, keep: np.ndarray) -> None:
-        self.sums, self.lo_uv, self.hi_uv = self.sums[keep], self.lo_uv[keep], self.hi_uv[keep]
+    def _keep(self, keep: np.ndarray) -> None:
+        self.sums, self.templates, self.lagged = self.sums[keep], self.templates[keep], self.lagged[keep]
+        self.lo_uv, self.hi_uv = self.lo_uv[keep], self.hi_uv[keep]
         self.count, self.last = self.count[keep], self.last[keep]
 
     def learn(self, peak: int, shape: FloatArray, p2p_uv: float) -> None:
         """Add one confident discharge (its waveform, shape (width,), and size)."""
         if len(shape) != self.width:
             return
-        self._drop(peak - self.last <= self.stale_n)
-        a = normalised(shape[None, :])
-        if not a.any():
+        if len(self) and int(self.last.min()) < peak - self.stale_n:
+            self._keep(peak - self.last <= self.stale_n)
+        a = shape - shape.mean()
+        norm = float(np.sqrt(a @ a))
+        if norm <= 0:
             return
+        a = a / norm
         if len(self):
-            sims = bank_similarity(self.templates, a, self.max_lag)[:, 0]
-            k = int(np.argmax(sims))
-            if sims[k] >= self.merge_corr:
-                # aligned to the unit: the lag at which it matches best (a biphasic unit is
+            corr = self.lagged @ a  # (u, 2·lag+1)
+            k = int(np.argmax(corr.max(axis=1)))
+            j = int(np.argmax(corr[k]))
+            if corr[k, j] >= self.merge_corr:
+                # aligned to the unit at the lag where it matches best (a biphasic unit is
                 # centred now on one phase, now on the other)
-                t = self.templates[k]
-                lags = np.arange(-self.max_lag, self.max_lag + 1)
-                lagged = lagged_copies(t[None, :], self.max_lag)[0]
-                best = int(lags[int(np.argmax(lagged @ a[0]))])
-                self.sums[k] += np.roll(a[0], best)
+                self.sums[k] += np.roll(a, j - self.lag)
+                t = self.sums[k] - self.sums[k].mean()
+                self.templates[k] = t / np.sqrt(t @ t)
+                self.lagged[k] = lagged_copies(self.templates[k][None, :], self.lag)[0]
                 self.lo_uv[k], self.hi_uv[k] = min(self.lo_uv[k], p2p_uv), max(self.hi_uv[k], p2p_uv)
                 self.count[k] += 1
                 self.last[k] = peak
                 return
         if len(self) >= self.max_units:
-            self._drop(np.arange(len(self)) != int(np.argmin(self.last)))
+            self._keep(np.arange(len(self)) != int(np.argmin(self.last)))
         self.sums = np.vstack([self.sums, a])
+        self.templates = np.vstack([self.templates, a])
+        self.lagged = np.concatenate([self.lagged, lagged_copies(a[None, :], self.lag)])
         self.lo_uv, self.hi_uv = np.append(self.lo_uv, p2p_uv), np.append(self.hi_uv, p2p_uv)
         self.count, self.last = np.append(self.count, 1), np.append(self.last, peak)
 
@@ -119,10 +127,9 @@ class TemplateBank:
         m = len(peaks)
         if not len(self) or m == 0 or shapes.shape[1] != self.width:
             return np.zeros(m, dtype=bool)
-        sims = bank_similarity(self.templates, shapes, self.max_lag)  # (u, m)
+        sims = bank_similarity(self.templates, shapes, self.lag, self.lagged)  # (u, m)
         r = self.amplitude_ratio
         ok = ((sims >= self.match_corr)
               & (p2p_uv[None, :] >= self.lo_uv[:, None] / r) & (p2p_uv[None, :] <= self.hi_uv[:, None] * r)
-              & (peaks[None, :] - self.last[:, None] <= self.stale_n)
-              & (self.count[:, None] >= self.min_count))
+              & (peaks[None, :] - self.last[:, None] <= self.stale_n))
         return ok.any(axis=0)

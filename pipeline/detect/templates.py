@@ -18,6 +18,10 @@ import numpy as np
 
 from toetwitch.pipeline.detect.potentials import FloatArray, IntArray, lagged_copies
 
+#: discharges after which a unit's mean waveform is settled (its noise averaged ~6-fold down):
+#: later ones only widen its size range and renew it
+SETTLED_COUNT = 32
+
 
 def normalised(shapes: FloatArray) -> FloatArray:
     """Each row of ``shapes`` (m, n) minus its mean, over its norm (a silent row stays 0)."""
@@ -48,10 +52,11 @@ class TemplateBank:
     (p2p, µV), how many discharges made it and its last discharge (sample index).
 
     ``merge_corr``: a confident discharge this similar to a unit joins it (else it starts a new
-    unit, the stalest one dropped when the bank is full); ``match_corr`` and
+    unit in the stalest unit's place when the bank is full); ``match_corr`` and
     ``amplitude_ratio``: a discharge is the unit's when at least this similar and its size
     within this factor of the unit's range; ``stale_n``: a unit not seen for this many
-    samples is dropped.
+    samples is forgotten (it matches nothing, and a new unit may take its place).
+    Arrays are allocated once for ``max_units`` (the bank is taught every accepted twitch).
     """
 
     width: int
@@ -61,75 +66,79 @@ class TemplateBank:
     match_corr: float = 0.9
     amplitude_ratio: float = 1.5
     stale_n: int = 600_000
-    sums: FloatArray = field(init=False)
-    templates: FloatArray = field(init=False)
-    lagged: FloatArray = field(init=False)
-    lo_uv: FloatArray = field(init=False)
-    hi_uv: FloatArray = field(init=False)
-    count: IntArray = field(init=False)
-    last: IntArray = field(init=False)
+    n: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.lag = max(min(self.max_lag, self.width - 1), 0)
-        self.sums = np.empty((0, self.width))
-        self.templates = np.empty((0, self.width))  # unit-norm mean waveform of each unit
-        self.lagged = np.empty((0, 2 * self.lag + 1, self.width))  # their lagged copies
-        self.lo_uv, self.hi_uv = np.empty(0), np.empty(0)
-        self.count = np.empty(0, np.int64)
-        self.last = np.empty(0, np.int64)
+        u, w = self.max_units, self.width
+        self.lag = max(min(self.max_lag, w - 1), 0)
+        self._sums = np.zeros((u, w))
+        self._templates = np.zeros((u, w))  # unit-norm mean waveform of each unit
+        self._lagged = np.zeros((u, 2 * self.lag + 1, w))  # their lagged copies
+        self._lo, self._hi = np.zeros(u), np.zeros(u)
+        self._count = np.zeros(u, np.int64)
+        self._last = np.zeros(u, np.int64)
 
     def __len__(self) -> int:
-        return len(self.count)
+        return self.n
 
-    def _keep(self, keep: np.ndarray) -> None:
-        self.sums, self.templates, self.lagged = self.sums[keep], self.templates[keep], self.lagged[keep]
-        self.lo_uv, self.hi_uv = self.lo_uv[keep], self.hi_uv[keep]
-        self.count, self.last = self.count[keep], self.last[keep]
+    @property
+    def templates(self) -> FloatArray:
+        """Unit-norm mean waveform of each unit, shape (units, width)."""
+        return self._templates[: self.n]
+
+    @property
+    def size_range_uv(self) -> tuple[FloatArray, FloatArray]:
+        """Smallest and largest p2p (µV) of each unit's discharges, shapes (units,)."""
+        return self._lo[: self.n], self._hi[: self.n]
 
     def learn(self, peak: int, shape: FloatArray, p2p_uv: float) -> None:
         """Add one confident discharge (its waveform, shape (width,), and size)."""
         if len(shape) != self.width:
             return
-        if len(self) and int(self.last.min()) < peak - self.stale_n:
-            self._keep(peak - self.last <= self.stale_n)
         a = shape - shape.mean()
         norm = float(np.sqrt(a @ a))
         if norm <= 0:
             return
-        a = a / norm
-        if len(self):
-            corr = self.lagged @ a  # (u, 2·lag+1)
-            k = int(np.argmax(corr.max(axis=1)))
-            j = int(np.argmax(corr[k]))
-            if corr[k, j] >= self.merge_corr:
-                # aligned to the unit at the lag where it matches best (a biphasic unit is
-                # centred now on one phase, now on the other)
-                self.sums[k] += np.roll(a, j - self.lag)
-                t = self.sums[k] - self.sums[k].mean()
-                self.templates[k] = t / np.sqrt(t @ t)
-                self.lagged[k] = lagged_copies(self.templates[k][None, :], self.lag)[0]
-                self.lo_uv[k], self.hi_uv[k] = min(self.lo_uv[k], p2p_uv), max(self.hi_uv[k], p2p_uv)
-                self.count[k] += 1
-                self.last[k] = peak
+        a /= norm
+        n, n_lags = self.n, 2 * self.lag + 1
+        if n:
+            corr = self._lagged[:n].reshape(n * n_lags, -1) @ a
+            best = int(np.argmax(corr))
+            k, j = divmod(best, n_lags)
+            if corr[best] >= self.merge_corr and peak - int(self._last[k]) <= self.stale_n:
+                if self._count[k] < SETTLED_COUNT:
+                    # aligned to the unit at the lag where it matches best (a biphasic unit
+                    # is centred now on one phase, now on the other)
+                    self._sums[k] += np.roll(a, j - self.lag)
+                    t = self._sums[k] - self._sums[k].mean()
+                    self._set(k, t / np.sqrt(t @ t))
+                self._lo[k], self._hi[k] = min(self._lo[k], p2p_uv), max(self._hi[k], p2p_uv)
+                self._count[k] += 1
+                self._last[k] = peak
                 return
-        if len(self) >= self.max_units:
-            self._keep(np.arange(len(self)) != int(np.argmin(self.last)))
-        self.sums = np.vstack([self.sums, a])
-        self.templates = np.vstack([self.templates, a])
-        self.lagged = np.concatenate([self.lagged, lagged_copies(a[None, :], self.lag)])
-        self.lo_uv, self.hi_uv = np.append(self.lo_uv, p2p_uv), np.append(self.hi_uv, p2p_uv)
-        self.count, self.last = np.append(self.count, 1), np.append(self.last, peak)
+        if n < self.max_units:
+            k, self.n = n, n + 1
+        else:
+            k = int(np.argmin(self._last))
+        self._sums[k] = a
+        self._set(k, a)
+        self._lo[k] = self._hi[k] = p2p_uv
+        self._count[k], self._last[k] = 1, peak
+
+    def _set(self, k: int, t: FloatArray) -> None:
+        self._templates[k] = t
+        self._lagged[k] = lagged_copies(t[None, :], self.lag)[0]
 
     def match(self, peaks: IntArray, shapes: FloatArray, p2p_uv: FloatArray) -> np.ndarray:
         """Which of these discharges (peaks (m,), waveforms (m, width), sizes (m,) µV) are a
         known unit's: similar enough to a unit that is not stale, of a size within
         ``amplitude_ratio`` of its range. Shape (m,), bool."""
-        m = len(peaks)
-        if not len(self) or m == 0 or shapes.shape[1] != self.width:
+        m, n = len(peaks), self.n
+        if not n or m == 0 or shapes.shape[1] != self.width:
             return np.zeros(m, dtype=bool)
-        sims = bank_similarity(self.templates, shapes, self.lag, self.lagged)  # (u, m)
+        sims = bank_similarity(self._templates[:n], shapes, self.lag, self._lagged[:n])  # (u, m)
         r = self.amplitude_ratio
         ok = ((sims >= self.match_corr)
-              & (p2p_uv[None, :] >= self.lo_uv[:, None] / r) & (p2p_uv[None, :] <= self.hi_uv[:, None] * r)
-              & (peaks[None, :] - self.last[:, None] <= self.stale_n))
+              & (p2p_uv[None, :] >= self._lo[:n, None] / r) & (p2p_uv[None, :] <= self._hi[:n, None] * r)
+              & (peaks[None, :] - self._last[:n, None] <= self.stale_n))
         return ok.any(axis=0)

@@ -243,6 +243,7 @@ class EmgPath:
         self.bank_ready: list[Fasciculation] = []
         self.bank_hold: list[tuple[Fasciculation, float]] = []
         self.bank_after_n = round(cfg.bank_after_s * fs)
+        self.bank_last_found = -(1 << 62)  # peak of the last discharge the bank found
         #: the rules on isolated discharges, in the order ``cfg.candidate_rules`` names them
         self.rules = candidate_rules(cfg.candidate_rules)
         #: does a rule compare a candidate with its unit's other discharges?
@@ -588,6 +589,9 @@ class EmgPath:
             found[done:upto] = self.bank.match(peaks[done:upto], shapes[done:upto], p2p[done:upto])
             done = upto
         for i in np.flatnonzero(found).tolist():
+            if peaks[i] - self.bank_last_found <= self.merge_n:  # one discharge cut by a block edge
+                continue
+            self.bank_last_found = int(peaks[i])
             snr = float(p2p[i] / 2 / sigma[i]) if sigma[i] > 0 else np.inf
             self.bank_ready.append(Fasciculation(int(peaks[i]), float(p2p[i]), float(dur[i]), int(phases[i]),
                                                  snr, False, shapes[i].copy()))

@@ -35,10 +35,7 @@ class DetectorConfig:
         parts of a rolling window, so activity does not raise it (SPiQE's noise-responsive ATinc).
         The level is updated every ``noise_update_s``.
     threshold_k : detection threshold in units of σ (Quiroga: 4-5 σ of the typical noise, docs/evidence.md §S6.2;
-        6 here because σ is taken from the quietest quarter of blocks, which sits below the typical level;
-        6.5 since the template bank (issue #11) finds the fainter discharges of units already seen: on
-        bench/detection.py 6.5 with the bank halves the false positives of 6 without it at the same
-        or a higher sensitivity, on the default seed and seeds 1-3).
+        6 here because σ is taken from the quietest quarter of blocks, which sits below the typical level).
     min_peak_uv : absolute floor under the threshold.
     merge_ms : crossings closer than this form one potential (peak cluster, 20-60 ms).
     core_ms, min_core_energy_fraction : a motor-unit potential is a compact 5-15 ms wave
@@ -217,7 +214,7 @@ class DetectorConfig:
     noise_history_s: float = 60.0
     noise_quantile: float = 0.25
     noise_update_s: float = 1.0
-    threshold_k: float = 6.5
+    threshold_k: float = 6.0
     min_peak_uv: float = 4.0
     merge_ms: float = 30.0
     core_ms: float = 8.0

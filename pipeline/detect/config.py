@@ -129,6 +129,16 @@ class DetectorConfig:
         3-4 Hz; slower regular units are ``regular_firing``'s), and "the same shape" is a
         loose ``train_unit_correlation`` (a real unit firing among others changes shape as
         their potentials overlap it).
+    template_bank, bank_k, bank_match_corr, bank_merge_corr, bank_amplitude_ratio,
+    bank_max_units, bank_stale_s : the online template bank (``pipeline/detect/templates.py``,
+        issue #11): every confident potential (over the threshold, not an artifact, not
+        noise-like) teaches the bank its unit's waveform (joined to a unit at
+        ``bank_merge_corr``; at most ``bank_max_units`` units, one unseen for ``bank_stale_s``
+        dropped); a later sub-threshold discharge (peak over ``bank_k`` σ, nothing over the
+        threshold within ±``feature_half_window_ms``) whose waveform correlates at
+        ``bank_match_corr`` or more with a known unit, at a size within
+        ``bank_amplitude_ratio`` of that unit's range, becomes a potential like the others
+        and meets the same grouping and rules. Off by default (docs/detection.md).
     busy_k, busy_window_s, busy_min_discharges : a fasciculation is a discharge on a silent
         baseline (a relaxed muscle, Sleutjes 2016; Mills 2010). Low-level tonic firing is a
         stream of small discharges, most of them under the detection threshold: a potential
@@ -248,6 +258,15 @@ class DetectorConfig:
     isolation_min_neighbours: int = 2
     train_min_potentials: int = 5
     isolation_shape_min_snr: float = 8.0
+    template_bank: bool = True
+    bank_k: float = 4.0
+    bank_match_corr: float = 0.8
+    bank_merge_corr: float = 0.9
+    bank_amplitude_ratio: float = 1.5
+    bank_max_units: int = 16
+    bank_stale_s: float = 600.0
+    bank_after_s: float = 3.0
+    bank_known_unit_correlation: float = 0.9
     candidate_rules: tuple[str, ...] = (
         "voluntary_activity", "after_activity", "before_activity", "fast_firing",
         "regular_firing", "faint_repeating_unit", "low_level_firing", "dense_firing")

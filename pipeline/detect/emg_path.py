@@ -71,6 +71,7 @@ from toetwitch.pipeline.detect.rules.isolation import (
 from toetwitch.pipeline.detect.rules.low_level import busy_blocks, count_near, count_near_many
 from toetwitch.pipeline.detect.rules.unit_firing import is_fast_firing, is_regular_firing
 from toetwitch.pipeline.detect.rules.unit_trains import unit_train_members
+from toetwitch.pipeline.detect.templates import TemplateBank
 
 #: The rules that ask :meth:`EmgPath.unit_discharges`.
 UNIT_RULES = frozenset({"fast_firing", "regular_firing", "faint_repeating_unit", "repeating_unit"})
@@ -232,6 +233,26 @@ class EmgPath:
         self.small_featured = 0  # self.small[:small_featured] have p2p and shape
         self.small_p2p = np.empty(0)
         self.small_shape = np.empty((0, 2 * self.shape_n + 1))
+        #: the online template bank (cfg.template_bank) and the sub-threshold discharges
+        #: (over bank_k σ, peak sample index each) waiting to be asked of it
+        self.bank = TemplateBank(
+            2 * self.shape_n + 1, self.unit_lag_n, cfg.bank_max_units, cfg.bank_merge_corr,
+            cfg.bank_match_corr, cfg.bank_amplitude_ratio, round(cfg.bank_stale_s * fs)
+        ) if cfg.template_bank else None
+        self.bank_pending = np.empty(0, np.int64)
+        #: measured sub-threshold discharges waiting for the bank: peaks, p2p (µV), waveforms
+        #: (k, 2·shape_n + 1), threshold σ (µV), duration (samples) and phases
+        self.bank_asks: tuple[np.ndarray, ...] = (
+            np.empty(0, np.int64), np.empty(0), np.empty((0, 2 * self.shape_n + 1)), np.empty(0), np.empty(0),
+            np.empty(0, np.int64))
+        #: accepted twitches (peak, waveform, p2p) not yet taught to the bank, in peak order
+        self.bank_learn: list[tuple[int, FloatArray, float]] = []
+        #: found by the bank, waiting for the rules; accepted twitches held back so that
+        #: twitches leave in peak order
+        self.bank_ready: list[Fasciculation] = []
+        self.bank_hold: list[tuple[Fasciculation, float]] = []
+        self.bank_after_n = round(cfg.bank_after_s * fs)
+        self.bank_last_found = -(1 << 62)  # peak of the last discharge the bank found
         #: the rules on isolated discharges, in the order ``cfg.candidate_rules`` names them
         self.rules = candidate_rules(cfg.candidate_rules)
         #: does a rule compare a candidate with its unit's other discharges?
@@ -345,6 +366,10 @@ class EmgPath:
         small = small_discharges(y, thr, low, bn, self.merge_n, abs_y=ay)
         self.small = _append(self.small, small + self.n_done)
         self.block_small.append(np.bincount(small // bn, minlength=len(flags)).astype(np.uint16))
+        if self.bank is not None:  # candidates for the template bank, decided in _advance
+            low_b = np.where(flags == 0, self.cfg.bank_k * thr_sigma, np.inf)
+            self.bank_pending = _append(
+                self.bank_pending, small_discharges(y, thr, low_b, bn, self.merge_n, abs_y=ay) + self.n_done)
         # activity flags per sub-block
         rest = np.repeat(thr_sigma, self.subs_per_block)
         on, above_off = activity_flags(env, rest, self.cfg)
@@ -468,12 +493,14 @@ class EmgPath:
             self.unfeatured, self.n_done - self.half_n, key=lambda p: p.peak)
         batch, self.unfeatured = self.unfeatured[:k], self.unfeatured[k:]
         self._features(batch)
+        self._feature_small(final)
+        if self.bank is not None:
+            self._bank_step(final)
         for p in batch:
             if p.artifact is None and noise_like(p.core_fraction, self.cfg):
                 self.reject("noise_like", at=[p.peak])  # not a discharge: breaks no isolation
                 continue
             self._group(p)
-        self._feature_small(final)
         # 2. close the current burst, then the train chain, once no potential can join them
         if self.burst and (final or not self._can_follow(self.burst[-1].peak, self.iso_n)):
             self._close_burst()
@@ -510,6 +537,113 @@ class EmgPath:
             p.shape = windows[j] if windows is not None else self.y_buf[max(i - sn, 0): i + sn + 1].copy()
             p.sigma_uv = thr_sigma
             p.artifact = artifact_reason(flags, a, lfa, thr_sigma, cfg)
+
+    def _bank_step(self, final: bool) -> None:
+        """Measure the sub-threshold discharges (over ``bank_k`` σ) whose windows are filtered
+        and keep those standing alone (nothing over the threshold within
+        ±``feature_half_window_ms``) in :attr:`bank_asks`, for :meth:`_ask_bank`."""
+        pend = self.bank_pending
+        horizon = self.n_done - self.half_n
+        if self.open_cluster is not None:  # a potential may still peak from its start on
+            horizon = min(horizon, self.open_cluster[0])
+        k = len(pend) if final else int(np.searchsorted(pend, horizon))
+        cand, self.bank_pending = pend[:k], pend[k:]
+        if not len(cand):
+            return
+        idx = cand - self.buf_start
+        ok = (idx >= self.half_n) & (idx + self.half_n < len(self.y_buf))
+        cand, idx = cand[ok], idx[ok]
+        w = windows_around(self.y_buf, idx, self.half_n)
+        blocks = cand // self.block_n
+        sigma = self.block_thr_sigma.view()[blocks]
+        flags = self.block_flags.view()[blocks]
+        thr = np.maximum(self.cfg.threshold_k * sigma, self.cfg.min_peak_uv)
+        p2p, dur, phases, lf_p2p, core = potential_features_many(
+            self.y_buf, self.lf_buf, idx, self.half_n, self.core_n)
+        # not part of a potential over the threshold, compact (not noise-like), no pop
+        ok = ((np.abs(w).max(axis=1) <= thr) & (flags == 0) & (core >= self.cfg.min_core_energy_fraction)
+              & (lf_p2p <= self.cfg.pop_lf_ratio * p2p))
+        if not ok.any():
+            return
+        new = (cand[ok], p2p[ok], windows_around(self.y_buf, idx[ok], self.shape_n), sigma[ok],
+               dur[ok], phases[ok])
+        self.bank_asks = tuple(np.concatenate([a, b]) for a, b in zip(self.bank_asks, new, strict=True))
+
+    def _earliest_regular(self) -> int:
+        """Sample index before which no over-threshold candidate is undecided."""
+        k = self.n_done
+        for p in self.unfeatured[:1] + self.burst[:1]:
+            k = min(k, p.start)
+        if self.open_cluster is not None:
+            k = min(k, self.open_cluster[0])
+        return min([k, *[f.peak for f in self.ready[:1]], *[c[0] - self.doublet_n for c in self.chain[:1]]])
+
+    def _teach_bank(self, before: int) -> None:
+        """Teach the bank the accepted twitches peaking before sample ``before``, in peak order."""
+        assert self.bank is not None
+        learn = self.bank_learn
+        k = 0
+        while k < len(learn) and learn[k][0] < before:
+            self.bank.learn(*learn[k])
+            k += 1
+        del learn[:k]
+
+    def _ask_bank(self, until: int | None) -> None:
+        """Ask the bank about the waiting sub-threshold discharges peaking before ``until``
+        (all when None), which every over-threshold candidate before them has been decided.
+
+        A discharge at peak ``c`` meets the bank as taught the accepted twitches peaking before
+        ``c - bank_after_s`` (:meth:`_teach_bank`), whatever the chunking: the regular
+        candidates and these discharges meet the bank in one peak order. Found ones wait in
+        :attr:`bank_ready` for the rules."""
+        assert self.bank is not None
+        peaks, p2p, shapes, sigma, dur, phases = self.bank_asks
+        if not len(peaks):
+            return
+        after = self.bank_after_n
+        n = len(peaks) if until is None else int(np.searchsorted(peaks, until))
+        if n == 0:
+            return
+        learn = self.bank_learn
+        done = 0
+        found = np.zeros(n, dtype=bool)
+        while done < n:
+            # teach the twitches before the next ask's horizon, then ask all up to the next one
+            self._teach_bank(int(peaks[done]) - after)
+            upto = n if not learn else min(n, int(np.searchsorted(peaks, learn[0][0] + after, side="right")))
+            upto = max(upto, done + 1)
+            found[done:upto] = self.bank.match(peaks[done:upto], shapes[done:upto], p2p[done:upto])
+            done = upto
+        for i in np.flatnonzero(found).tolist():
+            if peaks[i] - self.bank_last_found <= self.merge_n:  # one discharge cut by a block edge
+                continue
+            self.bank_last_found = int(peaks[i])
+            snr = float(p2p[i] / 2 / sigma[i]) if sigma[i] > 0 else np.inf
+            self.bank_ready.append(Fasciculation(int(peaks[i]), float(p2p[i]), float(dur[i]), int(phases[i]),
+                                                 snr, False, shapes[i].copy()))
+        self.bank_asks = tuple(a[n:] for a in self.bank_asks)
+
+    def _decide_bank(self, final: bool) -> list[tuple[Fasciculation, float]]:
+        """The found sub-threshold discharges whose windows are in, through the same rules."""
+        due: list[tuple[Fasciculation, float]] = []
+        known = self.known_until()
+        for f in self.bank_ready:
+            frac = self.activity_fraction(f.peak, final)
+            if frac is None or not (final or known > f.peak + self.settle_n):
+                break
+            due.append((f, frac))
+        del self.bank_ready[: len(due)]
+        out = []
+        dp = self.discharge_peaks
+        for f, frac in due:
+            # isolated: no potential over the threshold within isolation_ms (all are seen)
+            near = bisect.bisect_right(dp, f.peak + self.iso_n) > bisect.bisect_left(dp, f.peak - self.iso_n)
+            reason = "train" if near else first_rejection(self.rules, self, f, frac)
+            if reason is None:
+                out.append((f, frac))
+            elif self.keep_rejections:  # never detected otherwise: logged, not counted
+                self.rejection_log.append((f.peak / self.fs_hz, "bank_" + reason))
+        return out
 
     def _feature_small(self, final: bool) -> None:
         """Size and shape of the sub-threshold discharges whose windows are filtered."""
@@ -699,6 +833,8 @@ class EmgPath:
             k = min(k, self.open_cluster[0])
         # a chain entry is keyed by its group's last peak; a doublet's first potential sits before
         k = min([k, *[f.peak for f in self.ready[:1]], *[c[0] - self.doublet_n for c in self.chain[:1]]])
+        if self.bank is not None:
+            k = min([k, self._bank_waiting(), *[f.peak for f, _ in self.bank_hold[:1]]])
         return k
 
     def earliest_pending_s(self) -> float:
@@ -735,6 +871,15 @@ class EmgPath:
         """How many other discharges of the same unit (same shape, similar size) fire within
         ``unit_window_s`` of this one."""
         return len(self.unit_discharges(f, look_ahead, min_corr))
+
+    def faint_unit_corr(self, f: Fasciculation) -> float:
+        """The correlation at which ``faint_repeating_unit`` matches ``f``'s unit: the loose
+        ``faint_unit_correlation``, or ``bank_known_unit_correlation`` when the template bank
+        knows ``f``'s unit (its shape is then known better than its own noisy waveform)."""
+        if self.bank is not None and f.shape is not None and len(self.bank) and self.bank.match(
+                np.array([f.peak]), f.shape[None, :], np.array([f.p2p_uv]))[0]:
+            return self.cfg.bank_known_unit_correlation
+        return self.cfg.faint_unit_correlation
 
     def unit_firing_rejects(self, f: Fasciculation, look_ahead: bool | None = None) -> bool:
         """Does the unit-firing rule in ``cfg.candidate_rules`` reject ``f`` (looking ahead or
@@ -938,13 +1083,43 @@ class EmgPath:
             self._count_neighbours(np.array([f.peak for f, _ in due], dtype=np.int64))
         out = []
         for f, frac in due:
+            if self.bank is not None:  # the bank as it stood at f: asked and taught in peak order
+                self._ask_bank(f.peak)
+                self._teach_bank(f.peak - self.bank_after_n)
             reason = first_rejection(self.rules, self, f, frac)
             if reason is not None:
                 self.reject_candidate(f, reason)
             else:
                 out.append((f, frac))
+                if self.bank is not None and f.shape is not None and len(f.shape) == 2 * self.shape_n + 1:
+                    self.bank_learn.append((f.peak, f.shape, f.p2p_uv))
+        if self.bank is not None:
+            out = self._with_bank(out, final)
         self._trim()
         return out
+
+    def _with_bank(self, out: list[tuple[Fasciculation, float]], final: bool
+                   ) -> list[tuple[Fasciculation, float]]:
+        """Teach the bank the accepted twitches, ask it, decide what it found, and release
+        the twitches of both kinds in peak order (those no waiting discharge can precede)."""
+        self._ask_bank(None if final else self._earliest_regular())
+        found = self._decide_bank(final)
+        hold = sorted(self.bank_hold + out + found, key=lambda q: q[0].peak)
+        first = self._bank_waiting()
+        k = len(hold) if final else bisect.bisect_left(hold, first, key=lambda q: q[0].peak)
+        self.bank_hold = hold[k:]
+        return hold[:k]
+
+    def _bank_waiting(self) -> int:
+        """Sample index before which the bank has nothing left to find (n_done when idle)."""
+        k = self.n_done
+        if len(self.bank_pending):
+            k = min(k, int(self.bank_pending[0]))
+        if len(self.bank_asks[0]):
+            k = min(k, int(self.bank_asks[0][0]))
+        if self.bank_ready:
+            k = min(k, self.bank_ready[0].peak)
+        return k
 
     def take_provisional(self) -> list[Fasciculation]:
         """Isolated discharges that pass every rule looking back, before the rules that look
@@ -983,6 +1158,8 @@ class EmgPath:
             keep_from = min(keep_from, self.open_cluster[0] - self.half_n)
         if self.small_featured < len(self.small):
             keep_from = min(keep_from, int(self.small[self.small_featured]) - self.half_n)
+        if len(self.bank_pending):
+            keep_from = min(keep_from, int(self.bank_pending[0]) - self.half_n)
         keep_from = max(keep_from, self.buf_start)
         cut = keep_from - self.buf_start
         if cut > 4 * self.block_n:

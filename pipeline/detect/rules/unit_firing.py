@@ -78,7 +78,7 @@ FAST_FIRING = Rule(
 FAINT_REPEATING_UNIT = Rule(
     "faint_repeating_unit", lambda path, f, frac: (
         f.snr < path.cfg.isolation_shape_min_snr
-        and path.unit_repeats(f, min_corr=path.cfg.faint_unit_correlation) >= path.cfg.unit_min_repeats),
+        and path.unit_repeats(f, min_corr=path.faint_unit_corr(f)) >= path.cfg.unit_min_repeats),
     "a faint discharge (SNR under isolation_shape_min_snr, where noise blurs its shape too much "
     "to measure its unit's regularity) whose unit fires unit_min_repeats or more times within "
     "unit_window_s: the residual firing of small units near the threshold in real resting "

@@ -258,7 +258,7 @@ class DetectorConfig:
     isolation_min_neighbours: int = 2
     train_min_potentials: int = 5
     isolation_shape_min_snr: float = 8.0
-    template_bank: bool = True
+    template_bank: bool = False
     bank_k: float = 4.0
     bank_match_corr: float = 0.8
     bank_merge_corr: float = 0.9

@@ -23,7 +23,7 @@ FAINT_AFTER_S = [26.0, 38.0, 50.0, 56.0, 62.0, 68.0]
 BLIPS_S = [29.0, 41.0, 53.0, 65.0, 74.0]  # as faint, another shape
 #: a wide gap between the bank's level (4 σ) and the threshold (10 σ) so that faint
 #: discharges sit clearly between them; sizes 24 vs 13 µV need a ratio of 2
-CFG = DetectorConfig(threshold_k=10.0, bank_amplitude_ratio=2.0)
+CFG = DetectorConfig(threshold_k=10.0, bank_amplitude_ratio=2.0, template_bank=True)  # off by default
 
 
 def _p2p1(w: np.ndarray) -> np.ndarray:

@@ -200,7 +200,7 @@ class EmulatedBitalino(EmulatedPeripheral):
             self._outputs = ((c >> 2) & 1, (c >> 3) & 1)
         elif self._live:
             if c in (bit.CMD_STOP, bit.CMD_STOP_IF_LIVE):
-                self._stop_acquisition()
+                self._end_live_run()
             # only stop and output commands are honoured during acquisition
         elif c in (0x07, 0x0F):
             self._notify(bit.version_reply(self.cfg.version))
@@ -222,7 +222,7 @@ class EmulatedBitalino(EmulatedPeripheral):
 
     # -- lifecycle ------------------------------------------------------------------------
     def _halt(self) -> None:
-        self._stop_acquisition()
+        self._end_live_run()
 
     def _start_acquisition(self, mask: int) -> None:
         wired = bit.channel_mask(self.ports)
@@ -245,18 +245,6 @@ class EmulatedBitalino(EmulatedPeripheral):
         self._cursor += frames
         self.stats.frames_produced += frames
         self.stats.frames_lost += frames
-
-    def _stop_acquisition(self) -> None:
-        if self._live:
-            self._live = False
-            try:
-                self._stopped_at = asyncio.get_running_loop().time()
-            except RuntimeError:
-                self._stopped_at = None
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-        self._task = None
-
 
     # -- streaming ------------------------------------------------------------------------
     def _chunks(self, start: int):

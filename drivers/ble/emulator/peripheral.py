@@ -9,6 +9,7 @@ the device does when its link goes) and :meth:`_halt` (stop producing before pow
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,21 @@ class EmulatedPeripheral:
 
     def _link_dropped(self) -> None:
         """Hook: bookkeeping of a forced drop (after :meth:`_on_disconnection`)."""
+
+    def _end_live_run(self) -> None:
+        """End a streaming run (acquisition or measurement stopped): note when, for a sensor
+        whose recording runs on meanwhile (``_live``, ``_stopped_at``), and cancel its
+        streaming task unless that task is the caller."""
+        if getattr(self, "_live", False):
+            self._live = False
+            try:
+                self._stopped_at = asyncio.get_running_loop().time()
+            except RuntimeError:
+                self._stopped_at = None
+        task = getattr(self, "_task", None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._task = None
 
 
 class SeededLoss:

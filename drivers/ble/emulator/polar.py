@@ -226,7 +226,7 @@ class EmulatedPolar(EmulatedPeripheral):
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
-            self._stop_measurement()  # an online measurement ends with its link
+            self._end_live_run()  # an online measurement ends with its link
             self._sdk_mode = False
             for task in self._cp_tasks:  # indications that will never be confirmed
                 task.cancel()
@@ -329,12 +329,12 @@ class EmulatedPolar(EmulatedPeripheral):
             self._sdk_mode = False
         else:
             status = 0 if self._live else _STATUS_ALREADY
-            self._stop_measurement()
+            self._end_live_run()
         self._reply(cmd.op, cmd.measurement, status)
 
     # -- lifecycle ------------------------------------------------------------------------
     def _halt(self) -> None:
-        self._stop_measurement()
+        self._end_live_run()
 
     def _factor(self, range_g: int) -> float:
         """FACTOR of the START reply: mG per unit of compressed samples (1 for raw frames)."""
@@ -374,18 +374,6 @@ class EmulatedPolar(EmulatedPeripheral):
         self.stats.samples_produced += samples
         self.stats.samples_lost += samples
         self._pending_lost += samples
-
-    def _stop_measurement(self) -> None:
-        if self._live:
-            self._live = False
-            try:
-                self._stopped_at = asyncio.get_running_loop().time()
-            except RuntimeError:
-                self._stopped_at = None
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-        self._task = None
-
 
     # -- streaming ------------------------------------------------------------------------
     def _frames(self, start: int, value_len: int):

@@ -38,6 +38,7 @@ from toetwitch.drivers.ble.profiles.wearable import (
     AccSessionDecoder,
     acc_device_info,
     describe,
+    disconnect_quietly,
     read_description,
 )
 from toetwitch.drivers.errors import RecordingError
@@ -173,7 +174,7 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
         except TimeoutError:
             if not first:
                 raise  # the link retries the handshake
-            await _disconnect(client)
+            await disconnect_quietly(client)
             raise _link_failed(f"the MetaWear did not answer module discovery (module "
                                f"0x{module_id:02x}) within {st.reply_timeout_s:g} s") from None
 
@@ -185,7 +186,7 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
         modules[cmd[0]] = await module_info(cmd[0])
     acc = modules[mw.MODULE_ACCELEROMETER]
     if not acc.present or acc.implementation not in mw.IMU_NAMES:
-        await _disconnect(client)
+        await disconnect_quietly(client)
         what = ("reports no accelerometer" if not acc.present else
                 f"has the {OTHER_IMUS.get(acc.implementation or 0, 'unknown')} accelerometer "
                 f"(implementation {acc.implementation}); toetwitch drives the BMI160 and BMI270")
@@ -213,13 +214,6 @@ async def close_session(client: Any, profile: DeviceProfile) -> None:
     for cmd in mw.stop_sequence(impl, packed):
         await client.write_gatt_char(mw.COMMAND_UUID, cmd, response=False)
     await client.stop_notify(mw.NOTIFY_UUID)
-
-
-async def _disconnect(client: Any) -> None:
-    try:
-        await client.disconnect()
-    except Exception:  # noqa: BLE001 - giving up on the link anyway
-        pass
 
 
 def configured(settings: MetaWearSettings) -> DeviceProfile:

@@ -38,6 +38,7 @@ from toetwitch.drivers.ble.profiles.wearable import (
     AccSessionDecoder,
     acc_device_info,
     describe,
+    disconnect_quietly,
     read_description,
 )
 from toetwitch.drivers.errors import RecordingError
@@ -175,7 +176,7 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
         except TimeoutError:
             if not first:
                 raise  # the link retries the handshake
-            await _disconnect(client)
+            await disconnect_quietly(client)
             raise _link_failed(
                 f"the Movesense did not answer {what} within {st.reply_timeout_s:g} s: it needs "
                 "firmware with the GATT SensorData Protocol (the gatt_sensordata_app sample, or "
@@ -188,7 +189,7 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
                                  response=True)
     status = await reply(ACC_REF, f"the subscription to {st.path}")
     if status is not None and not 200 <= status < 300:
-        await _disconnect(client)
+        await disconnect_quietly(client)
         raise _link_failed(f"the Movesense refused the subscription to {st.path} "
                            f"(status {status}{_STATUS_HINTS.get(status, '')})")
     if not first:
@@ -202,13 +203,6 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
 _STATUS_HINTS = {404: ": this firmware has no such resource", 400: ": bad request",
                  507: ": no free subscription slot; restart the sensor",
                  503: ": the sensor is busy"}
-
-
-async def _disconnect(client: Any) -> None:
-    try:
-        await client.disconnect()
-    except Exception:  # noqa: BLE001 - giving up on the link anyway
-        pass
 
 
 def configured(settings: MovesenseSettings) -> DeviceProfile:

@@ -243,3 +243,11 @@ def read_description(data: bytes, where: str, required: tuple[str, ...]) -> dict
         raise RecordingError(f"the {doc.get('profile', 'device')} session description lacks "
                              f"{', '.join(missing)}", where=where)
     return doc
+
+
+async def disconnect_quietly(client: Any) -> None:
+    """Drop a link the handshake is giving up on; a peer already gone is not an error."""
+    try:
+        await client.disconnect()
+    except Exception:  # noqa: BLE001 - giving up on the link anyway
+        pass

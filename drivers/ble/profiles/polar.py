@@ -228,6 +228,26 @@ async def open_session(client: Any, profile: DeviceProfile, deliver: Callable[[b
                     resolution_bits=resolution, factor=factor, sdk_mode=bool(sdk), mtu=mtu)
 
 
+async def close_session(client: Any, profile: DeviceProfile) -> None:
+    """Stop the accelerometer, and SDK mode if the session switched it on (the Polar SDK's
+    stop order: ``03 02`` then ``03 09``; a Verity Sense left in SDK mode keeps it until it
+    is restarted), then stop the notifications."""
+    st: PolarSettings = profile.settings or PolarSettings()
+    await client.write_gatt_char(pmd.CONTROL_UUID, pmd.stop_command(), response=True)
+    if uses_sdk_mode(st):
+        await client.write_gatt_char(pmd.CONTROL_UUID, pmd.stop_command(pmd.MEAS_SDK_MODE),
+                                     response=True)
+    await client.stop_notify(pmd.DATA_UUID)
+
+
+def uses_sdk_mode(st: PolarSettings) -> bool:
+    """Whether a session with these settings runs in SDK mode: asked for, or a Verity Sense
+    rate other than the 52 Hz it offers outside it (what :func:`open_session` decides from
+    the device's offer)."""
+    return bool(st.sdk_mode) or (st.sdk_mode is None and st.model == "verity"
+                                 and st.rate_hz != MODELS["verity"][3])
+
+
 # -- the profiles --------------------------------------------------------------------------
 
 
@@ -261,6 +281,7 @@ def _profile(model: str, description: str, rates: str) -> DeviceProfile:
                                                3 if model == "verity" else None),
         stop=pmd.stop_command,
         open_session=open_session,
+        close_session=close_session,
         decoder_for=decoder_from_description,
         name_hint=hint,
         name_required=True,  # both devices serve the PMD service: the name tells them apart

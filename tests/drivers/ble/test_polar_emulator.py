@@ -192,7 +192,10 @@ def test_stream_with_loss_is_accounted_exactly(settings, model, fs_hz, compresse
     ok = ~np.isnan(out[:, 0])
     np.testing.assert_allclose(out[ok], served_g(dev)[: len(out)][ok], atol=1e-12)
     assert kinds[:2] == ["info", "connected"] and kinds[-1] == "stopped"
-    assert truth.commands[-1] == pmd.stop_command()  # the host stopped it
+    # the host stopped it, and SDK mode too when the session had switched it on
+    stops = [pmd.stop_command(), pmd.stop_command(pmd.MEAS_SDK_MODE)] if fs_hz == 104.0 else [pmd.stop_command()]
+    assert truth.commands[-len(stops):] == stops
+    assert not dev._sdk_mode
 
 
 def dev_frames_kind(dev: EmulatedPolar) -> bytes:

@@ -190,6 +190,9 @@ class DetectorConfig:
         ring for ~0.2 s after a burst, which stretched 0.2-0.3 s bursts into 0.55-0.75 s
         "limb movements" (bench/limb_movements.py: all 7 of its false positives; docs/bench.md
         §4). The twitch rules keep the notched envelope. No effect without notches.
+    hum_update_s : how often the resting hum's power (the ringing-free envelope's reference, a
+        rolling low quantile over the noise window) is updated, in s; mains hum is steady over
+        tens of seconds, and updating it as often as the noise level cost as much again.
 
     Accelerometer
     -------------
@@ -227,6 +230,7 @@ class DetectorConfig:
     noise_history_s: float = 60.0
     noise_quantile: float = 0.25
     noise_update_s: float = 1.0
+    hum_update_s: float = 10.0
     threshold_k: float = 6.0
     min_peak_uv: float = 4.0
     merge_ms: float = 30.0

@@ -192,7 +192,10 @@ class EmgPath:
         self.have_valid = False
         self.noise_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
         #: the mains hum's power at rest (µV²), for the activity spans (ringing_free_envelope)
-        self.hum_level = RollingLevel(cfg.noise_quantile, self.hist_n, self.level_every)
+        #: (once every hum_update_s: mains hum is steady over tens of seconds, and this
+        #: second rolling quantile cost as much as the noise level's)
+        self.hum_level = RollingLevel(cfg.noise_quantile, self.hist_n,
+                                      max(1, round(cfg.hum_update_s / cfg.block_s)))
         # whole-recording block records (compact: 3 numbers per block)
         self.block_sigma = Growing()
         self.block_thr_sigma = Growing()

@@ -38,6 +38,8 @@ class InputGuard:
 
     name: str = "recording"
     counts: dict[str, int] = field(default_factory=dict)
+    #: samples (EMG) or rows (accelerometer) that arrive lost or are made lost here, by stream
+    lost: dict[str, int] = field(default_factory=dict)
     _warned: bool = False
 
     def emg(self, x_uv: np.ndarray) -> np.ndarray:
@@ -58,6 +60,7 @@ class InputGuard:
         isnan = np.isnan(x)
         bad = ~ok & ~isnan  # NaN already means lost
         if not bad.any():
+            self._count_lost(stream, isnan)
             return x
         inf = bad & np.isinf(x)
         huge = bad & ~inf
@@ -66,6 +69,7 @@ class InputGuard:
             x[bad.any(axis=1)] = np.nan
         else:
             x[bad] = np.nan
+        self._count_lost(stream, np.isnan(x))
         n_inf, n_huge = int(inf.sum()), int(huge.sum())
         for key, n in ((f"{stream}_not_finite", n_inf), (f"{stream}_out_of_range", n_huge)):
             if n:
@@ -90,6 +94,11 @@ class InputGuard:
             "acc_out_of_range": f"accelerometer values at or beyond ±{ACC_LIMIT_G:g} g marked lost (whole row)",
         }
         return [f"{n} {words[k]}" for k, n in sorted(self.counts.items())]
+
+    def _count_lost(self, stream: str, isnan: np.ndarray) -> None:
+        n = int((isnan.any(axis=1) if isnan.ndim == 2 else isnan).sum())
+        if n:
+            self.lost[stream] = self.lost.get(stream, 0) + n
 
 
 def merge_repairs(summary: dict[str, Any], lines: list[str]) -> None:

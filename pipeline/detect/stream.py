@@ -528,6 +528,9 @@ class StreamingAnalyser:
             #: part of time_active_s: stretches of low-level motor-unit firing (DetectorConfig.busy_*)
             "time_low_level_firing_s": round(self._low_level_firing_s, 3),
             "artifact_reasons": {k: round(v, 3) for k, v in sorted(reasons.items())},
+            #: seconds of samples that were lost (NaN), by stream: the signal_loss reason
+            #: counts the 0.1-s blocks holding them, which are not analysed
+            "samples_lost_s": self._samples_lost_s(),
             "twitches": int(len(fasc)),
             "twitches_per_min_rest": round(len(fasc) / (rest_s / 60), 3) if rest_s > 0 else None,
             "twitches_by_source": {s: int((fasc["source"] == s).sum()) for s in ("emg", "acc", "emg+acc")},
@@ -556,6 +559,10 @@ class StreamingAnalyser:
             "repairs": self.guard.repairs(),
         }
         return summary
+
+    def _samples_lost_s(self) -> dict[str, float]:
+        rates = {"emg": self.emg.fs_hz if self.emg else None, "acc": self.acc.fs_hz if self.acc else None}
+        return {k: round(n / rates[k], 3) for k, n in sorted(self.guard.lost.items()) if rates.get(k)}
 
     def _limb_movement_summary(self, n_lms: int, series: list[tuple[int, int]],
                                emg_valid_s: float) -> dict[str, Any]:

@@ -82,6 +82,11 @@ def render_summary(result: AnalysisResult, name: str | None = None) -> str:
             else ""
         )
     )
+    lost_s = max((s.get("samples_lost_s") or {}).values(), default=0.0)
+    if lost_s and (s.get("artifact_reasons") or {}).get("signal_loss"):
+        # the blocks holding a gap are not analysed: say how much signal was really lost
+        lines.append(f"   signal loss: {_fmt_s(lost_s)} of samples lost; the 0.1-s blocks "
+                     "holding them are not analysed")
     rej = s.get("rejected") or {}
     if rej:
         lines.append(

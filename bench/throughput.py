@@ -167,6 +167,18 @@ def lean_baseline(x):  # noqa: ANN001, ANN201
     return np.flatnonzero(np.diff((env > thr).view(np.int8)))
 
 
+#: ``DetectorConfig`` overrides from ``--set KEY=VALUE`` (as bench/detection.py parses them),
+#: used by every toetwitch case; empty: the defaults
+OVERRIDES: dict[str, object] = {}
+
+
+def _config():  # noqa: ANN202
+    """The ``DetectorConfig`` of the toetwitch cases (None: the default one)."""
+    from toetwitch.pipeline.detect.config import DetectorConfig
+
+    return DetectorConfig(**OVERRIDES) if OVERRIDES else None
+
+
 def _prepare(case: str):  # noqa: ANN202
     """Load inputs for a case; returns (callable, recording seconds, note)."""
     import numpy as np
@@ -180,7 +192,7 @@ def _prepare(case: str):  # noqa: ANN202
 
         def fn():  # noqa: ANN202
             with open_recording(path, one_pass=True) as src:  # as toetwitch analyse opens it
-                return analyse_source(src)
+                return analyse_source(src, _config())
 
         dur = HOUR_S * (24 if case.startswith("day") else 1)
         fmt = "Parquet" if case.endswith("parquet") else "CSV" if case == "csv" else "EDF"
@@ -195,7 +207,7 @@ def _prepare(case: str):  # noqa: ANN202
         from toetwitch.pipeline import analyse
 
         rec = Recording(emg_uv=emg, fs_emg_hz=FS_EMG_HZ, acc_g=acc, fs_acc_hz=FS_ACC_HZ)
-        return (lambda: analyse(rec)), HOUR_S, "toetwitch.analyse, arrays in memory"
+        return (lambda: analyse(rec, _config())), HOUR_S, "toetwitch.analyse, arrays in memory"
     if case in ("blocks_250ms", "packets_20", "packets_100ms", "packets_100ms_held"):
         from toetwitch.pipeline import StreamingAnalyser
         from toetwitch.pipeline.run.replay import MAX_SPEED_HOLD_S
@@ -207,7 +219,7 @@ def _prepare(case: str):  # noqa: ANN202
         e, a = emg[: int(secs * FS_EMG_HZ)], acc[: int(secs * FS_ACC_HZ)]
 
         def fn():  # noqa: ANN202
-            sa = StreamingAnalyser(FS_EMG_HZ, FS_ACC_HZ)
+            sa = StreamingAnalyser(FS_EMG_HZ, FS_ACC_HZ, _config())
             sa.hold_s = hold
             for k in range(len(e) // ne):
                 sa.push(emg_uv=e[k * ne:(k + 1) * ne], acc_g=a[k * na:(k + 1) * na])
@@ -409,14 +421,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ratios", action="store_true",
                     help="only the reader and streaming ratios: their cases timed in one "
                          "process, interleaved (--repeats rounds)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="DetectorConfig override for the toetwitch cases, e.g. "
+                         "--set template_bank=true (repeatable)")
     a = ap.parse_args(argv)
+    from bench.common import parse_sets
+
+    OVERRIDES.update(parse_sets(a.set))
+    sets = [x for kv in a.set for x in ("--set", kv)]  # handed on to the case subprocesses
     if a.case == "ratios":
         print(json.dumps(run_ratios(a.repeats)))
         return 0
     if a.ratios:
         make_inputs(day=False)
         p = subprocess.run([sys.executable, __file__, "--case", "ratios", "--repeats",
-                            str(a.repeats)], capture_output=True, text=True, cwd=ROOT)
+                            str(a.repeats), *sets], capture_output=True, text=True, cwd=ROOT)
         if p.returncode != 0:
             print(p.stderr[-2000:])
             return 1
@@ -462,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"running {label} ...", flush=True)
         p = subprocess.run([sys.executable, __file__, "--case", case, "--repeats",
-                            str(a.repeats)], capture_output=True, text=True, cwd=ROOT)
+                            str(a.repeats), *sets], capture_output=True, text=True, cwd=ROOT)
         if p.returncode != 0:
             print(p.stderr[-2000:])
             results.append({"case": case, "error": f"failed (exit {p.returncode})"})

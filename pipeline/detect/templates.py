@@ -16,11 +16,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from toetwitch.pipeline.detect.potentials import FloatArray, IntArray, lagged_copies
+from toetwitch.pipeline.detect.potentials import FloatArray, IntArray, _lag_index, lagged_copies
 
 #: discharges after which a unit's mean waveform is settled (its noise averaged ~6-fold down):
 #: later ones only widen its size range and renew it
 SETTLED_COUNT = 32
+
+
+_add = np.add.reduce
+
+
+def roll_add(acc: FloatArray, a: FloatArray, shift: int) -> None:
+    """``acc += np.roll(a, shift)`` in place, both shape (n,), without the rolled copy."""
+    n = len(a)
+    s = shift % n if n else 0
+    if s == 0:
+        acc += a
+        return
+    acc[s:] += a[: n - s]
+    acc[:s] += a[n - s:]
 
 
 def normalised(shapes: FloatArray) -> FloatArray:
@@ -74,6 +88,8 @@ class TemplateBank:
         self._sums = np.zeros((u, w))
         self._templates = np.zeros((u, w))  # unit-norm mean waveform of each unit
         self._lagged = np.zeros((u, 2 * self.lag + 1, w))  # their lagged copies
+        self._pad = np.zeros(w + 2 * self.lag)  # one template padded with lag zeros each side
+        self._lag_idx = _lag_index(w, self.lag)
         self._lo, self._hi = np.zeros(u), np.zeros(u)
         self._count = np.zeros(u, np.int64)
         self._last = np.zeros(u, np.int64)
@@ -92,10 +108,16 @@ class TemplateBank:
         return self._lo[: self.n], self._hi[: self.n]
 
     def learn(self, peak: int, shape: FloatArray, p2p_uv: float) -> None:
-        """Add one confident discharge (its waveform, shape (width,), and size)."""
-        if len(shape) != self.width:
+        """Add one confident discharge (its waveform, shape (width,), and size).
+
+        Called once per accepted twitch, so kept to a few array operations: the means are
+        ``np.add.reduce(x) / width`` (what ``x.mean()`` computes, without its wrapper), the
+        realignment adds the two halves of the roll in place, and a template's lagged copies
+        are gathered into their preallocated row (:func:`roll_add`, :meth:`_set`)."""
+        w = self.width
+        if len(shape) != w:
             return
-        a = shape - shape.mean()
+        a = shape - _add(shape) / w
         norm = float(np.sqrt(a @ a))
         if norm <= 0:
             return
@@ -103,16 +125,20 @@ class TemplateBank:
         n, n_lags = self.n, 2 * self.lag + 1
         if n:
             corr = self._lagged[:n].reshape(n * n_lags, -1) @ a
-            best = int(np.argmax(corr))
+            best = int(corr.argmax())
             k, j = divmod(best, n_lags)
             if corr[best] >= self.merge_corr and peak - int(self._last[k]) <= self.stale_n:
                 if self._count[k] < SETTLED_COUNT:
                     # aligned to the unit at the lag where it matches best (a biphasic unit
                     # is centred now on one phase, now on the other)
-                    self._sums[k] += np.roll(a, j - self.lag)
-                    t = self._sums[k] - self._sums[k].mean()
+                    sums = self._sums[k]
+                    roll_add(sums, a, j - self.lag)
+                    t = sums - _add(sums) / w
                     self._set(k, t / np.sqrt(t @ t))
-                self._lo[k], self._hi[k] = min(self._lo[k], p2p_uv), max(self._hi[k], p2p_uv)
+                if p2p_uv < self._lo[k]:
+                    self._lo[k] = p2p_uv
+                if p2p_uv > self._hi[k]:
+                    self._hi[k] = p2p_uv
                 self._count[k] += 1
                 self._last[k] = peak
                 return
@@ -127,7 +153,9 @@ class TemplateBank:
 
     def _set(self, k: int, t: FloatArray) -> None:
         self._templates[k] = t
-        self._lagged[k] = lagged_copies(t[None, :], self.lag)[0]
+        # lagged_copies(t[None, :], lag)[0], gathered straight into its row
+        self._pad[self.lag: self.lag + self.width] = t
+        np.take(self._pad, self._lag_idx, out=self._lagged[k])
 
     def match(self, peaks: IntArray, shapes: FloatArray, p2p_uv: FloatArray) -> np.ndarray:
         """Which of these discharges (peaks (m,), waveforms (m, width), sizes (m,) µV) are a

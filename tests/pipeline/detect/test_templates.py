@@ -9,7 +9,8 @@ import pytest
 
 from toetwitch.drivers import Recording
 from toetwitch.pipeline import DetectorConfig, StreamingAnalyser, analyse
-from toetwitch.pipeline.detect.templates import TemplateBank
+from toetwitch.pipeline.detect.potentials import lagged_copies
+from toetwitch.pipeline.detect.templates import TemplateBank, roll_add
 
 FS_HZ = 1000.0
 HALF = 25
@@ -109,3 +110,30 @@ def test_bank_matches_shape_size_and_recency():
     bank.learn(4000, _shape(-UNIT, 30, rng, 0.5), 30.0)
     assert len(bank) == 2
     assert not bank.match(np.array([4100]), faint[:1], np.array([22.0])).any()
+
+
+@pytest.mark.parametrize("shift", [-7, -1, 0, 1, 5, 13, 20])
+def test_roll_add_is_adding_the_rolled_copy(shift):
+    rng = np.random.default_rng(shift + 100)
+    acc, a = rng.normal(size=13), rng.normal(size=13)
+    want = acc + np.roll(a, shift)
+    roll_add(acc, a, shift)
+    assert np.array_equal(acc, want)
+
+
+def test_bank_keeps_each_units_lagged_copies_and_mean_as_computed_afresh():
+    """The bank's in-place bookkeeping equals the straightforward computation, bit for bit:
+    each unit's lagged copies are lagged_copies of its template, and its template is its
+    normalised sum of realigned discharges."""
+    rng = np.random.default_rng(7)
+    width, lag = 21, 4
+    bank = TemplateBank(width, lag, max_units=4, merge_corr=0.7)
+    base = [np.sin(np.linspace(0, k * np.pi, width)) for k in (1, 2, 3)]
+    for i in range(200):
+        w = np.roll(base[i % 3], int(rng.integers(-2, 3))) + 0.1 * rng.normal(size=width)
+        bank.learn(i * 10, w * (50 + i % 7), float(50 + i % 7))
+    assert len(bank) >= 3
+    n = len(bank)
+    assert np.array_equal(bank._lagged[:n], lagged_copies(bank.templates, lag))
+    t = bank._sums[:n] - bank._sums[:n].mean(axis=1, keepdims=True)
+    assert np.allclose(bank.templates, t / np.linalg.norm(t, axis=1, keepdims=True), atol=1e-12)

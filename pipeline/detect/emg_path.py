@@ -264,6 +264,10 @@ class EmgPath:
         self.rejected: dict[str, int] = {}
         #: (peak, reason) of provisionally shown discharges that the look-ahead rules rejected
         self.withdrawn: list[tuple[int, str]] = []
+        #: a live display takes provisional twitches (set by the first :meth:`take_provisional`):
+        #: then a discharge the bank found is decided only once it has been looked at, so that
+        #: it is offered for display before it is counted
+        self.shows_provisional = False
         #: (time_s, reason) of rejected potentials, for inspection and the report's signal plot
         self.keep_rejections = False
         self.rejection_log: list[tuple[float, str]] = []
@@ -631,6 +635,8 @@ class EmgPath:
         due: list[tuple[Fasciculation, float]] = []
         known = self.known_until()
         for f in self.bank_ready:
+            if self.shows_provisional and not final and f.shown is None:
+                break  # not offered for display yet (take_provisional, before the next take_ready)
             frac = self.activity_fraction(f.peak, final)
             if frac is None or not (final or known > f.peak + self.settle_n):
                 break
@@ -644,7 +650,10 @@ class EmgPath:
             reason = "train" if near else first_rejection(self.rules, self, f, frac)
             if reason is None:
                 out.append((f, frac))
-            elif self.keep_rejections:  # never detected otherwise: logged, not counted
+                continue
+            if f.shown:
+                self.withdrawn.append((f.peak, "bank_" + reason))
+            if self.keep_rejections:  # never detected otherwise: logged, not counted
                 self.rejection_log.append((f.peak / self.fs_hz, "bank_" + reason))
         return out
 
@@ -894,8 +903,13 @@ class EmgPath:
         if "regular_firing" in names and is_regular_firing(
                 [f.peak, *self.unit_discharges(f, look_ahead)], self.fs_hz, self.cfg):
             return True
+        # with the bank, the rule's correlation is bank_known_unit_correlation when the bank
+        # knows f's unit (known only once it is settled): the stricter of the two here, so that
+        # what this rejects the settled rule rejects too, and the display reads no bank state
+        faint_corr = self.cfg.faint_unit_correlation if self.bank is None else max(
+            self.cfg.faint_unit_correlation, self.cfg.bank_known_unit_correlation)
         if "faint_repeating_unit" in names and f.snr < self.cfg.isolation_shape_min_snr and (
-                self.unit_repeats(f, look_ahead, self.cfg.faint_unit_correlation) >= self.cfg.unit_min_repeats):
+                self.unit_repeats(f, look_ahead, faint_corr) >= self.cfg.unit_min_repeats):
             return True
         return "repeating_unit" in names and self.unit_repeats(f, look_ahead) >= self.cfg.unit_min_repeats
 
@@ -1131,19 +1145,28 @@ class EmgPath:
         For the live display only: each is returned once, as soon as its activity window is
         in; later it is either returned by :meth:`take_ready` (same peak) or listed in
         :attr:`withdrawn`. Which discharges are shown does not depend on the chunking.
+        The template bank's finds (cfg.template_bank) are offered the same way, and wait
+        for this look before they are decided (:attr:`shows_provisional`).
         """
+        self.shows_provisional = True
         out = []
         cands = self.ready + [f for _, _, f in self.chain if f is not None]
-        for f in cands:
-            if f.shown is not None:
-                continue
-            frac = self.activity_fraction(f.peak, final=False)
-            if frac is None:
-                continue
-            f.shown = not (in_voluntary_activity(frac, self.cfg) or self.after_activity(f.peak)
-                           or self.unit_firing_rejects(f, look_ahead=False))
-            if f.shown:
-                out.append(f)
+        dp = self.discharge_peaks
+        for bank, group in ((False, cands), (True, self.bank_ready)):
+            for f in group:
+                if f.shown is not None:
+                    continue
+                frac = self.activity_fraction(f.peak, final=False)
+                if frac is None:
+                    continue
+                # a bank find (the bank is asked only once every potential before it is
+                # decided): also no potential over the threshold within isolation_ms before it
+                f.shown = not ((bank and bisect.bisect_left(dp, f.peak) > bisect.bisect_left(dp, f.peak - self.iso_n))
+                               or in_voluntary_activity(frac, self.cfg) or self.after_activity(f.peak)
+                               or self.unit_firing_rejects(f, look_ahead=False))
+                if f.shown:
+                    out.append(f)
+        out.sort(key=lambda f: f.peak)  # the bank's finds among the others
         return out
 
     def take_spans(self) -> list[Span]:

@@ -137,3 +137,28 @@ def test_bank_keeps_each_units_lagged_copies_and_mean_as_computed_afresh():
     assert np.array_equal(bank._lagged[:n], lagged_copies(bank.templates, lag))
     t = bank._sums[:n] - bank._sums[:n].mean(axis=1, keepdims=True)
     assert np.allclose(bank.templates, t / np.linalg.norm(t, axis=1, keepdims=True), atol=1e-12)
+
+
+@pytest.mark.parametrize(("seed", "packet_ms"), [(0, (20, 400)), (1, (20, 400)), (2, (1000, 4000))])
+def test_live_display_shows_the_banks_finds_before_they_are_counted(recording, seed, packet_ms):
+    """Fed as live (provisional display on, random packets), every twitch counted, the bank's
+    finds included, was offered for display first; and the counted ones are the batch ones."""
+    whole = analyse(recording, config=CFG)
+    added = set(np.round(_twitches(whole.events), 3)) - set(np.round(_twitches(analyse(
+        recording, config=CFG.with_(template_bank=False)).events), 3))
+    assert added  # the bank found something here
+    rng = np.random.default_rng(seed)
+    sa = StreamingAnalyser(FS_HZ, None, CFG, name=recording.name)
+    sa.provisional = True
+    x, i, shown, counted = recording.emg_uv, 0, [], []
+    while i < len(x):
+        n = int(rng.integers(*packet_ms))  # packets of these many ms (long ones: a find is
+        # made and due within one push)
+        counted.extend(_twitches(sa.push(emg_uv=x[i: i + n])).tolist())
+        shown.extend(sa.take_provisional()["time_s"].tolist())
+        i += n
+    last = sa.finish()
+    streamed_counted = set(np.round(counted, 3))
+    assert added & streamed_counted  # bank finds settled while streaming ...
+    assert streamed_counted <= set(np.round(shown, 3))  # ... each shown before
+    pd.testing.assert_frame_equal(last.events, whole.events)

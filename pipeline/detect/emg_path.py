@@ -903,11 +903,9 @@ class EmgPath:
         if "regular_firing" in names and is_regular_firing(
                 [f.peak, *self.unit_discharges(f, look_ahead)], self.fs_hz, self.cfg):
             return True
-        # with the bank, the rule's correlation is bank_known_unit_correlation when the bank
-        # knows f's unit (known only once it is settled): the stricter of the two here, so that
-        # what this rejects the settled rule rejects too, and the display reads no bank state
-        faint_corr = self.cfg.faint_unit_correlation if self.bank is None else max(
-            self.cfg.faint_unit_correlation, self.cfg.bank_known_unit_correlation)
+        # the rule's own correlation: with the bank, bank_known_unit_correlation when the bank
+        # as it stands knows f's unit (as the settled rule will, mostly)
+        faint_corr = self.faint_unit_corr(f)
         if "faint_repeating_unit" in names and f.snr < self.cfg.isolation_shape_min_snr and (
                 self.unit_repeats(f, look_ahead, faint_corr) >= self.cfg.unit_min_repeats):
             return True

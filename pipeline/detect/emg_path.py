@@ -1144,7 +1144,9 @@ class EmgPath:
         in; later it is either returned by :meth:`take_ready` (same peak) or listed in
         :attr:`withdrawn`. Which discharges are shown does not depend on the chunking.
         The template bank's finds (cfg.template_bank) are offered the same way, and wait
-        for this look before they are decided (:attr:`shows_provisional`).
+        for this look before they are decided (:attr:`shows_provisional`). With the bank,
+        the faint-unit check reads the bank as it stands, which may depend on the chunking
+        (what is counted does not).
         """
         self.shows_provisional = True
         out = []

@@ -6,7 +6,10 @@ module.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,16 @@ import pandas as pd
 #: the repository's root (sample_data/, bench/, docs/ are beside the package folders)
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_data"
+
+
+def load_bench_module(name: str, file: str) -> ModuleType:
+    """A module of ``bench/`` (not an installed package), loaded from its path as ``name``."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / file)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def match_events(truth_s: np.ndarray, detected_s: np.ndarray, tol_s: float) -> tuple[int, int, int]:

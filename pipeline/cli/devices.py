@@ -19,13 +19,13 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from toetwitch.drivers.ble.profiles import NOT_YET_SUPPORTED, profiles
-    from toetwitch.pipeline.present.capability import capability_lines, profile_is_acc_only
+    from toetwitch.pipeline.present.capability import capability_lines
 
     # an accelerometer without EMG: say plainly what it can and cannot count (one wording,
     # shared with monitor and the reports)
     rows = [{"profile": p.name, "supported": True, "description": p.description,
              "streams": p.streams, "rates": p.rates, "detects": p.detects,
-             "notes": capability_lines("acc") if profile_is_acc_only(p.streams) else []}
+             "notes": capability_lines("+".join(p.stream_kinds))}
             for p in profiles().values()]
     rows += [{"profile": name, "supported": False, "description": "not supported yet",
               "streams": "", "rates": "", "detects": "", "notes": []} for name in NOT_YET_SUPPORTED]

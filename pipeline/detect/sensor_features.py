@@ -70,13 +70,13 @@ def from_result(result: Any) -> dict[str, float]:
     if hours and events is not None and len(events):
         from toetwitch.pipeline.detect.config import DetectorConfig
         from toetwitch.pipeline.detect.episodes import plm_series
+        from toetwitch.pipeline.detect.stream import event_onsets_s
 
         cfg = result.summary.get("config") or {}
         defaults = DetectorConfig()
         interval = tuple(cfg.get("plm_interval_s", defaults.plm_interval_s))
         min_mov = int(cfg.get("plm_min_movements", defaults.plm_min_movements))
-        onset = "start_s" if "start_s" in events else "time_s"  # AASM: onset to onset
-        times = events.loc[events["type"] == "limb_movement", onset].to_numpy(dtype=float)
+        times = event_onsets_s(events[events["type"] == "limb_movement"])  # AASM: onset to onset
         in_series = sum(last - first + 1 for first, last in plm_series(times, interval, min_mov))
         out["plm_per_hour"] = round(in_series / hours, 3)
     return out

@@ -90,6 +90,12 @@ _FLOAT_COLUMNS = ("time_s", "duration_ms", "peak_to_peak_uv", "snr", "acc_peak_m
 _ACCOUNT_SLICE = 65_536
 
 
+def event_onsets_s(events: pd.DataFrame) -> np.ndarray:
+    """Where each event begins, in s (``start_s``; events files written before that column
+    existed give ``time_s``). Shape (len(events),)."""
+    return events["start_s" if "start_s" in events else "time_s"].to_numpy(dtype=float)
+
+
 def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows -> events DataFrame with the documented columns and dtypes, sorted by time.
 

@@ -37,10 +37,3 @@ def capability_lines(streams: str | None) -> list[str]:
 def summary_capability_lines(summary: Mapping[str, Any]) -> list[str]:
     """:func:`capability_lines` of an analysis summary (``summary["streams"]``)."""
     return capability_lines(summary.get("streams"))
-
-
-def profile_is_acc_only(streams_text: str) -> bool:
-    """Whether a device profile's ``streams`` line describes an accelerometer and no EMG
-    (the profiles' lines are prose: ``3-axis accelerometer (g)``, ``EMG ... and/or ...``)."""
-    low = streams_text.lower()
-    return "acceler" in low and "emg" not in low

@@ -481,6 +481,7 @@ def causes_figure(assessment: dict[str, Any]) -> ReportFigure | None:
 def night_view(result: Any) -> NightView | None:
     """The night view of an analysis result, or None when it holds no limb movement."""
     from toetwitch.pipeline.detect.episodes import plm_series
+    from toetwitch.pipeline.detect.stream import event_onsets_s
 
     events = result.events
     lms = events[events["type"] == "limb_movement"] if len(events) else events
@@ -488,7 +489,7 @@ def night_view(result: Any) -> NightView | None:
         return None
     s = dict(getattr(result, "summary", {}) or {})
     cfg = s.get("config") or {}
-    t = lms["start_s" if "start_s" in lms else "time_s"].to_numpy(float)  # onsets (AASM)
+    t = event_onsets_s(lms)  # onsets (AASM)
     d = lms["duration_ms"].to_numpy(float) / 1000.0 if "duration_ms" in lms else np.zeros(len(t))
     interval = tuple(cfg.get("plm_interval_s", (5.0, 90.0)))
     series = plm_series(t, (float(interval[0]), float(interval[1])), int(cfg.get("plm_min_movements", 4)))

@@ -93,7 +93,9 @@ def events_bids(events: pd.DataFrame, start_time: str | None = None) -> pd.DataF
     ``events``: an events frame as in docs/contracts.md §2 (one row per event, ``time_s`` in s,
     ``duration_ms`` in ms). Returns a new frame with as many rows.
     """
-    onset = events["start_s" if "start_s" in events else "time_s"].to_numpy(dtype=float)
+    from toetwitch.pipeline.detect.stream import event_onsets_s
+
+    onset = event_onsets_s(events)
     duration = (events["duration_ms"].to_numpy(dtype=float) / 1000.0
                 if "duration_ms" in events else np.full(len(events), np.nan))
     out = pd.DataFrame({"onset": onset, "duration": duration,

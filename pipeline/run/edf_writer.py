@@ -93,6 +93,8 @@ def write_annotated_edf(source_path: str | Path, events: pd.DataFrame, out_path:
 
 def _write(source_path: str | Path, events: pd.DataFrame, tmp: Path, chunk_s: float,
            pyedflib: Any, open_recording: Any) -> None:
+    from toetwitch.pipeline.detect.stream import event_onsets_s
+
     with open_recording(source_path) as src:
         info = src.info
         # pass 1: the physical range of each channel (EDF headers need it before any sample)
@@ -130,8 +132,7 @@ def _write(source_path: str | Path, events: pd.DataFrame, tmp: Path, chunk_s: fl
             # edflib keeps at most one annotation per record and annotation signal
             w.set_number_of_annotation_signals(min(64, 2 + math.ceil(n_events / n_records)))
             _write_samples(w, src, streams, spr, n_records, chunk_s, lost)
-            onset = events["start_s" if "start_s" in events else "time_s"]  # where it begins
-            for t, d, kind in zip(onset.to_numpy(dtype=float),
+            for t, d, kind in zip(event_onsets_s(events),  # where each begins
                                   events["duration_ms"].to_numpy(dtype=float) / 1000.0,
                                   events["type"].astype(str), strict=True):
                 w.writeAnnotation(float(t), float(d) if d == d else -1, str(kind))

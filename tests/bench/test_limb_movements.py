@@ -6,27 +6,15 @@ scoring it shares with the accelerometer bench, on synthetic backgrounds (no rea
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-_BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import load_bench_module
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-lm = _load("toetwitch_bench_limb_movements", _BENCH / "limb_movements.py")
+lm = load_bench_module("toetwitch_bench_limb_movements", "limb_movements.py")
 
 FS = 1000.0
 

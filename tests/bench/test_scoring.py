@@ -5,27 +5,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-_BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers import load_bench_module
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-common = _load("toetwitch_bench_common", _BENCH / "common.py")
-detection = _load("toetwitch_bench_detection", _BENCH / "detection.py")
+common = load_bench_module("toetwitch_bench_common", "common.py")
+detection = load_bench_module("toetwitch_bench_detection", "detection.py")
 
 TOL = 0.020
 

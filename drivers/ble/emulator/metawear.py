@@ -95,7 +95,6 @@ class MetaWearStats:
     samples_produced: int = 0  # measured while streaming
     samples_sent: int = 0
     samples_lost: int = 0  # in notifications lost on the air
-    samples_skipped: int = 0  # the recording ran on while the board was stopped
     skipped: list[tuple[int, int]] = field(default_factory=list)  # (first sample, count) of each
     notifications: int = 0
     dropped_random: int = 0
@@ -105,6 +104,11 @@ class MetaWearStats:
     discovery_reads: int = 0
     connection_parameters: list[bytes] = field(default_factory=list)
     commands: list[bytes] = field(default_factory=list)
+
+    @property
+    def samples_skipped(self) -> int:
+        """Samples the recording ran on by while the board was stopped (never measured)."""
+        return sum(n for _, n in self.skipped)
 
 
 class EmulatedMetaWear(EmulatedPeripheral):
@@ -272,7 +276,6 @@ class EmulatedMetaWear(EmulatedPeripheral):
 
     def _skip_to(self, due: int) -> None:
         self.stats.skipped.append((self._cursor, due - self._cursor))
-        self.stats.samples_skipped += due - self._cursor
         self._cursor = due
 
     async def _stream(self, raw: np.ndarray, fs: float, speed: float | None) -> None:

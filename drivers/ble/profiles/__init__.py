@@ -84,6 +84,9 @@ class DeviceProfile:
     #: sensor offers. None: the sensor's accelerometer is not the host's to choose.
     configure_acc: Callable[[DeviceProfile, float | None, int | None], DeviceProfile] | None = None
     settings: Any = None
+    #: the stream kinds a session of this sensor delivers (``"emg"``, ``"acc"``), as a
+    #: summary's ``streams`` names them
+    stream_kinds: tuple[str, ...] = ("emg", "acc")
     streams: str = ""
     rates: str = ""
     detects: str = ""

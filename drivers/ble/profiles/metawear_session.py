@@ -248,6 +248,7 @@ PROFILE = DeviceProfile(
     decoder_for=decoder_from_description,
     name_hint="metawear",
     settings=MetaWearSettings(),
+    stream_kinds=("acc",),
     configure_acc=_configure_acc,
     streams="3-axis accelerometer (int16 at ±8 g, converted to g); no device time",
     rates="100 Hz (50 or 200 Hz possible); loss is unmeasurable (no counter, no device clock)",

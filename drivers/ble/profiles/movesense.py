@@ -241,6 +241,7 @@ PROFILE = DeviceProfile(
     name_hint="movesense",
     advertised_uuids=ADVERTISED_UUIDS,
     settings=MovesenseSettings(),
+    stream_kinds=("acc",),
     configure_acc=_configure_acc,
     streams="3-axis accelerometer (float32 m/s², converted to g), sensor timestamps in ms",
     rates="104 Hz (52-1666 Hz possible); loss measured from timestamp gaps",

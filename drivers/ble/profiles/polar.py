@@ -287,6 +287,7 @@ def _profile(model: str, description: str, rates: str) -> DeviceProfile:
         name_required=True,  # both devices serve the PMD service: the name tells them apart
         advertised_uuids=(HEART_RATE_UUID,),
         settings=PolarSettings(model=model),
+        stream_kinds=("acc",),
         configure_acc=_configure_acc,
         streams="3-axis accelerometer (16-bit, mG, ±8 g), device-stamped",
         rates=rates,

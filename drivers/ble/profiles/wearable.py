@@ -169,16 +169,14 @@ class AccSessionDecoder:
             self.samples_received += b.n
             last_device_s = (float(b.t_device_s[-1]) if b.t_device_s is not None
                              else (self.next_index - 1) / self.fs_hz)
-            if self.origin_device_s is None:
-                self.origin_device_s = last_device_s - (self.next_index - 1) / self.fs_hz
-            if host_time_s is not None and not b.discontinuity:
-                self.clock.add(last_device_s, host_time_s)
-                self._last_arrival_s = host_time_s
             if b.discontinuity:  # the device clock restarted: the old fit no longer holds
                 self.clock = ClockMap()
+            if self.origin_device_s is None or b.discontinuity:
                 self.origin_device_s = last_device_s - (self.next_index - 1) / self.fs_hz
-                if host_time_s is not None:
-                    self.clock.add(last_device_s, host_time_s)
+            if host_time_s is not None:
+                self.clock.add(last_device_s, host_time_s)
+                if not b.discontinuity:
+                    self._last_arrival_s = host_time_s
             out.append(Block("acc", 0, start, values))
         return out
 

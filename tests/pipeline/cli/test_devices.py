@@ -13,7 +13,7 @@ from toetwitch.pipeline.present.capability import ACC_ONLY_CAPABILITY, ACTIGRAPH
 def test_an_accelerometer_only_profile_says_what_it_can_count(monkeypatch, capsys):
     real = registry.profiles()
     acc_only = dataclasses.replace(real["toetwitch-v1"], name="acc-test",
-                                   streams="3-axis accelerometer (g)")
+                                   streams="3-axis accelerometer (g)", stream_kinds=("acc",))
     monkeypatch.setattr(registry, "profiles", lambda: {**real, "acc-test": acc_only})
     assert main(["devices"]) == 0
     out = capsys.readouterr().out

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import jerk_acc as jerk
+from tests.helpers import load_bench_module
 from tests.helpers import still_acc as still
 from tests.helpers import tilt_acc as tilt
 from toetwitch.pipeline.detect.acc_limb_movements import (
@@ -144,15 +145,7 @@ def test_movements_injected_on_a_real_still_accelerometer_are_found():
 
 
 def _bench():
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[3] / "bench" / "acc_limb_movements.py"
-    spec = importlib.util.spec_from_file_location("toetwitch_bench_acc_lm", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench_module("toetwitch_bench_acc_lm", "acc_limb_movements.py")
 
 
 def test_bench_injection_turns_the_sensor_and_scoring_is_one_to_one():
